@@ -1,0 +1,1 @@
+"""Print-fleet-to-reforestation pipeline: MPS Monitor meters to PrintReleaf deposits."""

@@ -1,0 +1,490 @@
+"""`releaf`: register servers and feeds, collect, report, and run the demo.
+
+Bad input exits non-zero with one line on stderr and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from releaf_pipeline.lib.accounting import format_trees, trees
+from releaf_pipeline.lib.markdown import markdown_table
+from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient, require_https
+from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
+from releaf_pipeline.lib.mpsmonitor.models import Ping
+from releaf_pipeline.lib.paths import DEFAULT_HOME, default_database_url
+from releaf_pipeline.lib.secrets import SecretKeyError, TokenCipher, load_key
+from releaf_pipeline.lib.store.engine import StoreError, make_engine
+from releaf_pipeline.lib.store.registry import (
+    SCOPES,
+    FeedSpec,
+    RegistryError,
+    add_feeds,
+    add_server,
+    list_feeds,
+    list_servers,
+)
+from releaf_pipeline.lib.store.reports import month_bounds, month_report
+
+TOKEN_ENV = "RELEAF_DEALER_TOKEN"
+FEED_CSV_COLUMNS = ["server", "customer_code", "account", "activation_date", "scope"]
+
+
+# Written when DAGSTER_HOME has no instance file; the repository's dagster.yaml is richer.
+DEFAULT_INSTANCE_YAML = """\
+# Dagster instance: SQLite storage in this directory (the default).
+telemetry:
+  enabled: false
+"""
+
+
+class CliError(Exception):
+    """A user error: printed as one line on stderr, exit status 2."""
+
+
+def _home() -> Path:
+    # Dagster reads DAGSTER_HOME itself, so the default must be put in the environment.
+    if not os.environ.get("DAGSTER_HOME", "").strip():
+        os.environ["DAGSTER_HOME"] = str(Path.cwd() / DEFAULT_HOME)
+    home = Path(os.environ["DAGSTER_HOME"]).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    instance_yaml = home / "dagster.yaml"
+    if not instance_yaml.exists():
+        instance_yaml.write_text(DEFAULT_INSTANCE_YAML)
+    return home
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    return make_engine(default_database_url(_home()))
+
+
+def _cipher() -> TokenCipher:
+    return TokenCipher(load_key(_home()))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_date(value: str, what: str = "date") -> date:
+    """A YYYY-MM-DD date, or CliError naming the option."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{what} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _read_token() -> str:
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if token:
+        return token
+    if sys.stdin.isatty():
+        token = getpass.getpass("Dealer token (not echoed): ").strip()
+        if token:
+            return token
+    raise CliError(
+        f"no dealer token: set {TOKEN_ENV} or run on a terminal to be prompted "
+        "(it is never taken from the command line)"
+    )
+
+
+async def _ping(url: str, token: str, ca_pem: str | None) -> Ping:
+    settings = ClientSettings(timeout=10.0, max_attempts=2, backoff_base=0.2)
+    async with MPSMonitorClient(url, token, ca_data=ca_pem, settings=settings) as client:
+        return await client.ping()
+
+
+def verify_server(url: str, token: str, ca_pem: str | None) -> Ping:
+    """Ping `url` with `token`; CliError saying why when it fails."""
+    try:
+        return asyncio.run(_ping(url, token, ca_pem))
+    except MPSMonitorError as exc:
+        raise CliError(f"server check failed ({exc.reason}): {exc}") from None
+
+
+# ---------------------------------------------------------------- servers
+
+
+def cmd_server_add(args: argparse.Namespace) -> int:
+    url = require_https(args.url)
+    ca_pem = None
+    if args.ca_bundle:
+        path = Path(args.ca_bundle)
+        if not path.is_file():
+            raise CliError(f"CA bundle {path} does not exist")
+        ca_pem = path.read_text()
+        if "BEGIN CERTIFICATE" not in ca_pem:
+            raise CliError(f"CA bundle {path} holds no PEM certificate")
+    token = _read_token()
+    engine = _engine()
+    if any(s.name == args.name for s in list_servers(engine)):
+        raise CliError(f"a server named {args.name!r} is already registered")
+    ping = verify_server(url, token, ca_pem)
+    server = add_server(
+        engine,
+        _cipher(),
+        name=args.name,
+        url=url,
+        token=token,
+        ca_bundle_pem=ca_pem,
+        dealer_code=ping.dealer_code,
+        now=_now(),
+    )
+    print(f"registered server {server.name} at {server.url} (dealer {server.dealer_code})")
+    return 0
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def cmd_server_list(args: argparse.Namespace) -> int:
+    servers = list_servers(_engine())
+    rows = [
+        {
+            "name": s.name,
+            "url": s.url,
+            "dealer_code": s.dealer_code,
+            "ca_bundle": bool(s.ca_bundle_pem),
+            "healthy": s.healthy,
+            "health_since": _iso(s.health_since),
+            "health_reason": s.health_reason,
+        }
+        for s in servers
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no servers registered: add one with `releaf server add NAME --url URL`")
+    else:
+        print(markdown_table(list(rows[0]), [list(r.values()) for r in rows]))
+    return 0
+
+
+# ---------------------------------------------------------------- feeds
+
+
+def _spec(server: str, code: str, account: str, activation: str, scope: str) -> FeedSpec:
+    if scope not in SCOPES:
+        raise CliError(f"scope must be 'all' or 'managed', got {scope!r}")
+    return FeedSpec(
+        server=server.strip(),
+        customer_code=code.strip(),
+        account=account.strip(),
+        activation_date=parse_date(activation.strip(), "activation date"),
+        scope=scope,
+    )
+
+
+def cmd_feed_add(args: argparse.Namespace) -> int:
+    spec = _spec(args.server, args.customer_code, args.account, args.activation_date, args.scope)
+    try:
+        (feed,) = add_feeds(_engine(), [spec], now=_now())
+    except RegistryError as exc:
+        raise CliError(str(exc)) from None
+    print(
+        f"registered feed {feed.customer_code} on {feed.server_name} -> account {feed.account} "
+        f"from {feed.activation_date} (scope {feed.scope})"
+    )
+    return 0
+
+
+def cmd_feed_import(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if not path.is_file():
+        raise CliError(f"{path} does not exist")
+    specs: list[FeedSpec] = []
+    lines: list[int] = []
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        if header != FEED_CSV_COLUMNS:
+            raise CliError(
+                f"{path}:1: the header must be {','.join(FEED_CSV_COLUMNS)}, got {','.join(header)}"
+            )
+        for row in reader:
+            line = reader.line_num
+            if None in row or any(v is None for v in row.values()):
+                raise CliError(f"{path}:{line}: expected {len(FEED_CSV_COLUMNS)} columns")
+            try:
+                specs.append(_spec(*(row[c] for c in FEED_CSV_COLUMNS)))
+            except CliError as exc:
+                raise CliError(f"{path}:{line}: {exc}") from None
+            lines.append(line)
+    if not specs:
+        raise CliError(f"{path} has no feed rows")
+    try:
+        added = add_feeds(_engine(), specs, now=_now())
+    except RegistryError as exc:
+        line = lines[getattr(exc, "index", 0)]
+        raise CliError(f"{path}:{line}: {exc} (nothing was imported)") from None
+    print(f"imported {len(added)} feed(s) from {path}")
+    return 0
+
+
+def cmd_feed_list(args: argparse.Namespace) -> int:
+    feeds = list_feeds(_engine())
+    rows = [
+        {
+            "server": f.server_name,
+            "customer_code": f.customer_code,
+            "account": f.account,
+            "activation_date": f.activation_date.isoformat(),
+            "scope": f.scope,
+            "synced_through": _iso(f.synced_through),
+        }
+        for f in feeds
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no feeds registered: add one with `releaf feed add` or `releaf feed import`")
+    else:
+        print(markdown_table(list(rows[0]), [list(r.values()) for r in rows]))
+    return 0
+
+
+# ---------------------------------------------------------------- collect
+
+
+def run_collection(
+    start: date, end: date, *, feeds: Sequence[str] = (), tags: dict[str, str] | None = None
+) -> Any:
+    """Materialize meter_readings and daily_deposits for [start, end] in one run,
+    recorded in the Dagster instance at DAGSTER_HOME."""
+    from releaf_pipeline.defs.partitions import PARTITIONS_START
+
+    _home()
+    first = date.fromisoformat(PARTITIONS_START)
+    yesterday = _now().date() - timedelta(days=1)
+    if end < start:
+        raise CliError(f"--end {end} is before --start {start}")
+    if start < first:
+        raise CliError(f"--start {start} is before the first partition, {first}")
+    if end > yesterday:
+        raise CliError(
+            f"--end {end} is not over yet: the latest day that can be collected is {yesterday}"
+        )
+    import warnings
+
+    import dagster as dg
+
+    # BackfillPolicy is marked beta; the terminal user cannot act on that warning.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from releaf_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("collection")
+    run_tags = {
+        ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
+        ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+        "releaf/trigger": "cli",
+        **(tags or {}),
+    }
+    run_config = {
+        "ops": {"meter_readings": {"config": {"feeds": list(feeds)}}},
+        # The terminal gets the summary; the full event log is in the Dagster UI.
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
+    with dg.DagsterInstance.get() as instance:
+        return job.execute_in_process(
+            instance=instance, tags=run_tags, run_config=run_config, raise_on_error=False
+        )
+
+
+def print_collection_summary(start: date, end: date) -> None:
+    """Feeds by status and pages per account for the range, from the store."""
+    from releaf_pipeline.lib.store.collection import feed_day_statuses
+    from releaf_pipeline.lib.store.tables import deposits
+
+    engine = _engine()
+    feeds = {f.id: f for f in list_feeds(engine)}
+    problems: dict[int, tuple[str, str]] = {}
+    for row in feed_day_statuses(engine, start, end):
+        if row.status != "collected":
+            problems[row.feed_id] = (row.status, row.reason or "")
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        per_account = conn.execute(
+            sa.select(deposits.c.account, sa.func.sum(deposits.c.pages))
+            .where(deposits.c.day.between(start, end))
+            .group_by(deposits.c.account)
+            .order_by(deposits.c.account)
+        ).all()
+    print(f"pages per account, {start} to {end}:")
+    print(
+        markdown_table(
+            ["account", "pages", "trees"],
+            [(a, int(p), format_trees(trees(int(p)))) for a, p in per_account],
+        )
+    )
+    for fid, (status, reason) in sorted(problems.items()):
+        f = feeds[fid]
+        print(f"feed {f.customer_code} on {f.server_name}: {status}: {reason}", file=sys.stderr)
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    start = parse_date(args.start, "--start")
+    end = parse_date(args.end, "--end") if args.end else start
+    result = run_collection(start, end)
+    if not result.success:
+        print(f"releaf: collection run {result.run_id} failed; see the Dagster UI", file=sys.stderr)
+        return 1
+    print(f"collection run {result.run_id}: {start} to {end}")
+    print_collection_summary(start, end)
+    return 0
+
+
+# ---------------------------------------------------------------- report
+
+
+def report_json(month: str) -> dict[str, Any]:
+    """`releaf report --json` for `month`."""
+    month_bounds(month)
+    accounts = month_report(_engine(), month)
+    return {
+        "month": month,
+        "accounts": [
+            {
+                "account": a.account,
+                "pages": a.pages,
+                "trees": float(format_trees(trees(a.pages))),
+                "days": {d.isoformat(): p for d, p in sorted(a.days.items())},
+            }
+            for a in accounts
+        ],
+    }
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    try:
+        data = report_json(args.month)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    if not data["accounts"]:
+        print(f"no deposits in {args.month}")
+        return 0
+    print(f"pages and trees per account, {args.month}:")
+    print(
+        markdown_table(
+            ["account", "pages", "trees", "days"],
+            [
+                (a["account"], a["pages"], f"{a['trees']:.2f}", len(a["days"]))
+                for a in data["accounts"]
+            ],
+        )
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- demo and simulator
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from releaf_pipeline.demo import run_demo
+
+    return run_demo(_home(), ui=not args.no_ui, port=args.port)
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from releaf_pipeline.lib.mpsmonitor.simulator import main as simulator_main
+
+    return simulator_main(args.simulator_args)
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `releaf` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="releaf",
+        description="MPS Monitor print fleets to PrintReleaf reforestation deposits.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    server = sub.add_parser("server", help="register and list MPS Monitor servers")
+    server_sub = server.add_subparsers(dest="server_command", required=True)
+    p = server_sub.add_parser(
+        "add", help=f"register a server (dealer token from ${TOKEN_ENV} or a prompt)"
+    )
+    p.add_argument("name")
+    p.add_argument("--url", required=True, help="https:// URL of the server")
+    p.add_argument("--ca-bundle", help="PEM file of the CA that signed the server's certificate")
+    p.set_defaults(func=cmd_server_add)
+    p = server_sub.add_parser("list", help="list registered servers and their health")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_server_list)
+
+    feed = sub.add_parser("feed", help="register and list customer feeds")
+    feed_sub = feed.add_subparsers(dest="feed_command", required=True)
+    p = feed_sub.add_parser("add", help="register one feed")
+    p.add_argument("--server", required=True)
+    p.add_argument("--customer-code", required=True)
+    p.add_argument("--account", required=True, help="PrintReleaf account")
+    p.add_argument("--activation-date", required=True, help="YYYY-MM-DD")
+    p.add_argument("--scope", required=True, choices=SCOPES)
+    p.set_defaults(func=cmd_feed_add)
+    p = feed_sub.add_parser(
+        "import", help=f"register feeds from a CSV ({','.join(FEED_CSV_COLUMNS)}), all or none"
+    )
+    p.add_argument("path")
+    p.set_defaults(func=cmd_feed_import)
+    p = feed_sub.add_parser("list", help="list feeds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_feed_list)
+
+    p = sub.add_parser("collect", help="collect a range of days in one Dagster run")
+    p.add_argument("--start", required=True, help="YYYY-MM-DD")
+    p.add_argument("--end", help="YYYY-MM-DD, inclusive (default: --start)")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("report", help="pages and trees per account for a month")
+    p.add_argument("--month", required=True, help="YYYY-MM")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="simulated fleet, collected, summarised, then the UI")
+    p.add_argument("--no-ui", action="store_true", help="stop after the summary")
+    p.add_argument("--port", type=int, default=3000, help="Dagster UI port")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulator", help="run the MPS Monitor simulator over HTTPS")
+    p.add_argument("simulator_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_simulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `releaf` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, RegistryError, MPSMonitorError, StoreError, SecretKeyError) as exc:
+        print(f"releaf: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Collection: meter readings to daily deposits."""

@@ -1,0 +1,149 @@
+"""Meter readings from MPS Monitor, and the daily page deposits computed from them."""
+
+import asyncio
+from datetime import date, timedelta
+
+import dagster as dg
+
+from releaf_pipeline.defs.partitions import daily_partitions
+from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.lib.collector import collect
+from releaf_pipeline.lib.markdown import markdown_table
+from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
+from releaf_pipeline.lib.store.deposits import update_deposits
+from releaf_pipeline.lib.store.registry import list_feeds, list_servers
+
+
+class CollectionConfig(dg.Config):
+    """Which feeds a run collects."""
+
+    feeds: list[str] = []
+    """Customer codes to collect; empty collects every active feed."""
+
+
+def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """First and last day (inclusive) of the run's partition range."""
+    window = context.partition_time_window
+    return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="mpsmonitor",
+    group_name="collection",
+    kinds={"python", "sql"},
+)
+def meter_readings(
+    context: dg.AssetExecutionContext,
+    config: CollectionConfig,
+    store: StoreResource,
+    mpsmonitor: MPSMonitorResource,
+    clock: ClockResource,
+) -> dg.MaterializeResult:
+    """Lifetime page counters of every active feed's devices, read from MPS Monitor.
+
+    For each day of the partition range, every feed whose server answers its health
+    check is collected (concurrently, bounded per server); its readings and devices are
+    mirrored in the store (only DeviceID, Managed and the life count per date) and each
+    feed-day is recorded as collected, paused (server unhealthy) or failed, with the
+    reason. A failing feed never stops the others.
+    """
+    start, end = partition_days(context)
+    engine = store.engine()
+    servers = {s.id: s for s in list_servers(engine)}
+    feeds = [f for f in list_feeds(engine) if f.activation_date <= end]
+    if config.feeds:
+        unknown = set(config.feeds) - {f.customer_code for f in feeds}
+        if unknown:
+            raise dg.Failure(
+                f"no active feed for customer code(s) {', '.join(sorted(unknown))} by {end}: "
+                "see `releaf feed list`"
+            )
+        feeds = [f for f in feeds if f.customer_code in set(config.feeds)]
+    context.log.info(f"collecting {len(feeds)} feed(s) for {start}..{end}")
+    report = asyncio.run(
+        collect(
+            engine,
+            store.cipher(),
+            servers,
+            feeds,
+            start,
+            end,
+            settings=mpsmonitor.settings(),
+            run_id=context.run_id,
+            now=clock.now,
+        )
+    )
+    for o in report.outcomes:
+        if o.status != COLLECTED:
+            context.log.warning(
+                f"feed {o.customer_code} ({o.server}, account {o.account}) {o.status}: {o.reason}"
+            )
+    problems = [o for o in report.outcomes if o.status != COLLECTED]
+    return dg.MaterializeResult(
+        metadata={
+            "days": f"{start}..{end}",
+            "feeds_collected": report.count(COLLECTED),
+            "feeds_paused": report.count(PAUSED),
+            "feeds_failed": report.count(FAILED),
+            "devices": sum(o.devices for o in report.outcomes),
+            "readings_changed": sum(o.readings_changed for o in report.outcomes),
+            "requests": report.requests,
+            "retries": report.retries,
+            "duration_seconds": round(report.seconds, 3),
+            "feeds_not_collected": dg.MetadataValue.md(
+                markdown_table(
+                    ["server", "customer", "account", "status", "reason"],
+                    [(o.server, o.customer_code, o.account, o.status, o.reason) for o in problems],
+                )
+                if problems
+                else "every feed collected"
+            ),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[
+        dg.AssetDep(
+            meter_readings, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1)
+        )
+    ],
+    group_name="collection",
+    kinds={"python", "sql"},
+)
+def daily_deposits(
+    context: dg.AssetExecutionContext, store: StoreResource, clock: ClockResource
+) -> dg.MaterializeResult:
+    """Pages deposited per account, feed and day, by the contract's accounting rules.
+
+    A day's deposit needs the readings of that day and the one before. Deposits are
+    recomputed from the mirrored readings and only changed days are rewritten, so any
+    number of re-collections, in any order, give the same deposits; late readings move
+    pages to their own dates. Meter resets are recorded as anomalies.
+    """
+    start, end = partition_days(context)
+    engine = store.engine()
+    feeds = [f for f in list_feeds(engine) if f.activation_date <= end]
+    summary = update_deposits(engine, feeds, now=clock.now(), report_from=start, report_to=end)
+    per_account: dict[str, int] = {}
+    for (account, _day), pages in summary.pages_by_account_day.items():
+        per_account[account] = per_account.get(account, 0) + pages
+    total = sum(per_account.values())
+    return dg.MaterializeResult(
+        metadata={
+            "days": f"{start}..{end}",
+            "feeds": summary.feeds,
+            "pages": total,
+            "deposit_days_rewritten": summary.days_written,
+            "new_anomalies": summary.anomalies_new,
+            "pages_per_account": dg.MetadataValue.md(
+                markdown_table(["account", "pages"], sorted(per_account.items()))
+                if per_account
+                else "no deposits in range"
+            ),
+        }
+    )

@@ -1,0 +1,87 @@
+"""Resources: the store, the MPS Monitor client settings and the clock."""
+
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+from sqlalchemy.engine import Engine
+
+from releaf_pipeline.lib.mpsmonitor.client import ClientSettings
+from releaf_pipeline.lib.paths import default_database_url, releaf_home
+from releaf_pipeline.lib.secrets import TokenCipher, load_key
+from releaf_pipeline.lib.store.engine import make_engine
+
+
+@cache
+def _engine(url: str) -> Engine:
+    # One engine (and pool) per process and URL: runs and sensors reuse connections.
+    return make_engine(url)
+
+
+class StoreResource(dg.ConfigurableResource):
+    """The pipeline's system of record (SQLAlchemy).
+
+    `database_url` empty means `RELEAF_DATABASE_URL`, else SQLite at
+    `$DAGSTER_HOME/releaf.db`. Dealer tokens are sealed with the key from
+    `RELEAF_SECRET_KEY`, else `$DAGSTER_HOME/releaf.key` (created 0600 on first use).
+    """
+
+    database_url: str = ""
+    home: str = ""
+
+    def home_path(self) -> Path:
+        """The directory holding the SQLite store and the key file."""
+        return Path(self.home) if self.home else releaf_home()
+
+    def url(self) -> str:
+        """The SQLAlchemy URL in use."""
+        return self.database_url or default_database_url(self.home_path())
+
+    def engine(self) -> Engine:
+        """The engine, with the schema in place."""
+        return _engine(self.url())
+
+    def cipher(self) -> TokenCipher:
+        """Opens dealer tokens, in memory only."""
+        return TokenCipher(load_key(self.home_path()))
+
+
+class MPSMonitorResource(dg.ConfigurableResource):
+    """How the pipeline talks to MPS Monitor servers.
+
+    `concurrency_per_server` bounds both the requests in flight and the feeds in
+    progress per server (1 collects one customer after another).
+    """
+
+    concurrency_per_server: int = 8
+    timeout_seconds: float = 10.0
+    max_attempts: int = 5
+    backoff_base_seconds: float = 0.5
+
+    def settings(self) -> ClientSettings:
+        """The client settings these values stand for."""
+        if self.concurrency_per_server < 1:
+            raise dg.Failure(
+                f"concurrency_per_server must be at least 1, got {self.concurrency_per_server}"
+            )
+        return ClientSettings(
+            timeout=self.timeout_seconds,
+            max_attempts=self.max_attempts,
+            backoff_base=self.backoff_base_seconds,
+            concurrency=self.concurrency_per_server,
+        )
+
+
+class ClockResource(dg.ConfigurableResource):
+    """The time the pipeline believes it is: the wall clock, or `frozen_at` (ISO) in tests
+    and replays."""
+
+    frozen_at: str = ""
+
+    def now(self) -> datetime:
+        """The current time in UTC."""
+        if self.frozen_at:
+            value = datetime.fromisoformat(self.frozen_at)
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return datetime.now(UTC)

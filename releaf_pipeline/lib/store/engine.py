@@ -1,0 +1,76 @@
+"""Connecting to the store: SQLite by default, any SQLAlchemy URL (Postgres) by setting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from releaf_pipeline.lib.store.tables import metadata
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or a write was refused; the message says what to do."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` with the schema in place.
+
+    SQLite gets WAL and a busy time-out so the Dagster daemon, the webserver and the CLI
+    can share one file without "database is locked" failures.
+    """
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    try:
+        metadata.create_all(engine)
+    except sa.exc.OperationalError as exc:
+        raise StoreError(
+            f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: "
+            f"{exc.orig}. Check RELEAF_DATABASE_URL and that the database is running."
+        ) from None
+    return engine
+
+
+def upsert(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Iterable[str],
+) -> None:
+    """Insert rows, replacing the non-key columns of rows whose keys already exist."""
+    if not rows:
+        return
+    keys = list(keys)
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover - only SQLite and Postgres are supported
+        raise StoreError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
+    stmt = insert(table)
+    update = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    stmt = (
+        stmt.on_conflict_do_update(index_elements=keys, set_=update)
+        if update
+        else stmt.on_conflict_do_nothing(index_elements=keys)
+    )
+    # SQLite caps bound parameters per statement; chunk to stay below it.
+    width = max(1, len(rows[0]))
+    step = max(1, 30000 // width)
+    for i in range(0, len(rows), step):
+        conn.execute(stmt, list(rows[i : i + step]))

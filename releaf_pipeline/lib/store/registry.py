@@ -1,0 +1,250 @@
+"""Registered MPS Monitor servers and customer feeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
+from releaf_pipeline.lib.store.tables import feeds, servers
+
+SCOPES = ("all", "managed")
+
+
+class RegistryError(ValueError):
+    """A registration was refused (unknown server, duplicate feed, bad value)."""
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """A registered server, without its token."""
+
+    id: int
+    name: str
+    url: str
+    ca_bundle_pem: str | None
+    dealer_code: str | None
+    created_at: datetime
+    healthy: bool | None
+    health_since: datetime | None
+    health_reason: str | None
+    health_checked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FeedRecord:
+    """A customer feed: one customer on one server, deposited on one account."""
+
+    id: int
+    server_id: int
+    server_name: str
+    customer_code: str
+    account: str
+    activation_date: date
+    scope: str
+    synced_through: date | None
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """A feed to register, as given on the command line or in a CSV row."""
+
+    server: str
+    customer_code: str
+    account: str
+    activation_date: date
+    scope: str
+
+
+def add_server(
+    engine: Engine,
+    cipher: TokenCipher,
+    *,
+    name: str,
+    url: str,
+    token: str,
+    ca_bundle_pem: str | None,
+    dealer_code: str | None,
+    now: datetime,
+) -> ServerRecord:
+    """Register a server; its token is stored sealed."""
+    with engine.begin() as conn:
+        if conn.execute(sa.select(servers.c.id).where(servers.c.name == name)).first():
+            raise RegistryError(f"a server named {name!r} is already registered")
+        conn.execute(
+            servers.insert().values(
+                name=name,
+                url=url,
+                token_sealed=cipher.encrypt(token),
+                ca_bundle_pem=ca_bundle_pem,
+                dealer_code=dealer_code,
+                created_at=now,
+                healthy=True,
+                health_since=now,
+                health_checked_at=now,
+            )
+        )
+    return get_server(engine, name)
+
+
+def _server(row: sa.Row) -> ServerRecord:
+    return ServerRecord(
+        id=row.id,
+        name=row.name,
+        url=row.url,
+        ca_bundle_pem=row.ca_bundle_pem,
+        dealer_code=row.dealer_code,
+        created_at=row.created_at,
+        healthy=row.healthy,
+        health_since=row.health_since,
+        health_reason=row.health_reason,
+        health_checked_at=row.health_checked_at,
+    )
+
+
+_SERVER_COLS = [c for c in servers.c if c.name != "token_sealed"]
+
+
+def get_server(engine: Engine, name: str) -> ServerRecord:
+    """The server registered as `name`; RegistryError if there is none."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(*_SERVER_COLS).where(servers.c.name == name)).first()
+    if row is None:
+        raise RegistryError(
+            f"no server named {name!r} is registered: see `releaf server list`, "
+            "or register it with `releaf server add`"
+        )
+    return _server(row)
+
+
+def list_servers(engine: Engine) -> list[ServerRecord]:
+    """Every registered server, by name."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(*_SERVER_COLS).order_by(servers.c.name)).all()
+    return [_server(r) for r in rows]
+
+
+def server_token(engine: Engine, cipher: TokenCipher, server_id: int) -> SecretStr:
+    """The server's dealer token, decrypted in memory only."""
+    with engine.connect() as conn:
+        sealed = conn.execute(
+            sa.select(servers.c.token_sealed).where(servers.c.id == server_id)
+        ).scalar_one()
+    return cipher.decrypt(sealed)
+
+
+def _check_spec(conn: Connection, spec: FeedSpec, server_ids: dict[str, int]) -> None:
+    if spec.server not in server_ids:
+        raise RegistryError(
+            f"no server named {spec.server!r} is registered: see `releaf server list`"
+        )
+    if not spec.customer_code.strip():
+        raise RegistryError("the customer code is empty")
+    if not spec.account.strip():
+        raise RegistryError("the account is empty")
+    if spec.scope not in SCOPES:
+        raise RegistryError(f"scope must be 'all' or 'managed', got {spec.scope!r}")
+    exists = conn.execute(
+        sa.select(feeds.c.account).where(
+            feeds.c.server_id == server_ids[spec.server],
+            feeds.c.customer_code == spec.customer_code,
+        )
+    ).first()
+    if exists:
+        raise RegistryError(
+            f"customer {spec.customer_code} on server {spec.server!r} already feeds account "
+            f"{exists.account!r}: one customer feeds one account"
+        )
+
+
+def add_feeds(engine: Engine, specs: list[FeedSpec], *, now: datetime) -> list[FeedRecord]:
+    """Register feeds, all or none: the first bad spec raises and nothing is stored.
+
+    A RegistryError for spec i carries `index = i` so a caller can name the line.
+    """
+    with engine.begin() as conn:
+        server_ids = {n: i for n, i in conn.execute(sa.select(servers.c.name, servers.c.id))}
+        seen: set[tuple[str, str]] = set()
+        for i, spec in enumerate(specs):
+            try:
+                if (spec.server, spec.customer_code) in seen:
+                    raise RegistryError(
+                        f"customer {spec.customer_code} on server {spec.server!r} appears twice"
+                    )
+                _check_spec(conn, spec, server_ids)
+            except RegistryError as exc:
+                exc.index = i  # type: ignore[attr-defined]
+                raise
+            seen.add((spec.server, spec.customer_code))
+            conn.execute(
+                feeds.insert().values(
+                    server_id=server_ids[spec.server],
+                    customer_code=spec.customer_code,
+                    account=spec.account,
+                    activation_date=spec.activation_date,
+                    scope=spec.scope,
+                    created_at=now,
+                )
+            )
+    codes = {(s.server, s.customer_code) for s in specs}
+    return [f for f in list_feeds(engine) if (f.server_name, f.customer_code) in codes]
+
+
+def list_feeds(engine: Engine, feed_ids: list[int] | None = None) -> list[FeedRecord]:
+    """Registered feeds (all, or those with the given ids), by server and customer code."""
+    query = (
+        sa.select(feeds, servers.c.name.label("server_name"))
+        .join(servers, servers.c.id == feeds.c.server_id)
+        .order_by(servers.c.name, feeds.c.customer_code)
+    )
+    if feed_ids is not None:
+        query = query.where(feeds.c.id.in_(feed_ids))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        FeedRecord(
+            id=r.id,
+            server_id=r.server_id,
+            server_name=r.server_name,
+            customer_code=r.customer_code,
+            account=r.account,
+            activation_date=r.activation_date,
+            scope=r.scope,
+            synced_through=r.synced_through,
+        )
+        for r in rows
+    ]
+
+
+def update_server_connection(
+    engine: Engine,
+    cipher: TokenCipher,
+    *,
+    name: str,
+    url: str,
+    token: str,
+    ca_bundle_pem: str | None,
+    dealer_code: str | None,
+    now: datetime,
+) -> ServerRecord:
+    """Point a registered server at a new URL, token and CA bundle (its feeds stay)."""
+    get_server(engine, name)
+    with engine.begin() as conn:
+        conn.execute(
+            servers.update()
+            .where(servers.c.name == name)
+            .values(
+                url=url,
+                token_sealed=cipher.encrypt(token),
+                ca_bundle_pem=ca_bundle_pem,
+                dealer_code=dealer_code,
+                healthy=True,
+                health_since=now,
+                health_reason=None,
+                health_checked_at=now,
+            )
+        )
+    return get_server(engine, name)

@@ -1,0 +1,51 @@
+"""Read-side queries: what an account was credited, by month and by day."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from releaf_pipeline.lib.store.tables import deposits
+
+
+@dataclass
+class AccountMonth:
+    """One account's pages in one month, in total and per day."""
+
+    account: str
+    pages: int = 0
+    days: dict[date, int] = field(default_factory=dict)
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """First and last day of `YYYY-MM`; ValueError with a clear message otherwise."""
+    try:
+        year, mon = (int(p) for p in month.split("-"))
+        first = date(year, mon, 1)
+    except ValueError:
+        raise ValueError(f"month must look like YYYY-MM, got {month!r}") from None
+    if len(month) != 7:
+        raise ValueError(f"month must look like YYYY-MM, got {month!r}")
+    return first, date(year, mon, calendar.monthrange(year, mon)[1])
+
+
+def month_report(engine: Engine, month: str) -> list[AccountMonth]:
+    """Every account with a deposit in `month`, sorted by account."""
+    first, last = month_bounds(month)
+    query = (
+        sa.select(deposits.c.account, deposits.c.day, sa.func.sum(deposits.c.pages))
+        .where(deposits.c.day.between(first, last))
+        .group_by(deposits.c.account, deposits.c.day)
+        .order_by(deposits.c.account, deposits.c.day)
+    )
+    out: dict[str, AccountMonth] = {}
+    with engine.connect() as conn:
+        for account, day, pages in conn.execute(query):
+            acct = out.setdefault(account, AccountMonth(account))
+            acct.days[day] = int(pages)
+            acct.pages += int(pages)
+    return [out[a] for a in sorted(out)]

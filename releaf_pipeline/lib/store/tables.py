@@ -1,0 +1,100 @@
+"""The store's tables (SQLAlchemy Core): the system of record of the pipeline.
+
+Only the fields the contract allows are kept about devices: DeviceID, Managed,
+InitialCount, LatestCount, LifeCount, and the life count read per device and date.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+servers = sa.Table(
+    "servers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("url", sa.String(500), nullable=False),
+    # Fernet-sealed dealer token: never stored or logged in plain text.
+    sa.Column("token_sealed", sa.Text, nullable=False),
+    # PEM text of the CA bundle the server's certificate is verified against (public data).
+    sa.Column("ca_bundle_pem", sa.Text, nullable=True),
+    sa.Column("dealer_code", sa.String(100), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("healthy", sa.Boolean, nullable=True),
+    sa.Column("health_since", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("health_reason", sa.Text, nullable=True),
+    sa.Column("health_checked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("server_id", sa.Integer, sa.ForeignKey("servers.id"), nullable=False),
+    sa.Column("customer_code", sa.String(100), nullable=False),
+    sa.Column("account", sa.String(200), nullable=False),
+    sa.Column("activation_date", sa.Date, nullable=False),
+    sa.Column("scope", sa.String(10), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Readings are mirrored without gaps from activation - 31 days through this date.
+    sa.Column("synced_through", sa.Date, nullable=True),
+    sa.UniqueConstraint("server_id", "customer_code", name="uq_feed_server_customer"),
+    sa.CheckConstraint("scope in ('all', 'managed')", name="ck_feed_scope"),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id"), primary_key=True),
+    sa.Column("device_id", sa.String(100), primary_key=True),
+    sa.Column("managed", sa.Boolean, nullable=False),
+    sa.Column("initial_count", sa.BigInteger, nullable=True),
+    sa.Column("latest_count", sa.BigInteger, nullable=True),
+    sa.Column("life_count", sa.BigInteger, nullable=False, default=0),
+)
+
+readings = sa.Table(
+    "readings",
+    metadata,
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id"), primary_key=True),
+    sa.Column("device_id", sa.String(100), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("life_count", sa.BigInteger, nullable=False),
+)
+
+feed_days = sa.Table(
+    "feed_days",
+    metadata,
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    # collected | paused | failed
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("status in ('collected', 'paused', 'failed')", name="ck_feed_day_status"),
+)
+
+deposits = sa.Table(
+    "deposits",
+    metadata,
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("account", sa.String(200), nullable=False, index=True),
+    sa.Column("pages", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+anomalies = sa.Table(
+    "anomalies",
+    metadata,
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id"), primary_key=True),
+    sa.Column("device_id", sa.String(100), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("kind", sa.String(30), primary_key=True),
+    sa.Column("previous_count", sa.BigInteger, nullable=True),
+    sa.Column("count", sa.BigInteger, nullable=True),
+    sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
+)
