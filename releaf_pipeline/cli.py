@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from releaf_pipeline.lib.markdown import markdown_table
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient, require_https
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
 from releaf_pipeline.lib.mpsmonitor.models import Ping
-from releaf_pipeline.lib.paths import DEFAULT_HOME, default_database_url
+from releaf_pipeline.lib.paths import DEFAULT_HOME, current_time, default_database_url
 from releaf_pipeline.lib.secrets import SecretKeyError, TokenCipher, load_key
 from releaf_pipeline.lib.store.engine import StoreError, make_engine
 from releaf_pipeline.lib.store.registry import (
@@ -74,7 +74,10 @@ def _cipher() -> TokenCipher:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    try:
+        return current_time()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def parse_date(value: str, what: str = "date") -> date:
@@ -405,12 +408,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_home(), ui=not args.no_ui, port=args.port)
 
 
-def cmd_simulator(args: argparse.Namespace) -> int:
-    from releaf_pipeline.lib.mpsmonitor.simulator import main as simulator_main
-
-    return simulator_main(args.simulator_args)
-
-
 # ---------------------------------------------------------------- parser
 
 
@@ -468,14 +465,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000, help="Dagster UI port")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("simulator", help="run the MPS Monitor simulator over HTTPS")
-    p.add_argument("simulator_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_simulator)
+    # Its options are the simulator's own: main() hands everything after the word over.
+    sub.add_parser("simulator", help="run the MPS Monitor simulator over HTTPS", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `releaf` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulator"]:
+        from releaf_pipeline.lib.mpsmonitor.simulator import main as simulator_main
+
+        return simulator_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -3,11 +3,9 @@
 import dagster as dg
 
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
-from releaf_pipeline.defs.partitions import daily_partitions
 
 collection_job = dg.define_asset_job(
     "collection",
     selection=[meter_readings, daily_deposits],
-    partitions_def=daily_partitions,
     description="Meter readings and daily deposits for a range of days, in one run.",
 )

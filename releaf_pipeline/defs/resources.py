@@ -8,7 +8,7 @@ import dagster as dg
 from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings
-from releaf_pipeline.lib.paths import default_database_url, releaf_home
+from releaf_pipeline.lib.paths import current_time, default_database_url, releaf_home
 from releaf_pipeline.lib.secrets import TokenCipher, load_key
 from releaf_pipeline.lib.store.engine import make_engine
 
@@ -74,8 +74,8 @@ class MPSMonitorResource(dg.ConfigurableResource):
 
 
 class ClockResource(dg.ConfigurableResource):
-    """The time the pipeline believes it is: the wall clock, or `frozen_at` (ISO) in tests
-    and replays."""
+    """The time the pipeline believes it is: `frozen_at` (ISO) when set, else
+    `RELEAF_NOW`, else the wall clock. Tests and replays set one of the first two."""
 
     frozen_at: str = ""
 
@@ -84,4 +84,4 @@ class ClockResource(dg.ConfigurableResource):
         if self.frozen_at:
             value = datetime.fromisoformat(self.frozen_at)
             return value if value.tzinfo else value.replace(tzinfo=UTC)
-        return datetime.now(UTC)
+        return current_time()

@@ -71,7 +71,7 @@ def meter_readings(
             start,
             end,
             settings=mpsmonitor.settings(),
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             now=clock.now,
         )
     )
