@@ -237,7 +237,11 @@ def cmd_feed_import(args: argparse.Namespace) -> int:
 
 
 def cmd_feed_list(args: argparse.Namespace) -> int:
-    feeds = list_feeds(_engine())
+    from releaf_pipeline.lib.store.health import feed_health_states
+
+    engine = _engine()
+    feeds = list_feeds(engine)
+    health = feed_health_states(engine)
     rows = [
         {
             "server": f.server_name,
@@ -246,6 +250,10 @@ def cmd_feed_list(args: argparse.Namespace) -> int:
             "activation_date": f.activation_date.isoformat(),
             "scope": f.scope,
             "synced_through": _iso(f.synced_through),
+            "healthy": health[f.id].healthy if f.id in health else None,
+            "health_since": _iso(health[f.id].since_day) if f.id in health else None,
+            "last_data": _iso(health[f.id].last_data) if f.id in health else None,
+            "health_reason": health[f.id].reason if f.id in health else None,
         }
         for f in feeds
     ]
@@ -354,6 +362,42 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    start = parse_date(args.start, "--start")
+    end = parse_date(args.end, "--end")
+    result = run_collection(start, end, feeds=args.feed or (), tags={"releaf/trigger": "backfill"})
+    if not result.success:
+        print(f"releaf: backfill run {result.run_id} failed; see the Dagster UI", file=sys.stderr)
+        return 1
+    print(f"backfill run {result.run_id}: {start} to {end}")
+    print_collection_summary(start, end)
+    return 0
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    day = parse_date(args.date, "--date")
+    _home()
+    import dagster as dg
+
+    from releaf_pipeline.replay import replay_night
+
+    with dg.DagsterInstance.get() as instance:
+        night = replay_night(day, instance)
+    print(f"night after {day} (as of {night.at.isoformat()}): {night.server_health}")
+    print(
+        markdown_table(
+            ["run", "trigger", "from", "to", "result"],
+            [
+                (r.run_id[:8], r.trigger, r.start, r.end, "ok" if r.success else "FAILED")
+                for r in night.runs
+            ],
+        )
+        if night.runs
+        else "nothing to run"
+    )
+    return 0 if all(r.success for r in night.runs) else 1
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -454,6 +498,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True, help="YYYY-MM-DD")
     p.add_argument("--end", help="YYYY-MM-DD, inclusive (default: --start)")
     p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser(
+        "backfill", help="collect a range again in one run, for all feeds or the ones named"
+    )
+    p.add_argument("--start", required=True, help="YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="YYYY-MM-DD, inclusive")
+    p.add_argument(
+        "--feed", action="append", metavar="CODE", help="customer code (SERVER/CODE); repeatable"
+    )
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser(
+        "nightly",
+        help="replay the night after DATE: health checks, DATE's collection, every catch-up",
+    )
+    p.add_argument("--date", required=True, help="YYYY-MM-DD: the day the night collects")
+    p.set_defaults(func=cmd_nightly)
 
     p = sub.add_parser("report", help="pages and trees per account for a month")
     p.add_argument("--month", required=True, help="YYYY-MM")

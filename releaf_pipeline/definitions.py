@@ -1,30 +1,30 @@
 """The one Definitions object Dagster loads."""
 
-import os
-
 import dagster as dg
 
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
+from releaf_pipeline.defs.health.checks import feeds_fresh
+from releaf_pipeline.defs.health.sensors import catchup_sensor, server_health_sensor
 from releaf_pipeline.defs.jobs import collection_job
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.schedules import nightly_schedule
+from releaf_pipeline.defs.settings import CONCURRENCY_PER_SERVER
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+def default_resources() -> dict:
+    """The resources every run, sensor and schedule uses, configured from the environment."""
+    return {
+        "store": StoreResource(),
+        "mpsmonitor": MPSMonitorResource(concurrency_per_server=CONCURRENCY_PER_SERVER),
+        "clock": ClockResource(),
+    }
 
 
 defs = dg.Definitions(
     assets=[meter_readings, daily_deposits],
+    asset_checks=[feeds_fresh],
     jobs=[collection_job],
-    resources={
-        "store": StoreResource(),
-        "mpsmonitor": MPSMonitorResource(
-            concurrency_per_server=_int_env("RELEAF_CONCURRENCY_PER_SERVER", 8)
-        ),
-        "clock": ClockResource(),
-    },
+    schedules=[nightly_schedule],
+    sensors=[server_health_sensor, catchup_sensor],
+    resources=default_resources(),
 )

@@ -27,6 +27,11 @@ from releaf_pipeline.lib.store.collection import (
     record_status,
     save_collection,
 )
+from releaf_pipeline.lib.store.health import (
+    clear_recollect,
+    evaluate_feed_health,
+    record_server_health,
+)
 from releaf_pipeline.lib.store.registry import FeedRecord, ServerRecord, server_token
 
 log = logging.getLogger(__name__)
@@ -78,6 +83,7 @@ class FeedOutcome:
     devices: int = 0
     readings_changed: int = 0
     seconds: float = 0.0
+    health_changes: list[tuple[date, bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -120,8 +126,10 @@ async def collect(
     run_id: str | None,
     now: Callable[[], datetime],
     client_factory: ClientFactory = default_client_factory,
+    holidays: frozenset[date] = frozenset(),
 ) -> CollectionReport:
-    """Collect [start, end] for `feeds`: fetch, store, and record each feed-day's status."""
+    """Collect [start, end] for `feeds`: check each server's health, fetch, store, record
+    each feed-day's status and evaluate each collected feed's freshness."""
     began = time.monotonic()
     report = CollectionReport(start, end)
     # SQLite has one writer at a time; serialising writes here avoids lock waits.
@@ -144,6 +152,7 @@ async def collect(
                 client_factory,
                 write_lock,
                 report,
+                holidays,
             )
             for sid, group in by_server.items()
         )
@@ -168,6 +177,7 @@ async def _collect_server(
     client_factory: ClientFactory,
     write_lock: asyncio.Lock,
     report: CollectionReport,
+    holidays: frozenset[date],
 ) -> list[FeedOutcome]:
     plans = {f.id: plan_fetch(f, start, end) for f in feeds}
     active = [f for f in feeds if plans[f.id] is not None]
@@ -178,6 +188,15 @@ async def _collect_server(
         try:
             dealer_code = (await client.ping()).dealer_code
         except MPSMonitorError as exc:
+            async with write_lock:
+                await asyncio.to_thread(
+                    record_server_health,
+                    engine,
+                    server.id,
+                    healthy=False,
+                    reason=f"{exc.reason}: {exc}",
+                    now=now(),
+                )
             reason = f"server {server.name} failed its health check ({exc.reason}): {exc}"
             log.warning("pausing %d feed(s) of %s: %s", len(active), server.name, reason)
             outcomes = []
@@ -200,6 +219,10 @@ async def _collect_server(
                 outcomes.append(_outcome(server, feed, PAUSED, reason, first, end))
             report.requests += client.requests_sent
             return outcomes
+        async with write_lock:
+            await asyncio.to_thread(
+                record_server_health, engine, server.id, healthy=True, reason=None, now=now()
+            )
         gate = asyncio.Semaphore(settings.concurrency)
 
         async def one(feed: FeedRecord) -> FeedOutcome:
@@ -216,6 +239,7 @@ async def _collect_server(
                     run_id,
                     now,
                     write_lock,
+                    holidays,
                 )
 
         outcomes = list(await asyncio.gather(*(one(f) for f in active)))
@@ -256,6 +280,7 @@ async def _collect_feed(
     run_id: str | None,
     now: Callable[[], datetime],
     write_lock: asyncio.Lock,
+    holidays: frozenset[date],
 ) -> FeedOutcome:
     assert plan is not None
     began = time.monotonic()
@@ -279,6 +304,10 @@ async def _collect_feed(
                 run_id=run_id,
                 now=now(),
             )
+            health_changes = await asyncio.to_thread(
+                evaluate_feed_health, engine, feed, first, end, holidays=holidays, now=now()
+            )
+            await asyncio.to_thread(clear_recollect, engine, feed.id, first, end)
     except Exception as exc:  # one feed's failure must not stop the others
         if isinstance(exc, MPSMonitorError):
             reason = f"{exc.reason}: {exc}"
@@ -304,5 +333,6 @@ async def _collect_feed(
     out = _outcome(server, feed, COLLECTED, None, plan.collected_from, plan.fetch_to)
     out.devices = len(device_rows)
     out.readings_changed = changed
+    out.health_changes = health_changes
     out.seconds = time.monotonic() - began
     return out

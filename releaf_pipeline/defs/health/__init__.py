@@ -1,0 +1,1 @@
+"""Health: server checks, feed freshness, and the catch-up sensor."""

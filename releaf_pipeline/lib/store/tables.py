@@ -98,3 +98,34 @@ anomalies = sa.Table(
     sa.Column("count", sa.BigInteger, nullable=True),
     sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+feed_health = sa.Table(
+    "feed_health",
+    metadata,
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id"), primary_key=True),
+    sa.Column("healthy", sa.Boolean, nullable=False),
+    # The evaluation day from which the current state holds.
+    sa.Column("since_day", sa.Date, nullable=False),
+    # L: the latest reading date of any in-scope device, as of the last evaluated day.
+    sa.Column("last_data", sa.Date, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("evaluated_day", sa.Date, nullable=False),
+    # Set when the feed turns healthy again: these days are collected again.
+    sa.Column("recollect_from", sa.Date, nullable=True),
+    sa.Column("recollect_to", sa.Date, nullable=True),
+)
+
+health_events = sa.Table(
+    "health_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # "server" or "feed"
+    sa.Column("subject", sa.String(10), nullable=False),
+    sa.Column("subject_id", sa.Integer, nullable=False),
+    sa.Column("healthy", sa.Boolean, nullable=False),
+    # Feeds change state on an evaluation day; servers at a moment.
+    sa.Column("day", sa.Date, nullable=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("ix_health_events_subject", "subject", "subject_id"),
+)

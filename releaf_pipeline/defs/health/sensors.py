@@ -1,0 +1,140 @@
+"""The server health sensor and the catch-up sensor."""
+
+import asyncio
+from datetime import date, timedelta
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from releaf_pipeline.defs.jobs import collection_job
+from releaf_pipeline.defs.partitions import PARTITIONS_START
+from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.settings import (
+    CATCHUP_LOOKBACK_DAYS,
+    CATCHUP_SECONDS,
+    HEALTH_CHECK_SECONDS,
+)
+from releaf_pipeline.lib.catchup import CatchupRequest, plan_catchup
+from releaf_pipeline.lib.server_checks import check_servers
+from releaf_pipeline.lib.store.collection import feed_day_statuses
+from releaf_pipeline.lib.store.health import feed_health_states
+from releaf_pipeline.lib.store.registry import list_feeds, list_servers
+
+CATCHUP_SENSOR = "catch_up"
+RUN_KEY_TAG = "dagster/run_key"
+_ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dg.sensor(
+    name="server_health",
+    minimum_interval_seconds=HEALTH_CHECK_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Pings every registered MPS Monitor server with its token and stores its health.",
+)
+def server_health_sensor(
+    context: dg.SensorEvaluationContext,
+    store: StoreResource,
+    mpsmonitor: MPSMonitorResource,
+    clock: ClockResource,
+) -> dg.SkipReason:
+    """A server that fails its check is unhealthy at once; collection pauses its feeds
+    until it passes again, and the catch-up sensor then collects the paused days."""
+    checks = asyncio.run(
+        check_servers(store.engine(), store.cipher(), settings=mpsmonitor.settings(), now=clock.now)
+    )
+    for c in checks:
+        if c.changed:
+            state = "healthy again" if c.healthy else f"UNHEALTHY: {c.reason}"
+            context.log.warning(f"server {c.server} is {state}")
+    bad = [c for c in checks if not c.healthy]
+    summary = ", ".join(f"{c.server}: {c.reason}" for c in bad) or "all healthy"
+    return dg.SkipReason(f"{len(checks)} server(s) checked; {summary}")
+
+
+def busy_days(instance: dg.DagsterInstance) -> set[date]:
+    """Days covered by a queued or running collection."""
+    days: set[date] = set()
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=collection_job.name, statuses=_ACTIVE))
+    for run in runs:
+        tags = run.tags
+        first = tags.get(ASSET_PARTITION_RANGE_START_TAG) or tags.get("dagster/partition")
+        last = tags.get(ASSET_PARTITION_RANGE_END_TAG) or first
+        if first and last:
+            d, end = date.fromisoformat(first), date.fromisoformat(last)
+            while d <= end:
+                days.add(d)
+                d += timedelta(days=1)
+    return days
+
+
+def plan_requests(
+    instance: dg.DagsterInstance, store: StoreResource, today: date
+) -> list[CatchupRequest]:
+    """What the catch-up sensor would request now."""
+    engine = store.engine()
+    feeds = {f.id: f for f in list_feeds(engine)}
+    lookback_start = today - timedelta(days=CATCHUP_LOOKBACK_DAYS)
+    statuses = [
+        (r.feed_id, r.day, r.status)
+        for r in feed_day_statuses(engine, lookback_start, today)
+        if r.status != "collected"
+    ]
+    materialized = {
+        date.fromisoformat(k)
+        for k in instance.get_materialized_partitions(dg.AssetKey("meter_readings"))
+    }
+    return plan_catchup(
+        today=today,
+        feeds=feeds,
+        server_healthy={s.id: bool(s.healthy) for s in list_servers(engine)},
+        feed_days=statuses,
+        feed_health=feed_health_states(engine),
+        materialized=materialized,
+        busy=busy_days(instance),
+        first_partition=date.fromisoformat(PARTITIONS_START),
+        lookback_days=CATCHUP_LOOKBACK_DAYS,
+    )
+
+
+def to_run_request(req: CatchupRequest) -> dg.RunRequest:
+    """The ranged run for one catch-up request, tagged with its reason."""
+    return dg.RunRequest(
+        run_key=req.key,
+        run_config={"ops": {"meter_readings": {"config": {"feed_ids": list(req.feed_ids)}}}},
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: req.start.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: req.end.isoformat(),
+            "releaf/trigger": "catch-up",
+            "releaf/catchup": req.reason,
+        },
+    )
+
+
+@dg.sensor(
+    name=CATCHUP_SENSOR,
+    job=collection_job,
+    minimum_interval_seconds=CATCHUP_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Requests ranged collections for paused or failed feed-days, feeds that recovered, "
+        "and days missing in the look-back window."
+    ),
+)
+def catchup_sensor(
+    context: dg.SensorEvaluationContext, store: StoreResource, clock: ClockResource
+) -> dg.SensorResult:
+    """Heals the pipeline after outages without a person starting a backfill."""
+    requests = plan_requests(context.instance, store, clock.now().date())
+    for r in requests:
+        context.log.info(f"catch-up ({r.reason}): {r.start}..{r.end}, feeds {r.feed_ids or 'all'}")
+    if not requests:
+        return dg.SensorResult(skip_reason="nothing to catch up")
+    return dg.SensorResult(run_requests=[to_run_request(r) for r in requests])

@@ -1,0 +1,233 @@
+"""Server and feed health: current state, since when, why, and the history of changes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from releaf_pipeline.lib.business_days import business_days_after, is_stale
+from releaf_pipeline.lib.store.registry import FeedRecord
+from releaf_pipeline.lib.store.tables import (
+    devices,
+    feed_health,
+    feeds,
+    health_events,
+    readings,
+    servers,
+)
+
+
+def record_server_health(
+    engine: Engine, server_id: int, *, healthy: bool, reason: str | None, now: datetime
+) -> bool:
+    """Store a health check's outcome; returns True when the state changed."""
+    with engine.begin() as conn:
+        current = conn.execute(
+            sa.select(servers.c.healthy).where(servers.c.id == server_id)
+        ).scalar_one()
+        changed = current is None or bool(current) != healthy
+        values: dict = {"healthy": healthy, "health_reason": reason, "health_checked_at": now}
+        if changed:
+            values["health_since"] = now
+            conn.execute(
+                health_events.insert().values(
+                    subject="server", subject_id=server_id, healthy=healthy, at=now, reason=reason
+                )
+            )
+        conn.execute(servers.update().where(servers.c.id == server_id).values(**values))
+    return changed
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    """A feed's freshness state."""
+
+    feed_id: int
+    healthy: bool
+    since_day: date
+    last_data: date | None
+    reason: str | None
+    evaluated_day: date
+    recollect_from: date | None
+    recollect_to: date | None
+
+
+def _reading_days(conn: sa.Connection, feed: FeedRecord, last: date) -> list[date]:
+    query = sa.select(sa.distinct(readings.c.day)).where(
+        readings.c.feed_id == feed.id,
+        readings.c.day <= last,
+        readings.c.day >= feed.activation_date - timedelta(days=31),
+    )
+    if feed.scope == "managed":
+        query = query.join(
+            devices,
+            (devices.c.feed_id == readings.c.feed_id)
+            & (devices.c.device_id == readings.c.device_id),
+        ).where(devices.c.managed.is_(True))
+    return sorted(conn.execute(query).scalars())
+
+
+def evaluate_feed_health(
+    engine: Engine,
+    feed: FeedRecord,
+    first: date,
+    last: date,
+    *,
+    holidays: Collection[date],
+    now: datetime,
+) -> list[tuple[date, bool]]:
+    """Evaluate the feed on each collected day in [first, last] not evaluated before.
+
+    Unhealthy when at least 3 business days lie in (L, T]. On turning healthy again the
+    days from the old L + 1 to the latest collected day are marked to be collected again.
+    Returns the state changes as (day, healthy).
+    """
+    changes: list[tuple[date, bool]] = []
+    with engine.begin() as conn:
+        state = conn.execute(sa.select(feed_health).where(feed_health.c.feed_id == feed.id)).first()
+        start = first if state is None else max(first, state.evaluated_day + timedelta(days=1))
+        if start > last:
+            return changes
+        days = _reading_days(conn, feed, last)
+        synced = conn.execute(
+            sa.select(feeds.c.synced_through).where(feeds.c.id == feed.id)
+        ).scalar_one()
+        healthy = True if state is None else state.healthy
+        since = start if state is None else state.since_day
+        last_data = None if state is None else state.last_data
+        reason = None if state is None else state.reason
+        rec_from = None if state is None else state.recollect_from
+        rec_to = None if state is None else state.recollect_to
+        idx = 0
+        latest: date | None = None
+        day = start
+        while day <= last:
+            while idx < len(days) and days[idx] <= day:
+                latest = days[idx]
+                idx += 1
+            data = latest if latest is not None else feed.activation_date - timedelta(days=1)
+            stale = is_stale(data, day, holidays)
+            if stale and healthy:
+                healthy, since = False, day
+                n = business_days_after(data, day, holidays)
+                reason = f"no new data since {data} ({n} business days)"
+                changes.append((day, False))
+                conn.execute(
+                    health_events.insert().values(
+                        subject="feed",
+                        subject_id=feed.id,
+                        healthy=False,
+                        day=day,
+                        at=now,
+                        reason=reason,
+                    )
+                )
+            elif not stale and not healthy:
+                gap_from = (last_data or data) + timedelta(days=1)
+                rec_from = gap_from if rec_from is None else min(rec_from, gap_from)
+                rec_to = max(d for d in (rec_to, synced, last) if d is not None)
+                healthy, since, reason = True, day, None
+                changes.append((day, True))
+                conn.execute(
+                    health_events.insert().values(
+                        subject="feed",
+                        subject_id=feed.id,
+                        healthy=True,
+                        day=day,
+                        at=now,
+                        reason=f"data again on {data}; collecting {rec_from}..{rec_to} again",
+                    )
+                )
+            if healthy or last_data is None:
+                last_data = data
+            day += timedelta(days=1)
+        values = dict(
+            healthy=healthy,
+            since_day=since,
+            last_data=last_data,
+            reason=reason,
+            evaluated_day=last,
+            recollect_from=rec_from,
+            recollect_to=rec_to,
+        )
+        if state is None:
+            conn.execute(feed_health.insert().values(feed_id=feed.id, **values))
+        else:
+            conn.execute(
+                feed_health.update().where(feed_health.c.feed_id == feed.id).values(**values)
+            )
+    return changes
+
+
+def clear_recollect(engine: Engine, feed_id: int, first: date, last: date) -> None:
+    """Forget a pending re-collection once [first, last] covered it."""
+    with engine.begin() as conn:
+        conn.execute(
+            feed_health.update()
+            .where(
+                feed_health.c.feed_id == feed_id,
+                feed_health.c.recollect_from >= first,
+                feed_health.c.recollect_to <= last,
+            )
+            .values(recollect_from=None, recollect_to=None)
+        )
+
+
+def feed_health_states(engine: Engine) -> dict[int, FeedHealth]:
+    """The current freshness state of every evaluated feed."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(feed_health)).all()
+    return {
+        r.feed_id: FeedHealth(
+            r.feed_id,
+            r.healthy,
+            r.since_day,
+            r.last_data,
+            r.reason,
+            r.evaluated_day,
+            r.recollect_from,
+            r.recollect_to,
+        )
+        for r in rows
+    }
+
+
+@dataclass(frozen=True)
+class HealthEvent:
+    """One change of a server's or a feed's health."""
+
+    subject: str
+    subject_id: int
+    healthy: bool
+    day: date | None
+    at: datetime
+    reason: str | None
+
+
+def health_history(engine: Engine, subject: str | None = None) -> list[HealthEvent]:
+    """Every recorded change, oldest first."""
+    query = sa.select(health_events).order_by(health_events.c.id)
+    if subject:
+        query = query.where(health_events.c.subject == subject)
+    with engine.connect() as conn:
+        return [
+            HealthEvent(r.subject, r.subject_id, r.healthy, r.day, r.at, r.reason)
+            for r in conn.execute(query)
+        ]
+
+
+def unhealthy_feeds_on(engine: Engine, day: date) -> list[tuple[int, date, str | None]]:
+    """(feed_id, since, reason) of feeds whose freshness state on `day` was unhealthy."""
+    out = []
+    state: dict[int, tuple[bool, date, str | None]] = {}
+    for ev in health_history(engine, "feed"):
+        if ev.day is not None and ev.day <= day:
+            state[ev.subject_id] = (ev.healthy, ev.day, ev.reason)
+    for feed_id, (healthy, since, reason) in sorted(state.items()):
+        if not healthy:
+            out.append((feed_id, since, reason))
+    return out
