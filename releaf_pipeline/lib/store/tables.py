@@ -6,9 +6,32 @@ InitialCount, LatestCount, LifeCount, and the life count read per device and dat
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A moment stored in UTC and read back time-zone aware, on SQLite as on Postgres."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store: pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
 
 servers = sa.Table(
     "servers",
@@ -21,11 +44,11 @@ servers = sa.Table(
     # PEM text of the CA bundle the server's certificate is verified against (public data).
     sa.Column("ca_bundle_pem", sa.Text, nullable=True),
     sa.Column("dealer_code", sa.String(100), nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("healthy", sa.Boolean, nullable=True),
-    sa.Column("health_since", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("health_since", UTCDateTime(), nullable=True),
     sa.Column("health_reason", sa.Text, nullable=True),
-    sa.Column("health_checked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("health_checked_at", UTCDateTime(), nullable=True),
 )
 
 feeds = sa.Table(
@@ -37,7 +60,7 @@ feeds = sa.Table(
     sa.Column("account", sa.String(200), nullable=False),
     sa.Column("activation_date", sa.Date, nullable=False),
     sa.Column("scope", sa.String(10), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
     # Readings are mirrored without gaps from activation - 31 days through this date.
     sa.Column("synced_through", sa.Date, nullable=True),
     sa.UniqueConstraint("server_id", "customer_code", name="uq_feed_server_customer"),
@@ -73,7 +96,7 @@ feed_days = sa.Table(
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("run_id", sa.String(64), nullable=True),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.CheckConstraint("status in ('collected', 'paused', 'failed')", name="ck_feed_day_status"),
 )
 
@@ -84,7 +107,7 @@ deposits = sa.Table(
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("account", sa.String(200), nullable=False, index=True),
     sa.Column("pages", sa.BigInteger, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 anomalies = sa.Table(
@@ -96,7 +119,7 @@ anomalies = sa.Table(
     sa.Column("kind", sa.String(30), primary_key=True),
     sa.Column("previous_count", sa.BigInteger, nullable=True),
     sa.Column("count", sa.BigInteger, nullable=True),
-    sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("detected_at", UTCDateTime(), nullable=False),
 )
 
 feed_health = sa.Table(
@@ -125,7 +148,7 @@ health_events = sa.Table(
     sa.Column("healthy", sa.Boolean, nullable=False),
     # Feeds change state on an evaluation day; servers at a moment.
     sa.Column("day", sa.Date, nullable=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Index("ix_health_events_subject", "subject", "subject_id"),
 )

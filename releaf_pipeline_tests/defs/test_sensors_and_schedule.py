@@ -1,0 +1,91 @@
+"""The schedule and sensors with injected times: no sleeps, no wall clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import pytest
+
+from releaf_pipeline.defs.health.sensors import catchup_sensor, server_health_sensor
+from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.schedules import nightly_schedule
+from releaf_pipeline.lib.store.collection import record_status
+from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_servers
+
+
+def test_nightly_schedule_targets_yesterday():
+    at = datetime(2026, 10, 6, 2, 0, tzinfo=UTC)
+    with dg.build_schedule_context(scheduled_execution_time=at) as ctx:
+        req = nightly_schedule(ctx)
+    assert req.partition_key == "2026-10-05" and req.run_key == "nightly:2026-10-05"
+    assert req.tags["releaf/trigger"] == "nightly"
+
+
+@pytest.fixture
+def store(home, sim) -> StoreResource:
+    store = StoreResource(home=str(home))
+    now = datetime(2026, 9, 1, tzinfo=UTC)
+    add_server(
+        store.engine(), store.cipher(), name="east", url=sim.url, token=sim.token,
+        ca_bundle_pem=sim.ca_bundle.read_text(), dealer_code="D-1042", now=now,
+    )  # fmt: skip
+    add_feeds(
+        store.engine(),
+        [FeedSpec("east", c, "a", date(2026, 10, 1), "all") for c in sim.fleet.customer_codes],
+        now=now,
+    )
+    return store
+
+
+def _resources(store, when: str):
+    return {
+        "store": store,
+        "mpsmonitor": MPSMonitorResource(backoff_base_seconds=0.01),
+        "clock": ClockResource(frozen_at=when),
+    }
+
+
+def test_server_health_sensor_marks_outage_and_recovery(store, sim):
+    sim.set_outage(True)
+    with dg.build_sensor_context(resources=_resources(store, "2026-10-06T10:00:00Z")) as ctx:
+        skip = server_health_sensor(ctx)
+    assert "server_error" in skip.skip_message or "unreachable" in skip.skip_message
+    (server,) = list_servers(store.engine())
+    assert server.healthy is False
+    assert server.health_since == datetime(2026, 10, 6, 10, tzinfo=UTC)
+    sim.set_outage(False)
+    with dg.build_sensor_context(resources=_resources(store, "2026-10-06T10:05:00Z")) as ctx:
+        assert "all healthy" in server_health_sensor(ctx).skip_message
+    (server,) = list_servers(store.engine())
+    assert server.healthy and server.health_since == datetime(2026, 10, 6, 10, 5, tzinfo=UTC)
+
+
+def test_catchup_sensor_requests_ranged_runs_only_for_what_needs_it(store):
+    instance = dg.DagsterInstance.ephemeral()
+    for day in ("2026-10-01", "2026-10-02", "2026-10-06", "2026-10-07"):
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(dg.AssetKey("meter_readings"), partition=day)
+        )
+    engine = store.engine()
+    record_status(engine, feed_id=2, first=date(2026, 10, 6), last=date(2026, 10, 7),
+                  status="paused", reason="server down", run_id=None,
+                  now=datetime(2026, 10, 8, tzinfo=UTC))  # fmt: skip
+    with dg.build_sensor_context(
+        instance=instance, resources=_resources(store, "2026-10-09T03:00:00Z")
+    ) as ctx:
+        result = catchup_sensor(ctx)
+    got = sorted(
+        (
+            r.tags["releaf/catchup"],
+            r.tags["dagster/asset_partition_range_start"],
+            r.tags["dagster/asset_partition_range_end"],
+            tuple(r.run_config["ops"]["meter_readings"]["config"]["feed_ids"]),
+        )
+        for r in result.run_requests
+    )
+    assert got == [
+        ("missing", "2026-10-03", "2026-10-05", ()),
+        ("paused", "2026-10-06", "2026-10-07", (2,)),
+    ]
+    assert all(r.run_key for r in result.run_requests)

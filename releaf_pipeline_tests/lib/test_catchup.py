@@ -1,0 +1,73 @@
+from datetime import date, timedelta
+
+from releaf_pipeline.lib.catchup import contiguous_ranges, plan_catchup
+from releaf_pipeline.lib.store.health import FeedHealth
+from releaf_pipeline.lib.store.registry import FeedRecord
+
+TODAY = date(2026, 10, 20)
+D = date(2026, 10, 1)
+
+
+def feed(i, server=1, activation=D):
+    return FeedRecord(i, server, f"s{server}", f"C{i}", "a", activation, "all", None)
+
+
+FEEDS = {1: feed(1), 2: feed(2), 3: feed(3, server=2)}
+ALL_DAYS = {D + timedelta(days=i) for i in range(19)}
+
+
+def plan(**kw):
+    args = dict(
+        today=TODAY, feeds=FEEDS, server_healthy={1: True, 2: True}, feed_days=[],
+        feed_health={}, materialized=ALL_DAYS, busy=set(), first_partition=date(2025, 1, 1),
+    )  # fmt: skip
+    args.update(kw)
+    return plan_catchup(**args)
+
+
+def test_ranges_merge_consecutive_days():
+    days = [D, D + timedelta(1), D + timedelta(3), D + timedelta(2), D + timedelta(7)]
+    assert contiguous_ranges(days) == [(D, D + timedelta(3)), (D + timedelta(7), D + timedelta(7))]
+
+
+def test_nothing_to_do():
+    assert plan() == []
+
+
+def test_paused_days_wait_for_a_healthy_server_and_name_only_their_feeds():
+    days = [(3, D + timedelta(d), "paused") for d in (4, 5, 6)] + [(1, D + timedelta(5), "paused")]
+    assert [r.feed_ids for r in plan(feed_days=days, server_healthy={1: True, 2: False})] == [(1,)]
+    (req,) = [r for r in plan(feed_days=days) if r.reason == "paused"]
+    assert (req.start, req.end, req.feed_ids) == (D + timedelta(4), D + timedelta(6), (1, 3))
+    assert req.key == plan(feed_days=days)[0].key  # stable: launched once
+
+
+def test_recovered_feed_is_collected_again_from_l_plus_one():
+    state = FeedHealth(2, True, D + timedelta(9), D + timedelta(9), None, D + timedelta(9),
+                       D + timedelta(2), D + timedelta(9))  # fmt: skip
+    (req,) = plan(feed_health={2: state})
+    assert (req.reason, req.start, req.end, req.feed_ids) == (
+        "recovered",
+        D + timedelta(2),
+        D + timedelta(9),
+        (2,),
+    )
+
+
+def test_missing_days_one_run_per_range_and_not_before_activation_or_yesterday():
+    have = ALL_DAYS - {D + timedelta(3), D + timedelta(4), D + timedelta(10)}
+    reqs = plan(materialized=have, feeds={1: feed(1, activation=D + timedelta(2))})
+    assert [(r.start, r.end, r.feed_ids) for r in reqs] == [
+        (D + timedelta(3), D + timedelta(4), ()),
+        (D + timedelta(10), D + timedelta(10), ()),
+    ]
+    # Yesterday is the nightly schedule's, and busy days are left alone.
+    assert plan(materialized=ALL_DAYS - {TODAY - timedelta(1)}) == []
+    assert plan(materialized=have, busy={D + timedelta(10)})[-1].end == D + timedelta(4)
+
+
+def test_lookback_window_bounds_everything():
+    old = [(1, TODAY - timedelta(days=40), "failed")]
+    assert plan(feed_days=old, materialized=set(), feeds={1: feed(1, activation=date(2026, 1, 1))},
+                lookback_days=35)[0].start == TODAY - timedelta(days=35)  # fmt: skip
+    assert [r.reason for r in plan(feed_days=old)] == []
