@@ -26,8 +26,9 @@ demo: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
 demo-headless: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/releaf demo --no-ui
 
-## test: lint, then the whole suite
+## test: lint, then the whole suite (installs the Debian packages it uses when root)
 test: $(BIN)/.installed
+	bash scripts/os-packages.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -403,8 +403,14 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
 def report_json(month: str) -> dict[str, Any]:
     """`releaf report --json` for `month`."""
+    from releaf_pipeline.lib.store.certificates import list_certificates
+
     month_bounds(month)
-    accounts = month_report(_engine(), month)
+    engine = _engine()
+    accounts = month_report(engine, month)
+    certs = {
+        c.certificate.account: c.certificate.id for c in list_certificates(engine, month=month)
+    }
     return {
         "month": month,
         "accounts": [
@@ -413,6 +419,7 @@ def report_json(month: str) -> dict[str, Any]:
                 "pages": a.pages,
                 "trees": float(format_trees(trees(a.pages))),
                 "days": {d.isoformat(): p for d, p in sorted(a.days.items())},
+                "certificate": certs.get(a.account),
             }
             for a in accounts
         ],
@@ -433,13 +440,91 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"pages and trees per account, {args.month}:")
     print(
         markdown_table(
-            ["account", "pages", "trees", "days"],
+            ["account", "pages", "trees", "days", "certificate"],
             [
-                (a["account"], a["pages"], f"{a['trees']:.2f}", len(a["days"]))
+                (
+                    a["account"],
+                    a["pages"],
+                    f"{a['trees']:.2f}",
+                    len(a["days"]),
+                    a["certificate"] or "not issued",
+                )
                 for a in data["accounts"]
             ],
         )
     )
+    return 0
+
+
+# ---------------------------------------------------------------- certificates
+
+
+def _cert_json(issued: Any) -> dict[str, Any]:
+    c = issued.certificate
+    return {
+        "id": c.id,
+        "account": c.account,
+        "month": issued.month,
+        "period_start": c.period_start.isoformat(),
+        "period_end": c.period_end.isoformat(),
+        "pages": c.pages,
+        "adjustment_pages": c.adjustment_pages,
+        "credited_pages": c.credited_pages,
+        "trees": float(format_trees(c.trees)),
+        "project": c.project_name,
+        "project_location": c.project_location,
+        "issued_on": c.issued_on.isoformat(),
+        "closed_by": issued.closed_by,
+        "pdf": issued.pdf_path,
+    }
+
+
+def cmd_certificates_list(args: argparse.Namespace) -> int:
+    from releaf_pipeline.lib.store.certificates import list_certificates
+
+    if args.month:
+        try:
+            month_bounds(args.month)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    rows = [_cert_json(c) for c in list_certificates(_engine(), month=args.month)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no certificates issued" + (f" for {args.month}" if args.month else ""))
+    else:
+        print(
+            markdown_table(
+                ["id", "account", "month", "pages", "adjustment", "trees", "issued", "pdf"],
+                [
+                    (
+                        r["id"],
+                        r["account"],
+                        r["month"],
+                        r["pages"],
+                        r["adjustment_pages"],
+                        f"{r['trees']:.2f}",
+                        r["issued_on"],
+                        r["pdf"],
+                    )
+                    for r in rows
+                ],
+            )
+        )
+    return 0
+
+
+def cmd_certificates_show(args: argparse.Namespace) -> int:
+    from releaf_pipeline.lib.certificates import certificate_text
+    from releaf_pipeline.lib.store.certificates import get_certificate
+
+    issued = get_certificate(_engine(), args.id)
+    if issued is None:
+        raise CliError(f"no certificate {args.id!r}: see `releaf certificates list`")
+    for line in certificate_text(issued.certificate):
+        print(line)
+    print(f"closed by: {issued.closed_by}")
+    print(f"PDF: {issued.pdf_path}")
     return 0
 
 
@@ -520,6 +605,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", required=True, help="YYYY-MM")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
+
+    certs = sub.add_parser("certificates", help="issued Certificates of Reforestation")
+    certs_sub = certs.add_subparsers(dest="certificates_command", required=True)
+    p = certs_sub.add_parser("list", help="list certificates")
+    p.add_argument("--month", help="YYYY-MM")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_certificates_list)
+    p = certs_sub.add_parser("show", help="one certificate's text and PDF path")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_certificates_show)
 
     p = sub.add_parser("demo", help="simulated fleet, collected, summarised, then the UI")
     p.add_argument("--no-ui", action="store_true", help="stop after the summary")

@@ -1,8 +1,8 @@
 """`releaf nightly`: one night, in-process, exactly as the daemon would run it.
 
-The server health sensor, the nightly schedule's run, then every run the catch-up sensor
-requests (again until it asks for nothing new), all through the same Definitions and
-recorded in the instance at DAGSTER_HOME.
+The server health sensor, the nightly schedule's run, every run the catch-up sensor
+requests (again until it asks for nothing new), then the monthly close for any month
+that closes, all through the same Definitions and recorded in the instance at DAGSTER_HOME.
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ def _already_launched(instance: dg.DagsterInstance, run_key: str | None) -> bool
 
 
 def _execute(
-    instance: dg.DagsterInstance, request: dg.RunRequest, origin: dict[str, str]
+    instance: dg.DagsterInstance,
+    request: dg.RunRequest,
+    origin: dict[str, str],
+    job_name: str = "collection",
 ) -> NightRun:
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,
@@ -72,7 +75,7 @@ def _execute(
         tags["dagster/run_key"] = request.run_key
     run_config = dict(request.run_config or {})
     run_config.setdefault("loggers", {"console": {"config": {"log_level": "WARNING"}}})
-    job = defs.resolve_job_def("collection")
+    job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
         instance=instance,
         run_config=run_config,
@@ -83,6 +86,8 @@ def _execute(
     start = tags.get(ASSET_PARTITION_RANGE_START_TAG) or request.partition_key or ""
     end = tags.get(ASSET_PARTITION_RANGE_END_TAG) or request.partition_key or ""
     trigger = tags.get("releaf/catchup") or tags.get("releaf/trigger", "")
+    if job_name != "collection":
+        start = end = (request.partition_key or "")[:7]
     return NightRun(result.run_id, trigger, start, end, result.success)
 
 
@@ -94,6 +99,7 @@ def replay_night(day: date, instance: dg.DagsterInstance) -> Night:
         catchup_sensor,
         server_health_sensor,
     )
+    from releaf_pipeline.defs.rollup.sensors import MONTHLY_CLOSE_SENSOR, monthly_close_sensor
     from releaf_pipeline.defs.schedules import nightly_schedule
 
     at = night_time(day)
@@ -120,6 +126,12 @@ def replay_night(day: date, instance: dg.DagsterInstance) -> Night:
                 break
             for r in new:
                 night.runs.append(_execute(instance, r, {"dagster/sensor_name": CATCHUP_SENSOR}))
+        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+            result = monthly_close_sensor(ctx)
+        for r in result.run_requests or []:
+            if not _already_launched(instance, r.run_key):
+                origin = {"dagster/sensor_name": MONTHLY_CLOSE_SENSOR}
+                night.runs.append(_execute(instance, r, origin, "monthly_close"))
     finally:
         if previous is None:
             os.environ.pop(NOW_ENV, None)

@@ -56,8 +56,10 @@ def expected_account_days(
     return result
 
 
-def month_view(account_days: dict[str, dict[date, int]], month: str) -> dict:
-    """The expected `releaf report --json` for `month`."""
+def month_view(
+    account_days: dict[str, dict[date, int]], month: str, certificates: dict[str, str] | None = None
+) -> dict:
+    """The expected `releaf report --json` for `month` (with these certificate ids)."""
     accounts = []
     for account in sorted(account_days):
         days = {
@@ -71,6 +73,7 @@ def month_view(account_days: dict[str, dict[date, int]], month: str) -> dict:
                 "account": account,
                 "pages": pages,
                 "days": {d.isoformat(): p for d, p in days.items()},
+                "certificate": (certificates or {}).get(account),
             }
         )
     return {"month": month, "accounts": accounts}

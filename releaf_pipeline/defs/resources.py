@@ -7,6 +7,8 @@ from pathlib import Path
 import dagster as dg
 from sqlalchemy.engine import Engine
 
+from releaf_pipeline.defs.settings import env_str, int_env
+from releaf_pipeline.lib.monthly_close import DEFAULT_GRACE_DAYS, ForestryProject
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings
 from releaf_pipeline.lib.paths import current_time, default_database_url, releaf_home
 from releaf_pipeline.lib.secrets import TokenCipher, load_key
@@ -17,6 +19,10 @@ from releaf_pipeline.lib.store.engine import make_engine
 def _engine(url: str) -> Engine:
     # One engine (and pool) per process and URL: runs and sensors reuse connections.
     return make_engine(url)
+
+
+DEFAULT_PROJECT = "Releaf Reforestation Project"
+DEFAULT_LOCATION = "Willamette National Forest, Oregon, USA"
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -85,3 +91,36 @@ class ClockResource(dg.ConfigurableResource):
             value = datetime.fromisoformat(self.frozen_at)
             return value if value.tzinfo else value.replace(tzinfo=UTC)
         return current_time()
+
+
+class ReforestationResource(dg.ConfigurableResource):
+    """The forestry project printed on certificates, where PDFs go, and the grace period
+    after which a month closes with what is known.
+
+    Empty values are read when used from `RELEAF_FORESTRY_PROJECT`,
+    `RELEAF_FORESTRY_LOCATION`, `RELEAF_CERTIFICATES_DIR` (default `<home>/certificates`)
+    and `RELEAF_CERTIFICATE_GRACE_DAYS` (default 10).
+    """
+
+    project_name: str = ""
+    project_location: str = ""
+    certificates_dir: str = ""
+    grace_days: int | None = None
+
+    def project(self) -> ForestryProject:
+        """The forestry project named on certificates."""
+        return ForestryProject(
+            self.project_name or env_str("RELEAF_FORESTRY_PROJECT", DEFAULT_PROJECT),
+            self.project_location or env_str("RELEAF_FORESTRY_LOCATION", DEFAULT_LOCATION),
+        )
+
+    def grace(self) -> int:
+        """Days after a month's end after which it closes with what is known."""
+        if self.grace_days is not None:
+            return self.grace_days
+        return int_env("RELEAF_CERTIFICATE_GRACE_DAYS", DEFAULT_GRACE_DAYS)
+
+    def directory(self, store: StoreResource) -> Path:
+        """Where certificate PDFs are written."""
+        chosen = self.certificates_dir or env_str("RELEAF_CERTIFICATES_DIR", "")
+        return Path(chosen) if chosen else store.home_path() / "certificates"

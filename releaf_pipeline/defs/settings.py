@@ -8,6 +8,11 @@ import os
 from releaf_pipeline.lib.catchup import DEFAULT_LOOKBACK_DAYS
 
 
+def env_str(name: str, default: str) -> str:
+    """A text setting from the environment."""
+    return os.environ.get(name, "").strip() or default
+
+
 def int_env(name: str, default: int) -> int:
     """A whole-number setting from the environment."""
     raw = os.environ.get(name, "").strip()

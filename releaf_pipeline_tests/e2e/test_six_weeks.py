@@ -89,6 +89,21 @@ def test_six_weeks_heal_themselves(home, sim, fleet, releaf, monkeypatch, tmp_pa
     assert ("missing", "2026-09-23") in reasons
     assert ("recovered", "2026-09-28") in reasons
 
+    # September's certificates: the accounts whose feeds were complete and fresh on Oct 1;
+    # the account with the stale feed only once the feed recovered and was re-collected
+    # (before the 10-day grace period), with every late page on it.
+    certs = {
+        c["account"]: c
+        for c in releaf("certificates", "list", "--month", "2026-09", "--json").json()
+    }
+    assert {a: (c["issued_on"], c["closed_by"]) for a, c in certs.items()} == {
+        "acct-a": ("2026-10-09", "complete"),
+        "acct-b": ("2026-10-01", "complete"),
+        "acct-c": ("2026-10-01", "complete"),
+    }
+    for acct, cert in certs.items():
+        assert cert["pages"] == sum(p for d, p in expected[acct].items() if d.month == 9)
+
     listed = {f["customer_code"]: f for f in releaf("feed", "list", "--json").json()}
     assert all(f["healthy"] for f in listed.values())
     assert listed[stale]["health_since"] == "2026-10-08"

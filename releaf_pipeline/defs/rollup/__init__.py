@@ -1,0 +1,1 @@
+"""Monthly rollup: pages and trees per account, Certificates of Reforestation."""

@@ -49,3 +49,21 @@ def month_report(engine: Engine, month: str) -> list[AccountMonth]:
             acct.days[day] = int(pages)
             acct.pages += int(pages)
     return [out[a] for a in sorted(out)]
+
+
+def feed_month_pages(engine: Engine, month: str) -> list[tuple[str, str, str, int]]:
+    """(account, server, customer code, pages) per feed with deposits in `month`."""
+    from releaf_pipeline.lib.store.tables import feeds, servers
+
+    first, last = month_bounds(month)
+    query = (
+        sa.select(deposits.c.account, servers.c.name, feeds.c.customer_code,
+                  sa.func.sum(deposits.c.pages))
+        .join(feeds, feeds.c.id == deposits.c.feed_id)
+        .join(servers, servers.c.id == feeds.c.server_id)
+        .where(deposits.c.day.between(first, last))
+        .group_by(deposits.c.account, servers.c.name, feeds.c.customer_code)
+        .order_by(deposits.c.account, servers.c.name, feeds.c.customer_code)
+    )  # fmt: skip
+    with engine.connect() as conn:
+        return [(a, s, c, int(p)) for a, s, c, p in conn.execute(query)]

@@ -152,3 +152,23 @@ health_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Index("ix_health_events_subject", "subject", "subject_id"),
 )
+
+certificates = sa.Table(
+    "certificates",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("account", sa.String(200), nullable=False),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    sa.Column("pages", sa.BigInteger, nullable=False),
+    sa.Column("adjustment_pages", sa.BigInteger, nullable=False),
+    sa.Column("project_name", sa.String(200), nullable=False),
+    sa.Column("project_location", sa.String(200), nullable=False),
+    sa.Column("issued_on", sa.Date, nullable=False),
+    # "complete": every feed collected and fresh; "grace": issued with what was known.
+    sa.Column("closed_by", sa.String(10), nullable=False),
+    sa.Column("pdf_path", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("account", "month", name="uq_certificate_account_month"),
+)

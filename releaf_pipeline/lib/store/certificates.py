@@ -1,0 +1,118 @@
+"""Issued Certificates of Reforestation: recorded once, never rewritten."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from releaf_pipeline.lib.certificates import Certificate
+from releaf_pipeline.lib.store.tables import certificates, deposits
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """A certificate as recorded, with where its PDF is and how its month closed."""
+
+    certificate: Certificate
+    month: str
+    closed_by: str
+    pdf_path: str
+
+
+def _issued(row: sa.Row) -> IssuedCertificate:
+    cert = Certificate(
+        id=row.id, account=row.account, period_start=row.period_start,
+        period_end=row.period_end, pages=row.pages, adjustment_pages=row.adjustment_pages,
+        project_name=row.project_name, project_location=row.project_location,
+        issued_on=row.issued_on,
+    )  # fmt: skip
+    return IssuedCertificate(cert, row.month, row.closed_by, row.pdf_path)
+
+
+def list_certificates(
+    engine: Engine, *, month: str | None = None, account: str | None = None
+) -> list[IssuedCertificate]:
+    """Issued certificates, by month then account."""
+    query = sa.select(certificates).order_by(certificates.c.month, certificates.c.account)
+    if month:
+        query = query.where(certificates.c.month == month)
+    if account:
+        query = query.where(certificates.c.account == account)
+    with engine.connect() as conn:
+        return [_issued(r) for r in conn.execute(query)]
+
+
+def get_certificate(engine: Engine, cert_id: str) -> IssuedCertificate | None:
+    """The certificate with this id, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(certificates).where(certificates.c.id == cert_id)).first()
+    return _issued(row) if row else None
+
+
+def account_pages(engine: Engine, account: str, first: date, last: date) -> int:
+    """The account's deposited pages dated in [first, last], over all its feeds."""
+    with engine.connect() as conn:
+        total = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(deposits.c.pages), 0)).where(
+                deposits.c.account == account, deposits.c.day.between(first, last)
+            )
+        ).scalar_one()
+    return int(total)
+
+
+def pending_adjustment(engine: Engine, account: str, before: date) -> int:
+    """Pages deposited before `before` that no certificate has credited yet.
+
+    Every certificate credits its month's pages as known when issued plus the adjustment
+    it carried, so this difference is exactly what arrived late for certified months.
+    """
+    with engine.connect() as conn:
+        deposited = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(deposits.c.pages), 0)).where(
+                deposits.c.account == account, deposits.c.day < before
+            )
+        ).scalar_one()
+        credited = conn.execute(
+            sa.select(
+                sa.func.coalesce(
+                    sa.func.sum(certificates.c.pages + certificates.c.adjustment_pages), 0
+                )
+            ).where(certificates.c.account == account, certificates.c.period_start < before)
+        ).scalar_one()
+    return int(deposited) - int(credited)
+
+
+def record_certificate(
+    engine: Engine, issued: IssuedCertificate, *, now: datetime
+) -> IssuedCertificate:
+    """Record a certificate; one already issued for the account and month wins, unchanged."""
+    cert = issued.certificate
+    with engine.begin() as conn:
+        existing = conn.execute(
+            sa.select(certificates).where(
+                certificates.c.account == cert.account, certificates.c.month == issued.month
+            )
+        ).first()
+        if existing:
+            return _issued(existing)
+        conn.execute(
+            certificates.insert().values(
+                id=cert.id,
+                account=cert.account,
+                month=issued.month,
+                period_start=cert.period_start,
+                period_end=cert.period_end,
+                pages=cert.pages,
+                adjustment_pages=cert.adjustment_pages,
+                project_name=cert.project_name,
+                project_location=cert.project_location,
+                issued_on=cert.issued_on,
+                closed_by=issued.closed_by,
+                pdf_path=issued.pdf_path,
+                created_at=now,
+            )
+        )
+    return issued
