@@ -23,7 +23,7 @@ from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClie
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
 from releaf_pipeline.lib.mpsmonitor.models import Ping
 from releaf_pipeline.lib.paths import DEFAULT_HOME, current_time, default_database_url
-from releaf_pipeline.lib.secrets import SecretKeyError, TokenCipher, load_key
+from releaf_pipeline.lib.secrets import SecretKeyError, TokenCipher, load_keys
 from releaf_pipeline.lib.store.engine import StoreError, make_engine
 from releaf_pipeline.lib.store.registry import (
     SCOPES,
@@ -70,7 +70,7 @@ def _engine():  # type: ignore[no-untyped-def]
 
 
 def _cipher() -> TokenCipher:
-    return TokenCipher(load_key(_home()))
+    return TokenCipher(load_keys(_home()))
 
 
 def _now() -> datetime:
@@ -269,6 +269,27 @@ def cmd_feed_list(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- collect
 
 
+def open_instance() -> Any:
+    """The Dagster instance at DAGSTER_HOME.
+
+    Two commands started at once on a fresh DAGSTER_HOME both create its SQLite tables;
+    the slower one fails on tables the other just made, and simply opens it again.
+    """
+    import time
+
+    import dagster as dg
+    import sqlalchemy as sa
+
+    for attempt in range(5):
+        try:
+            return dg.DagsterInstance.get()
+        except sa.exc.OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def run_collection(
     start: date, end: date, *, feeds: Sequence[str] = (), tags: dict[str, str] | None = None
 ) -> Any:
@@ -312,7 +333,7 @@ def run_collection(
         # The terminal gets the summary; the full event log is in the Dagster UI.
         "loggers": {"console": {"config": {"log_level": "WARNING"}}},
     }
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         return job.execute_in_process(
             instance=instance, tags=run_tags, run_config=run_config, raise_on_error=False
         )
@@ -377,11 +398,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def cmd_nightly(args: argparse.Namespace) -> int:
     day = parse_date(args.date, "--date")
     _home()
-    import dagster as dg
 
     from releaf_pipeline.replay import replay_night
 
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         night = replay_night(day, instance)
     print(f"night after {day} (as of {night.at.isoformat()}): {night.server_health}")
     print(
@@ -528,6 +548,66 @@ def cmd_certificates_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- secrets and schema
+
+
+def cmd_secrets_new_key(args: argparse.Namespace) -> int:
+    from releaf_pipeline.lib.secrets import new_key
+
+    print(new_key())
+    return 0
+
+
+def cmd_secrets_rotate(args: argparse.Namespace) -> int:
+    from releaf_pipeline.lib.secrets import KEY_ENV, key_file, new_key, prepend_key_file
+    from releaf_pipeline.lib.store.registry import reseal_tokens
+
+    home = _home()
+    engine = _engine()
+    if os.environ.get(KEY_ENV, "").strip():
+        keys = load_keys(home)
+        if len(keys) < 2:
+            raise CliError(
+                f"{KEY_ENV} holds one key: set it to 'NEW,OLD' on every process first "
+                "(make NEW with `releaf secrets new-key`), then run this to re-encrypt"
+            )
+        count = reseal_tokens(engine, TokenCipher(keys))
+        print(
+            f"re-encrypted {count} token(s) under the first key of {KEY_ENV}; "
+            "once every process has it, drop the old key from the variable"
+        )
+        return 0
+    # Both keys stay in the file while tokens are re-encrypted, so every process that
+    # reads it meanwhile can open old and new tokens alike: no downtime.
+    keys = prepend_key_file(home, new_key().encode())
+    count = reseal_tokens(engine, TokenCipher(keys))
+    print(f"new key in {key_file(home)}; re-encrypted {count} token(s) under it")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from releaf_pipeline.lib.store.migrate import current_revision, head_revision, upgrade
+
+    url = default_database_url(_home())
+    engine = sa.create_engine(url)
+    before = current_revision(engine)
+    try:
+        upgrade(engine)
+    except sa.exc.OperationalError as exc:
+        raise CliError(f"cannot migrate the store: {exc.orig}; check RELEAF_DATABASE_URL") from None
+    after = current_revision(engine)
+    shown = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        print(f"store {shown} is at the newest schema ({after})")
+    else:
+        print(
+            f"store {shown} migrated from {before or 'empty'} to {after} (head {head_revision()})"
+        )
+    return 0
+
+
 # ---------------------------------------------------------------- demo and simulator
 
 
@@ -615,6 +695,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = certs_sub.add_parser("show", help="one certificate's text and PDF path")
     p.add_argument("id")
     p.set_defaults(func=cmd_certificates_show)
+
+    secrets = sub.add_parser("secrets", help="the key that seals dealer tokens")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    p = secrets_sub.add_parser("new-key", help="print a fresh key (for RELEAF_SECRET_KEY)")
+    p.set_defaults(func=cmd_secrets_new_key)
+    p = secrets_sub.add_parser("rotate", help="re-encrypt every token under a new key")
+    p.set_defaults(func=cmd_secrets_rotate)
+
+    db = sub.add_parser("db", help="the store's schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    p = db_sub.add_parser("upgrade", help="apply schema migrations (also done on first use)")
+    p.set_defaults(func=cmd_db_upgrade)
 
     p = sub.add_parser("demo", help="simulated fleet, collected, summarised, then the UI")
     p.add_argument("--no-ui", action="store_true", help="stop after the summary")

@@ -13,6 +13,7 @@ import pytest
 from releaf_pipeline import cli
 from releaf_pipeline.lib.mpsmonitor.fleet import Fleet, FleetConfig
 from releaf_pipeline.lib.mpsmonitor.simulator import Simulator
+from releaf_pipeline_tests import postgres
 
 
 @pytest.fixture
@@ -62,3 +63,34 @@ def releaf(capsys: pytest.CaptureFixture[str]):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.PostgresServer]:
+    """A PostgreSQL server for the whole session (one per xdist worker), stopped at the end.
+
+    `RELEAF_TEST_POSTGRES_URL` names an existing server to use instead. Without one the
+    test fails on CI (CI=true) and is skipped elsewhere, saying how to get one.
+    """
+    try:
+        server = postgres.acquire()
+    except postgres.PostgresUnavailable as exc:
+        postgres.unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def pg_url(postgres_server: postgres.PostgresServer, request: pytest.FixtureRequest) -> str:
+    """The SQLAlchemy URL of a new, empty Postgres database for this test."""
+    return postgres_server.new_database(request.node.name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store's URL: a SQLite file under tmp_path, or a new Postgres database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_url")

@@ -11,7 +11,7 @@ from releaf_pipeline.defs.settings import env_str, int_env
 from releaf_pipeline.lib.monthly_close import DEFAULT_GRACE_DAYS, ForestryProject
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings
 from releaf_pipeline.lib.paths import current_time, default_database_url, releaf_home
-from releaf_pipeline.lib.secrets import TokenCipher, load_key
+from releaf_pipeline.lib.secrets import TokenCipher, load_keys
 from releaf_pipeline.lib.store.engine import make_engine
 
 
@@ -50,7 +50,7 @@ class StoreResource(dg.ConfigurableResource):
 
     def cipher(self) -> TokenCipher:
         """Opens dealer tokens, in memory only."""
-        return TokenCipher(load_key(self.home_path()))
+        return TokenCipher(load_keys(self.home_path()))
 
 
 class MPSMonitorResource(dg.ConfigurableResource):
@@ -60,7 +60,7 @@ class MPSMonitorResource(dg.ConfigurableResource):
     progress per server (1 collects one customer after another).
     """
 
-    concurrency_per_server: int = 8
+    concurrency_per_server: int = 16
     timeout_seconds: float = 10.0
     max_attempts: int = 5
     backoff_base_seconds: float = 0.5

@@ -286,8 +286,13 @@ async def _collect_feed(
     began = time.monotonic()
     first = max(start, feed.activation_date)
     try:
-        await client.get_customer(feed.customer_code)
+        # The customer lookup proves the code exists; after the first sync it is only
+        # needed when the device list comes back empty, so a night costs two requests.
+        if feed.synced_through is None:
+            await client.get_customer(feed.customer_code)
         device_rows = await client.list_devices(feed.customer_code, "All")
+        if not device_rows and feed.synced_through is not None:
+            await client.get_customer(feed.customer_code)
         reading_rows = await client.counter_list(
             dealer_code, feed.customer_code, plan.fetch_from, plan.fetch_to
         )

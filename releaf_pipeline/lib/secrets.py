@@ -1,8 +1,10 @@
 """Dealer tokens encrypted at rest.
 
 Tokens are sealed with Fernet (AES-128-CBC + HMAC-SHA256, so tampering is detected). The
-key comes from `RELEAF_SECRET_KEY`, or from a key file created with mode 0600 on first
-use. A token is only ever decrypted in memory, right before a request needs it.
+keys come from `RELEAF_SECRET_KEY`, or from a key file created with mode 0600 on first
+use; either may hold several keys, newest first: tokens are sealed with the first and
+opened with any, which is how a key is rotated without downtime. A token is only ever
+decrypted in memory, right before a request needs it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 KEY_ENV = "RELEAF_SECRET_KEY"
 KEY_FILE_NAME = "releaf.key"
@@ -44,54 +46,107 @@ class SecretStr:
         return hash(self._value)
 
 
-def load_key(home: Path) -> bytes:
-    """The Fernet key: `RELEAF_SECRET_KEY` if set, else `<home>/releaf.key` (made if absent)."""
+def _parse_keys(raw: str, where: str) -> list[bytes]:
+    keys = [k.strip().encode() for k in raw.replace("\n", ",").split(",") if k.strip()]
+    if not keys:
+        raise SecretKeyError(f"{where} holds no key")
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError:
+            raise SecretKeyError(
+                f"{where} holds a value that is not a valid Fernet key: generate one with "
+                "`releaf secrets new-key`"
+            ) from None
+    return keys
+
+
+def key_file(home: Path) -> Path:
+    """Where the key file lives when `RELEAF_SECRET_KEY` is not set."""
+    return home / KEY_FILE_NAME
+
+
+def _write_key_file(path: Path, keys: list[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(b"\n".join(keys) + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_keys(home: Path) -> list[bytes]:
+    """The keys, newest first: `RELEAF_SECRET_KEY` if set, else `<home>/releaf.key`
+    (made with one new key if absent)."""
     env = os.environ.get(KEY_ENV, "").strip()
     if env:
-        key = env.encode()
-    else:
-        path = home / KEY_FILE_NAME
-        if not path.exists():
-            home.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: two processes starting at once must not write two different keys.
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(Fernet.generate_key())
-        key = path.read_bytes().strip()
-    try:
-        Fernet(key)
-    except ValueError as exc:
-        raise SecretKeyError(
-            f"the encryption key ({KEY_ENV} or {home / KEY_FILE_NAME}) is not a valid Fernet "
-            "key: generate one with `python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())'`"
-        ) from exc
-    return key
+        return _parse_keys(env, KEY_ENV)
+    path = key_file(home)
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two processes starting at once must not write two different keys.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(Fernet.generate_key() + b"\n")
+    return _parse_keys(path.read_text(), str(path))
+
+
+def load_key(home: Path) -> bytes:
+    """The newest key (the one tokens are sealed with)."""
+    return load_keys(home)[0]
+
+
+def new_key() -> str:
+    """A fresh Fernet key, as text."""
+    return Fernet.generate_key().decode()
+
+
+def prepend_key_file(home: Path, key: bytes, keep: int = 2) -> list[bytes]:
+    """Make `key` the newest in the key file, keeping the previous one so tokens sealed
+    with it still open while they are re-encrypted; older keys are dropped."""
+    path = key_file(home)
+    old = _parse_keys(path.read_text(), str(path)) if path.exists() else []
+    keys = [key, *[k for k in old if k != key][: keep - 1]]
+    _write_key_file(path, keys)
+    return keys
 
 
 class TokenCipher:
-    """Encrypts and decrypts dealer tokens with one Fernet key."""
+    """Encrypts dealer tokens with the newest key and decrypts them with any key."""
 
-    def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+    def __init__(self, keys: bytes | list[bytes]) -> None:
+        keys = [keys] if isinstance(keys, bytes) else keys
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
 
     def __repr__(self) -> str:
-        return "TokenCipher(key='***')"
+        return "TokenCipher(keys='***')"
 
     def encrypt(self, token: str) -> str:
         """The token sealed for storage (URL-safe base64 text)."""
         return self._fernet.encrypt(token.encode()).decode()
 
     def decrypt(self, sealed: str) -> SecretStr:
-        """The stored token, opened; raises SecretKeyError when the key does not fit."""
+        """The stored token, opened; raises SecretKeyError when no key fits."""
         try:
             return SecretStr(self._fernet.decrypt(sealed.encode()).decode())
         except InvalidToken:
             raise SecretKeyError(
-                "a stored dealer token cannot be decrypted with the current key: set "
+                "a stored dealer token cannot be decrypted with the current key(s): set "
                 f"{KEY_ENV} to the key it was stored with, or register the server again"
+            ) from None
+
+    def rotate(self, sealed: str) -> str:
+        """The same token sealed again under the newest key."""
+        try:
+            return self._fernet.rotate(sealed.encode()).decode()
+        except InvalidToken:
+            raise SecretKeyError(
+                "a stored dealer token cannot be decrypted with the current key(s): keep the "
+                f"old key in {KEY_ENV} (after the new one) until the rotation is done"
             ) from None

@@ -20,12 +20,14 @@ A = date(2026, 9, 1)  # a Tuesday
 
 
 @pytest.fixture
-def setup(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 's.db'}")
+def setup(store_url):
+    """A store on each backend with one server and one managed-scope feed from A."""
+    engine = make_engine(store_url)
     add_server(engine, TokenCipher(Fernet.generate_key()), name="s", url="https://x",
                token="t", ca_bundle_pem=None, dealer_code="D", now=NOW)  # fmt: skip
     add_feeds(engine, [FeedSpec("s", "C", "a", A, "managed")], now=NOW)
-    return engine
+    yield engine
+    engine.dispose()
 
 
 def _store(engine, counts_by_device, managed, last):

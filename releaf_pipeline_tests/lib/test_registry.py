@@ -1,6 +1,8 @@
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from releaf_pipeline.lib.secrets import TokenCipher
@@ -19,8 +21,11 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path):
-    return make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def engine(store_url):
+    """A fresh store on each backend (SQLite file, Postgres database)."""
+    engine = make_engine(store_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
@@ -41,11 +46,31 @@ def _server(engine, cipher, name="east"):
     )
 
 
-def test_server_token_is_sealed_in_the_database(engine, cipher, tmp_path):
+def _every_stored_value(engine) -> list[str]:
+    """Every value of every row of every table, as text."""
+    values = []
+    with engine.connect() as conn:
+        reflected = sa.MetaData()
+        reflected.reflect(conn)
+        for table in reflected.sorted_tables:
+            for row in conn.execute(sa.select(table)):
+                values += [str(v) for v in row]
+    return values
+
+
+def test_server_token_is_sealed_in_the_database(engine, cipher):
     server = _server(engine, cipher)
     assert server_token(engine, cipher, server.id).reveal() == "tok-1"
-    engine.dispose()
-    assert b"tok-1" not in (tmp_path / "store.db").read_bytes()
+    with engine.connect() as conn:
+        sealed = conn.execute(sa.text("SELECT token_sealed FROM servers")).scalars().all()
+    assert len(sealed) == 1 and "tok-1" not in sealed[0]
+    stored = _every_stored_value(engine)
+    assert any("D-1" in v for v in stored), "the check reads the servers rows"
+    assert not any("tok-1" in v for v in stored)
+    if engine.dialect.name == "sqlite":
+        # The file itself too: free pages and the WAL must not keep a plain copy.
+        engine.dispose()
+        assert b"tok-1" not in Path(engine.url.database).read_bytes()
     with pytest.raises(RegistryError, match="already registered"):
         _server(engine, cipher)
 

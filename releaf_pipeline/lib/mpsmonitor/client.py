@@ -295,9 +295,29 @@ def _parse_device(row: object, where: str, customer_code: str) -> Device:
     return device
 
 
+# A lifetime counter above this is not a printer's: a billion pages is decades of the
+# busiest production press.
+MAX_LIFE_COUNT = 1_000_000_000
+
+
+def _counter_value(obj: dict[str, Any], key: str, where: str) -> int:
+    value = _field(obj, key, where)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Malformed(f"{where}: field {key!r} must be an integer, got {_type_name(value)}")
+    return value
+
+
+def _implausible(mono: int, color: int) -> str | None:
+    if mono < 0 or color < 0:
+        return f"negative counter (Mono {mono}, Color {color})"
+    if mono + color > MAX_LIFE_COUNT:
+        return f"absurd counter (Mono {mono}, Color {color}: over {MAX_LIFE_COUNT:,} pages)"
+    return None
+
+
 def _parse_counter_row(
     row: object, where: str, customer_code: str, first: date, last: date
-) -> tuple[str, dict[date, int]]:
+) -> tuple[str, dict[date, int], dict[date, str]]:
     obj = _as_object(row, where)
     device_id = _get_str(obj, "DeviceId", where)
     if obj.get("CustomerCode") is not None and not _same_code(
@@ -306,17 +326,25 @@ def _parse_counter_row(
         raise _Malformed(f"{where}: device {device_id} belongs to another customer")
     counters = _as_list(_field(obj, "Counters", where), f"{where}: field 'Counters'")
     counts: dict[date, int] = {}
+    rejected: dict[date, str] = {}
     for index, entry in enumerate(counters, start=1):
         at = f"{where}, Counters[{index}]"
         reading = _as_object(entry, at)
         day = _get_date(reading, "Date", at)
-        life_count = _get_int(reading, "Mono", at) + _get_int(reading, "Color", at)
+        mono, color = _counter_value(reading, "Mono", at), _counter_value(reading, "Color", at)
         if not first <= day <= last:
             raise _Malformed(f"{at}: reading dated {day} is outside the requested range")
+        # A well-formed but impossible reading is the device's problem, not the response's:
+        # it is set aside (and flagged) so the rest of the customer's data still counts.
+        problem = _implausible(mono, color)
+        if problem:
+            rejected[day] = problem
+            continue
+        life_count = mono + color
         if counts.get(day, life_count) != life_count:
             raise _Malformed(f"{where}: device {device_id} has two different readings for {day}")
         counts[day] = life_count
-    return device_id, counts
+    return device_id, counts, rejected
 
 
 def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
@@ -358,6 +386,43 @@ def _date_arg(value: date, name: str) -> date:
     return value
 
 
+class AdaptiveLimit:
+    """At most `limit` requests in flight to one server, where `limit` halves each time
+    the server throttles (HTTP 429) and grows back by one after `limit` answers in a row,
+    up to the configured maximum: speed never comes from hammering a dealer's server."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limit = maximum
+        self.lowest = maximum
+        self._in_flight = 0
+        self._streak = 0
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+
+    async def __aexit__(self, *_exc: object) -> None:
+        async with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    def throttled(self) -> None:
+        """The server said slow down."""
+        self.limit = max(1, self.limit // 2)
+        self.lowest = min(self.lowest, self.limit)
+        self._streak = 0
+
+    def succeeded(self) -> None:
+        """An answer that was not throttled."""
+        self._streak += 1
+        if self._streak >= self.limit and self.limit < self.maximum:
+            self.limit += 1
+            self._streak = 0
+
+
 class MPSMonitorClient:
     """Client of one MPS Monitor server, shared by every feed on that server.
 
@@ -365,7 +430,8 @@ class MPSMonitorClient:
     connection pool and one semaphore, so `ClientSettings.concurrency` bounds the requests
     in flight to this server across all callers sharing the client.
 
-    `requests_sent` counts HTTP attempts (retries included) and `retries` the retried ones.
+    `requests_sent` counts HTTP attempts (retries included), `retries` the retried ones and
+    `throttled` the 429 answers; `concurrency_limit` is the current, adaptive limit.
     """
 
     def __init__(
@@ -386,9 +452,10 @@ class MPSMonitorClient:
         self._settings = settings
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
-        self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self._limit = AdaptiveLimit(settings.concurrency)
         self.requests_sent = 0
         self.retries = 0
+        self.throttled = 0
         self._http = httpx.AsyncClient(
             headers={
                 "X-Dealer-Token": token,
@@ -538,23 +605,33 @@ class MPSMonitorClient:
             raise ValueError(f"from_date {first} is after to_date {last}")
         span = timedelta(days=self._settings.max_range_days - 1)
         merged: dict[str, dict[date, int]] = {}
+        rejected: dict[str, dict[date, str]] = {}
         start = first
         while start <= last:
             end = min(start + span, last)
-            window = await self._counter_window(dealer_code, customer_code, start, end)
+            window, window_rejected = await self._counter_window(
+                dealer_code, customer_code, start, end
+            )
             for device_id, counts in window.items():
                 # Windows do not overlap and readings outside a window are refused, so
                 # merging across windows cannot overwrite a reading.
                 merged.setdefault(device_id, {}).update(counts)
+            for device_id, problems in window_rejected.items():
+                merged.setdefault(device_id, {})
+                rejected.setdefault(device_id, {}).update(problems)
             start = end + timedelta(days=1)
         return [
-            DeviceReadings(device_id=device_id, counts=dict(sorted(counts.items())))
+            DeviceReadings(
+                device_id=device_id,
+                counts=dict(sorted(counts.items())),
+                rejected=dict(sorted(rejected.get(device_id, {}).items())),
+            )
             for device_id, counts in merged.items()
         ]
 
     async def _counter_window(
         self, dealer_code: str, customer_code: str, first: date, last: date
-    ) -> dict[str, dict[date, int]]:
+    ) -> tuple[dict[str, dict[date, int]], dict[str, dict[date, str]]]:
         label = f"Counter/List {first.isoformat()}..{last.isoformat()}"
         body = {
             "DealerCode": dealer_code,
@@ -564,10 +641,15 @@ class MPSMonitorClient:
         }
         result = await self._call("POST", COUNTER_LIST_PATH, body, label, customer=customer_code)
         rows: dict[str, dict[date, int]] = {}
+        rejected: dict[str, dict[date, str]] = {}
         try:
             for index, row in enumerate(_as_list(result, f"{label}: field 'Result'"), start=1):
                 where = f"{label} row {index}"
-                device_id, counts = _parse_counter_row(row, where, customer_code, first, last)
+                device_id, counts, problems = _parse_counter_row(
+                    row, where, customer_code, first, last
+                )
+                if problems:
+                    rejected.setdefault(device_id, {}).update(problems)
                 known = rows.setdefault(device_id, {})
                 for day, life_count in counts.items():
                     if known.get(day, life_count) != life_count:
@@ -578,9 +660,14 @@ class MPSMonitorClient:
                     known[day] = life_count
         except _Malformed as exc:
             raise self._invalid(str(exc)) from None
-        return rows
+        return rows, rejected
 
     # -- transport -----------------------------------------------------------------------
+
+    @property
+    def concurrency_limit(self) -> int:
+        """Requests allowed in flight now (lower after throttling)."""
+        return self._limit.limit
 
     async def _call(
         self,
@@ -626,6 +713,11 @@ class MPSMonitorClient:
                 ) from exc
             else:
                 status = response.status_code
+                if status == 429:
+                    self._limit.throttled()
+                    self.throttled += 1
+                elif status < 500:
+                    self._limit.succeeded()
                 if status != 429 and status < 500:
                     return self._envelope(response, path, label, customer)
                 kind, last = "server", f"HTTP {status}"
@@ -649,7 +741,7 @@ class MPSMonitorClient:
         raise self._exhausted(kind, path, last, attempts)
 
     async def _send(self, method: str, url: str, body: dict[str, Any] | None) -> httpx.Response:
-        async with self._semaphore:
+        async with self._limit:
             self.requests_sent += 1
             # httpx's time-out applies per network operation; a server that trickles its
             # answer a byte at a time would never trip it, so bound the whole request too.

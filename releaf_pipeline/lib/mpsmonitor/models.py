@@ -40,7 +40,12 @@ class Device:
 
 @dataclass(frozen=True)
 class DeviceReadings:
-    """One row of `POST /api3/Counter/List`: the device's life count (Mono + Color) per date."""
+    """One row of `POST /api3/Counter/List`: the device's life count (Mono + Color) per date.
+
+    `rejected` holds the dates whose reading was impossible (a negative or absurd
+    counter), with why: they are flagged, never counted.
+    """
 
     device_id: str
     counts: dict[date, int] = field(default_factory=dict)
+    rejected: dict[date, str] = field(default_factory=dict)

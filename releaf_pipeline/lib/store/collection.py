@@ -13,9 +13,10 @@ from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings
 from releaf_pipeline.lib.store.engine import upsert
-from releaf_pipeline.lib.store.tables import devices, feed_days, feeds, readings
+from releaf_pipeline.lib.store.tables import anomalies, devices, feed_days, feeds, readings
 
 COLLECTED, PAUSED, FAILED = "collected", "paused", "failed"
+INVALID_COUNTER = "invalid_counter"
 
 
 def days_between(first: date, last: date) -> list[date]:
@@ -91,12 +92,14 @@ def save_collection(
             ],
             ["feed_id", "device_id"],
         )
-        upsert(
-            conn,
-            feed_days,
-            _status_rows(feed_id, collected_from, fetched_to, COLLECTED, None, run_id, now),
-            ["feed_id", "day"],
+        status_rows = _status_rows(
+            feed_id, collected_from, fetched_to, COLLECTED, None, run_id, now
         )
+        flagged = _flag_rejected(conn, feed_id, reading_rows, fetched_from, fetched_to, now)
+        for row in status_rows:
+            if row["day"] in flagged:
+                row["reason"] = flagged[row["day"]]
+        upsert(conn, feed_days, status_rows, ["feed_id", "day"])
         synced = conn.execute(
             sa.select(feeds.c.synced_through).where(feeds.c.id == feed_id)
         ).scalar_one()
@@ -105,6 +108,33 @@ def save_collection(
                 feeds.update().where(feeds.c.id == feed_id).values(synced_through=fetched_to)
             )
     return len(changed)
+
+
+def _flag_rejected(
+    conn: sa.Connection,
+    feed_id: int,
+    reading_rows: list[DeviceReadings],
+    first: date,
+    last: date,
+    now: datetime,
+) -> dict[date, str]:
+    """Record impossible readings as anomalies; returns a feed-day note per affected day."""
+    rows = [
+        {"feed_id": feed_id, "device_id": r.device_id, "day": d, "kind": INVALID_COUNTER,
+         "previous_count": None, "count": None, "detail": why, "detected_at": now}
+        for r in reading_rows
+        for d, why in r.rejected.items()
+        if first <= d <= last
+    ]  # fmt: skip
+    upsert(conn, anomalies, rows, ["feed_id", "device_id", "day", "kind"])
+    notes: dict[date, list[str]] = {}
+    for row in rows:
+        notes.setdefault(row["day"], []).append(f"device {row['device_id']}: {row['detail']}")
+    return {
+        day: f"{len(items)} impossible reading(s) set aside as anomalies, not counted: "
+        + "; ".join(items)
+        for day, items in notes.items()
+    }
 
 
 def record_status(

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from releaf_pipeline.lib.store.tables import metadata
+from releaf_pipeline.lib.store.migrate import upgrade
 
 
 class StoreError(RuntimeError):
@@ -17,7 +17,7 @@ class StoreError(RuntimeError):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url` with the schema in place.
+    """An engine for `url` with the schema migrated to the newest revision.
 
     SQLite gets WAL and a busy time-out so the Dagster daemon, the webserver and the CLI
     can share one file without "database is locked" failures.
@@ -28,15 +28,25 @@ def make_engine(url: str) -> Engine:
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Take transaction control from the driver (which would run DDL outside any
+            # transaction) so that migrations and writes are atomic.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front: a transaction that reads and then
+            # writes waits its turn (busy time-out) instead of failing as "locked" when
+            # another process wrote in between, as a deferred one would.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
     try:
-        metadata.create_all(engine)
+        upgrade(engine)
     except sa.exc.OperationalError as exc:
         raise StoreError(
             f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: "

@@ -57,10 +57,14 @@ class FeedHealth:
 
 
 def _reading_days(conn: sa.Connection, feed: FeedRecord, last: date) -> list[date]:
-    query = sa.select(sa.distinct(readings.c.day)).where(
-        readings.c.feed_id == feed.id,
-        readings.c.day <= last,
-        readings.c.day >= feed.activation_date - timedelta(days=31),
+    query = (
+        sa.select(readings.c.day)
+        .distinct()
+        .where(
+            readings.c.feed_id == feed.id,
+            readings.c.day <= last,
+            readings.c.day >= feed.activation_date - timedelta(days=31),
+        )
     )
     if feed.scope == "managed":
         query = query.join(

@@ -248,3 +248,16 @@ def update_server_connection(
             )
         )
     return get_server(engine, name)
+
+
+def reseal_tokens(engine: Engine, cipher: TokenCipher) -> int:
+    """Seal every stored token again under the cipher's newest key, in one transaction."""
+    with engine.begin() as conn:
+        rows = conn.execute(sa.select(servers.c.id, servers.c.token_sealed)).all()
+        for server_id, sealed in rows:
+            conn.execute(
+                servers.update()
+                .where(servers.c.id == server_id)
+                .values(token_sealed=cipher.rotate(sealed))
+            )
+    return len(rows)

@@ -119,6 +119,7 @@ anomalies = sa.Table(
     sa.Column("kind", sa.String(30), primary_key=True),
     sa.Column("previous_count", sa.BigInteger, nullable=True),
     sa.Column("count", sa.BigInteger, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
     sa.Column("detected_at", UTCDateTime(), nullable=False),
 )
 
