@@ -205,17 +205,7 @@ async def _collect_server(
                 assert plan is not None
                 first = max(start, feed.activation_date)
                 async with write_lock:
-                    await asyncio.to_thread(
-                        record_status,
-                        engine,
-                        feed_id=feed.id,
-                        first=first,
-                        last=end,
-                        status=PAUSED,
-                        reason=reason,
-                        run_id=run_id,
-                        now=now(),
-                    )
+                    await _record(engine, feed, first, end, PAUSED, reason, run_id, now)
                 outcomes.append(_outcome(server, feed, PAUSED, reason, first, end))
             report.requests += client.requests_sent
             return outcomes
@@ -246,6 +236,22 @@ async def _collect_server(
         report.requests += client.requests_sent
         report.retries += client.retries
         return outcomes
+
+
+async def _record(
+    engine: Engine,
+    feed: FeedRecord,
+    first: date,
+    last: date,
+    status: str,
+    reason: str,
+    run_id: str | None,
+    now: Callable[[], datetime],
+) -> None:
+    await asyncio.to_thread(
+        record_status, engine, feed_id=feed.id, first=first, last=last, status=status,
+        reason=reason, run_id=run_id, now=now(),
+    )  # fmt: skip
 
 
 def _outcome(
@@ -321,17 +327,7 @@ async def _collect_feed(
             log.exception("feed %s on %s failed unexpectedly", feed.customer_code, server.name)
         log.warning("feed %s on %s failed: %s", feed.customer_code, server.name, reason)
         async with write_lock:
-            await asyncio.to_thread(
-                record_status,
-                engine,
-                feed_id=feed.id,
-                first=first,
-                last=end,
-                status=FAILED,
-                reason=reason,
-                run_id=run_id,
-                now=now(),
-            )
+            await _record(engine, feed, first, end, FAILED, reason, run_id, now)
         out = _outcome(server, feed, FAILED, reason, first, end)
         out.seconds = time.monotonic() - began
         return out

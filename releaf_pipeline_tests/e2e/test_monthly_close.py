@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from releaf_pipeline.lib.accounting import format_trees, trees
+from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days
 
 pytestmark = pytest.mark.e2e
@@ -40,24 +41,8 @@ def test_certificates_close_months_and_carry_late_pages(
         (plain, "acct-c", date(2026, 9, 10), "all"),
     ]
     sim.set_today(FIRST_NIGHT)
-    monkeypatch.setenv("RELEAF_DEALER_TOKEN", sim.token)
-    assert (
-        releaf("server", "add", "east", "--url", sim.url, "--ca-bundle", str(sim.ca_bundle)).code
-        == 0
-    )
-    for code, account, activation, scope in feeds:
-        r = releaf(
-            "feed", "add", "--server", "east", "--customer-code", code, "--account", account,
-            "--activation-date", activation.isoformat(), "--scope", scope,
-        )  # fmt: skip
-        assert r.code == 0, r.err
-
-    day = FIRST_NIGHT
-    while day <= LAST_NIGHT:
-        sim.set_today(day + timedelta(days=1))
-        r = releaf("nightly", "--date", day.isoformat())
-        assert r.code == 0, (day, r.out, r.err)
-        day += timedelta(days=1)
+    register_feeds(releaf, sim, feeds, monkeypatch)
+    live_nights(releaf, sim, FIRST_NIGHT, LAST_NIGHT)
 
     certs = releaf("certificates", "list", "--json").json()
     by_key = {(c["account"], c["month"]): c for c in certs}

@@ -11,6 +11,7 @@ import pytest
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.health import health_history
 from releaf_pipeline.lib.store.registry import list_feeds
+from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
 pytestmark = pytest.mark.e2e
@@ -34,26 +35,8 @@ def test_six_weeks_heal_themselves(home, sim, fleet, releaf, monkeypatch, tmp_pa
     assert (span.start, span.upload_date) == (date(2026, 9, 28), date(2026, 10, 9))
 
     sim.set_today(FIRST_NIGHT)
-    monkeypatch.setenv("RELEAF_DEALER_TOKEN", sim.token)
-    assert (
-        releaf("server", "add", "east", "--url", sim.url, "--ca-bundle", str(sim.ca_bundle)).code
-        == 0
-    )
-    for code, account, activation, scope in feeds:
-        r = releaf(
-            "feed", "add", "--server", "east", "--customer-code", code, "--account", account,
-            "--activation-date", activation.isoformat(), "--scope", scope,
-        )  # fmt: skip
-        assert r.code == 0, r.err
-
-    day = FIRST_NIGHT
-    while day <= LAST_NIGHT:
-        sim.set_today(day + timedelta(days=1))  # the night after `day`
-        sim.set_outage(day in OUTAGE)
-        if day not in NOT_RUN:
-            r = releaf("nightly", "--date", day.isoformat())
-            assert r.code == 0, (day, r.out, r.err)
-        day += timedelta(days=1)
+    register_feeds(releaf, sim, feeds, monkeypatch)
+    live_nights(releaf, sim, FIRST_NIGHT, LAST_NIGHT, outage=OUTAGE, not_run=NOT_RUN)
 
     # Daily deposits equal the ground truth, day by day.
     expected = expected_account_days(fleet, feeds, LAST_NIGHT, as_of=LAST_NIGHT + timedelta(days=1))

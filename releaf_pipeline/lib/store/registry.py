@@ -59,6 +59,27 @@ class FeedSpec:
     scope: str
 
 
+def _connection(
+    cipher: TokenCipher,
+    url: str,
+    token: str,
+    ca_bundle_pem: str | None,
+    dealer_code: str | None,
+    now: datetime,
+) -> dict:
+    # A server is registered only after it answered its health check with this token.
+    return {
+        "url": url,
+        "token_sealed": cipher.encrypt(token),
+        "ca_bundle_pem": ca_bundle_pem,
+        "dealer_code": dealer_code,
+        "healthy": True,
+        "health_since": now,
+        "health_reason": None,
+        "health_checked_at": now,
+    }
+
+
 def add_server(
     engine: Engine,
     cipher: TokenCipher,
@@ -77,14 +98,8 @@ def add_server(
         conn.execute(
             servers.insert().values(
                 name=name,
-                url=url,
-                token_sealed=cipher.encrypt(token),
-                ca_bundle_pem=ca_bundle_pem,
-                dealer_code=dealer_code,
                 created_at=now,
-                healthy=True,
-                health_since=now,
-                health_checked_at=now,
+                **_connection(cipher, url, token, ca_bundle_pem, dealer_code, now),
             )
         )
     return get_server(engine, name)
@@ -236,16 +251,7 @@ def update_server_connection(
         conn.execute(
             servers.update()
             .where(servers.c.name == name)
-            .values(
-                url=url,
-                token_sealed=cipher.encrypt(token),
-                ca_bundle_pem=ca_bundle_pem,
-                dealer_code=dealer_code,
-                healthy=True,
-                health_since=now,
-                health_reason=None,
-                health_checked_at=now,
-            )
+            .values(**_connection(cipher, url, token, ca_bundle_pem, dealer_code, now))
         )
     return get_server(engine, name)
 

@@ -1,0 +1,45 @@
+"""Living through nights against the simulator with `releaf nightly`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container
+from datetime import date, timedelta
+
+from releaf_pipeline.lib.mpsmonitor.simulator import Simulator
+
+Feed = tuple[str, str, date, str]  # customer code, account, activation, scope
+
+
+def register_feeds(releaf: Callable, sim: Simulator, feeds: list[Feed], monkeypatch) -> None:
+    """Register the simulator as server `east` and one feed per (code, account, date, scope)."""
+    monkeypatch.setenv("RELEAF_DEALER_TOKEN", sim.token)
+    r = releaf("server", "add", "east", "--url", sim.url, "--ca-bundle", str(sim.ca_bundle))
+    assert r.code == 0, r.err
+    monkeypatch.delenv("RELEAF_DEALER_TOKEN")
+    for code, account, activation, scope in feeds:
+        r = releaf(
+            "feed", "add", "--server", "east", "--customer-code", code, "--account", account,
+            "--activation-date", activation.isoformat(), "--scope", scope,
+        )  # fmt: skip
+        assert r.code == 0, r.err
+
+
+def live_nights(
+    releaf: Callable,
+    sim: Simulator,
+    first: date,
+    last: date,
+    *,
+    outage: Container[date] = (),
+    not_run: Container[date] = (),
+) -> None:
+    """Each night after `first`..`last`: the simulator's clock moves on, and `releaf
+    nightly` runs unless the night is in `not_run`; the server is down in `outage`."""
+    day = first
+    while day <= last:
+        sim.set_today(day + timedelta(days=1))
+        sim.set_outage(day in outage)
+        if day not in not_run:
+            r = releaf("nightly", "--date", day.isoformat())
+            assert r.code == 0, (day, r.out, r.err)
+        day += timedelta(days=1)
