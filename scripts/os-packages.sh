@@ -6,12 +6,16 @@ set -euo pipefail
 
 declare -A need=(
   [pdftoppm]=poppler-utils
+  [chromium]=chromium
 )
 
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# The Postgres tests start their own PostgreSQL 15 server from its binaries.
+[ -x /usr/lib/postgresql/15/bin/postgres ] || command -v pg_ctl >/dev/null 2>&1 ||
+  missing+=(postgresql-15)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
