@@ -5,16 +5,34 @@ from __future__ import annotations
 import io
 from datetime import date
 
-import matplotlib
+# A Figure of its own, not pyplot: no global state, no display, safe in any thread.
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display: charts are rendered to files only
-import matplotlib.pyplot as plt
+MAX_LINES = 10
+
+
+def _top_accounts(days_by_account: dict[str, dict[date, int]]) -> dict[str, dict[date, int]]:
+    """The largest accounts, and the others summed into one line: a readable chart (and a
+    fast one) whether a dealer has five accounts or five thousand."""
+    if len(days_by_account) <= MAX_LINES + 1:
+        return days_by_account
+    ranked = sorted(days_by_account, key=lambda a: (-sum(days_by_account[a].values()), a))
+    shown = {a: days_by_account[a] for a in ranked[:MAX_LINES]}
+    others: dict[date, int] = {}
+    for account in ranked[MAX_LINES:]:
+        for d, pages in days_by_account[account].items():
+            others[d] = others.get(d, 0) + pages
+    shown[f"{len(ranked) - MAX_LINES} other accounts"] = others
+    return shown
 
 
 def daily_pages_chart(days_by_account: dict[str, dict[date, int]], title: str) -> bytes:
-    """PNG bytes of one line per account over the month's days."""
-    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
-    for account in sorted(days_by_account):
+    """PNG bytes of one line per account over the month's days (the 10 largest and the
+    rest together when there are more)."""
+    days_by_account = _top_accounts(days_by_account)
+    fig = Figure(figsize=(8, 3.2), dpi=100)
+    ax = fig.subplots()
+    for account in days_by_account:
         days = sorted(days_by_account[account])
         ax.plot(days, [days_by_account[account][d] for d in days], marker=".", label=account)
     ax.set_title(title)
@@ -25,5 +43,4 @@ def daily_pages_chart(days_by_account: dict[str, dict[date, int]], title: str) -
     fig.autofmt_xdate()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
     return buf.getvalue()
