@@ -347,9 +347,8 @@ def print_collection_summary(start: date, end: date) -> None:
     engine = _engine()
     feeds = {f.id: f for f in list_feeds(engine)}
     problems: dict[int, tuple[str, str]] = {}
-    for row in feed_day_statuses(engine, start, end):
-        if row.status != "collected":
-            problems[row.feed_id] = (row.status, row.reason or "")
+    for row in feed_day_statuses(engine, start, end, problems_only=True):
+        problems[row.feed_id] = (row.status, row.reason or "")
     import sqlalchemy as sa
 
     with engine.connect() as conn:

@@ -84,8 +84,7 @@ def plan_requests(
     lookback_start = today - timedelta(days=CATCHUP_LOOKBACK_DAYS)
     statuses = [
         (r.feed_id, r.day, r.status)
-        for r in feed_day_statuses(engine, lookback_start, today)
-        if r.status != "collected"
+        for r in feed_day_statuses(engine, lookback_start, today, problems_only=True)
     ]
     materialized = {
         date.fromisoformat(k)

@@ -158,11 +158,17 @@ def record_status(
         )
 
 
-def feed_day_statuses(engine: Engine, first: date, last: date) -> list[sa.Row]:
-    """(feed_id, day, status, reason) of every recorded feed-day in the range."""
+def feed_day_statuses(
+    engine: Engine, first: date, last: date, *, problems_only: bool = False
+) -> list[sa.Row]:
+    """(feed_id, day, status, reason) of recorded feed-days in the range (only the paused
+    and failed ones with `problems_only`)."""
+    query = (
+        sa.select(feed_days.c.feed_id, feed_days.c.day, feed_days.c.status, feed_days.c.reason)
+        .where(feed_days.c.day.between(first, last))
+        .order_by(feed_days.c.feed_id, feed_days.c.day)
+    )
+    if problems_only:
+        query = query.where(feed_days.c.status != COLLECTED)
     with engine.connect() as conn:
-        return conn.execute(
-            sa.select(feed_days.c.feed_id, feed_days.c.day, feed_days.c.status, feed_days.c.reason)
-            .where(feed_days.c.day.between(first, last))
-            .order_by(feed_days.c.feed_id, feed_days.c.day)
-        ).all()
+        return conn.execute(query).all()

@@ -98,6 +98,8 @@ feed_days = sa.Table(
     sa.Column("run_id", sa.String(64), nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.CheckConstraint("status in ('collected', 'paused', 'failed')", name="ck_feed_day_status"),
+    # The catch-up sensor looks for paused and failed days across every feed.
+    sa.Index("ix_feed_days_day_status", "day", "status"),
 )
 
 deposits = sa.Table(
