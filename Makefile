@@ -6,7 +6,7 @@ DAGSTER_HOME ?= $(CURDIR)/.releaf
 PYTEST_ARGS ?= -n 2
 export DAGSTER_HOME
 
-.PHONY: demo demo-headless test lint format bench ui daemon clean
+.PHONY: demo demo-headless test lint format bench bench-quick ui daemon clean
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (see README)"; exit 1; }
@@ -41,6 +41,14 @@ lint: $(BIN)/.installed
 format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+## bench: collection, backfill and accounting benchmarks against the simulator; prints JSON
+## (also written to benchmarks/results/latest.json). bench-quick: smaller sizes, extrapolated
+bench: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-quick: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
 
 ## ui / daemon: run unattended on the same DAGSTER_HOME
 ui: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml

@@ -1,0 +1,362 @@
+"""Accounting at scale, without HTTP: `compute_deposits`, `daily_deposits` and `monthly_pages`.
+
+Synthetic readings (N feeds x D devices, one reading a day for `--history-days` days
+through the end of October 2026, 31 by default: the month, plus the baseline day before)
+are generated with numpy, written to a fresh SQLite store with bulk inserts, and then the
+pipeline's own functions are timed:
+
+- `compute_deposits` alone, on in-memory frames of every reading;
+- what the `daily_deposits` asset does on the month's last night (every earlier day
+  already deposited, the 31st's readings just mirrored): `list_feeds` and
+  `update_deposits`, with its parts timed (`benchmarks.phases`);
+- the same from scratch (no deposit stored yet: every day written);
+- what the `monthly_pages` asset computes: `month_report`, `feed_month_pages` and the
+  chart (`daily_pages_chart`).
+
+Run as `python -m benchmarks.accounting --feeds N --workdir DIR`; prints one JSON object.
+The benchmark runner starts it as a process of its own so that its peak RSS is measured
+per size; `peak_rss_mib_after` says which phase raised it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from benchmarks.phases import Timings, instrument_deposits, instrument_engine_begin
+from releaf_pipeline.lib.accounting import compute_deposits
+from releaf_pipeline.lib.charts import daily_pages_chart
+from releaf_pipeline.lib.store.deposits import update_deposits
+from releaf_pipeline.lib.store.engine import make_engine
+from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_feeds
+from releaf_pipeline.lib.store.reports import feed_month_pages, month_report
+from releaf_pipeline.lib.store.tables import deposits, devices, feeds, readings
+
+MONTH = "2026-10"
+FIRST = date(2026, 10, 1)
+LAST = date(2026, 10, 31)
+SERVER = "bench"
+FEEDS_PER_ACCOUNT = 2
+MANAGED_SHARE = 0.7
+MANAGED_SCOPE_SHARE = 0.2
+MISSING_SHARE = 0.01
+RESETS_PER_DEVICE = 0.001
+
+
+class Synthetic:
+    """Readings of `n_feeds` x `n_devices` devices, one a day, for `history_days` days
+    through LAST (the feeds' activation) and the baseline day before them."""
+
+    def __init__(
+        self, n_feeds: int, n_devices: int, history_days: int = 31, seed: int = 11
+    ) -> None:
+        rng = np.random.default_rng(seed)
+        self.n_feeds = n_feeds
+        self.activation = LAST - timedelta(days=history_days - 1)
+        self.feed_ids = np.arange(1, n_feeds + 1, dtype=np.int64)
+        self.accounts = [f"acct-{(i - 1) // FEEDS_PER_ACCOUNT:05d}" for i in self.feed_ids]
+        self.scopes = np.where(rng.random(n_feeds) < MANAGED_SCOPE_SHARE, "managed", "all")
+        n_dev = n_feeds * n_devices
+        id_rng = np.random.default_rng(seed + 1)
+        words = id_rng.integers(0, 2**63, size=(n_dev, 2), dtype=np.int64)
+        self.device_ids = np.array(
+            [str(uuid.UUID(int=(int(a) << 64) | int(b), version=4)) for a, b in words],
+            dtype=object,
+        )
+        self.device_feed = np.repeat(self.feed_ids, n_devices)
+        self.managed = rng.random(n_dev) < MANAGED_SHARE
+
+        first_day = self.activation - timedelta(days=1)
+        self.days = [first_day + timedelta(days=k) for k in range((LAST - first_day).days + 1)]
+        n_days = len(self.days)
+        weekday = np.array([d.weekday() < 5 for d in self.days])
+        busy = rng.integers(20, 401, size=(n_dev, n_days))
+        quiet = np.where(rng.random((n_dev, n_days)) < 0.1, rng.integers(1, 16, (n_dev, n_days)), 0)
+        pages = np.where(weekday[None, :], busy, quiet)
+        start = rng.integers(10_000, 500_000, size=n_dev)
+        counts = start[:, None] + np.cumsum(pages, axis=1)
+        # A few meters restart from zero during the month (recorded as anomalies).
+        resets = np.flatnonzero(rng.random(n_dev) < RESETS_PER_DEVICE)
+        for dev in resets:
+            k = int(rng.integers(2, n_days))
+            counts[dev, k:] -= counts[dev, k - 1]
+        present = rng.random((n_dev, n_days)) >= MISSING_SHARE
+        present[:, 0] = True  # every device has its baseline
+        self.counts = counts
+        self.present = present
+
+    def frame(self, last: date) -> pd.DataFrame:
+        """Readings dated through `last`, as `compute_deposits` takes them."""
+        upto = self.days.index(last) + 1
+        present = self.present[:, :upto]
+        dev, k = np.nonzero(present)
+        day_values = np.array(self.days[:upto], dtype="datetime64[D]").astype("datetime64[ns]")
+        return pd.DataFrame(
+            {
+                "feed_id": self.device_feed[dev],
+                "device_id": self.device_ids[dev],
+                "day": day_values[k],
+                "life_count": self.counts[dev, k],
+            }
+        )
+
+    def rows_for(self, day: date) -> list[tuple[int, str, str, int]]:
+        """(feed_id, device_id, day, life_count) of one day, as the store keeps them."""
+        k = self.days.index(day)
+        dev = np.flatnonzero(self.present[:, k])
+        iso = day.isoformat()
+        return [
+            (int(f), d, iso, int(c))
+            for f, d, c in zip(
+                self.device_feed[dev], self.device_ids[dev], self.counts[dev, k], strict=True
+            )
+        ]
+
+    def feed_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "feed_id": self.feed_ids,
+                "activation_date": [self.activation] * self.n_feeds,
+                "scope": self.scopes,
+            }
+        )
+
+    def device_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"feed_id": self.device_feed, "device_id": self.device_ids, "managed": self.managed}
+        )
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    began = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - began, value
+
+
+def fill_store(engine: sa.Engine, data: Synthetic, through: date) -> None:
+    """Register the feeds and bulk-insert devices and readings dated through `through`."""
+    now = datetime.now(UTC)
+    add_server(
+        engine,
+        _NoCipher(),
+        name=SERVER,
+        url="https://mpsmonitor.invalid",
+        token="unused",
+        ca_bundle_pem=None,
+        dealer_code="D-1042",
+        now=now,
+    )
+    specs = [
+        FeedSpec(SERVER, f"C{fid:06d}", account, data.activation, str(scope))
+        for fid, account, scope in zip(data.feed_ids, data.accounts, data.scopes, strict=True)
+    ]
+    add_feeds(engine, specs, now=now)
+    with engine.begin() as conn:
+        ids = dict(conn.execute(sa.select(feeds.c.customer_code, feeds.c.id)).all())
+    assert [ids[f"C{fid:06d}"] for fid in data.feed_ids] == list(data.feed_ids)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("BEGIN")
+        cur.executemany(
+            "INSERT INTO devices (feed_id, device_id, managed, life_count) VALUES (?, ?, ?, 0)",
+            [
+                (int(f), d, int(m))
+                for f, d, m in zip(data.device_feed, data.device_ids, data.managed, strict=True)
+            ],
+        )
+        for day in data.days:
+            if day <= through:
+                cur.executemany(
+                    "INSERT INTO readings (feed_id, device_id, day, life_count) "
+                    "VALUES (?, ?, ?, ?)",
+                    data.rows_for(day),
+                )
+        cur.execute("UPDATE feeds SET synced_through = ?", (through.isoformat(),))
+        cur.execute("COMMIT")
+    finally:
+        raw.close()
+
+
+def mirror_day(engine: sa.Engine, data: Synthetic, day: date) -> None:
+    """What a night's collection leaves behind: the day's readings, synced through it."""
+    with engine.begin() as conn:
+        conn.execute(
+            readings.insert(),
+            [
+                {"feed_id": f, "device_id": d, "day": day, "life_count": c}
+                for f, d, _iso, c in data.rows_for(day)
+            ],
+        )
+        conn.execute(feeds.update().values(synced_through=day))
+
+
+class _NoCipher:
+    """Stands in for `TokenCipher`: the accounting never opens a token."""
+
+    def encrypt(self, token: str) -> str:
+        return "not-a-token"
+
+
+def daily_deposits_step(engine: sa.Engine, day_from: date, day_to: date) -> dict[str, Any]:
+    """What the `daily_deposits` asset does for [day_from, day_to]."""
+    feed_list = [f for f in list_feeds(engine) if f.activation_date <= day_to]
+    summary = update_deposits(
+        engine, feed_list, now=datetime.now(UTC), report_from=day_from, report_to=day_to
+    )
+    return {"feeds": summary.feeds, "days_written": summary.days_written}
+
+
+def monthly_pages_step(engine: sa.Engine, *, chart: bool) -> dict[str, Any]:
+    """What the `monthly_pages` asset computes, phase by phase."""
+    t_report, accounts = _timed(lambda: month_report(engine, MONTH))
+    t_feeds, per_feed = _timed(lambda: feed_month_pages(engine, MONTH))
+    out: dict[str, Any] = {
+        "accounts": len(accounts),
+        "pages": sum(a.pages for a in accounts),
+        "month_report_seconds": round(t_report, 3),
+        "feed_month_pages_seconds": round(t_feeds, 3),
+        "feed_rows": len(per_feed),
+    }
+    if chart:
+        t_chart, png = _timed(
+            lambda: daily_pages_chart({a.account: a.days for a in accounts}, f"Daily {MONTH}")
+        )
+        out["chart_seconds"] = round(t_chart, 3)
+        out["chart_png_bytes"] = len(png)
+    return out
+
+
+def _rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run(
+    n_feeds: int,
+    n_devices: int,
+    workdir: Path,
+    *,
+    history_days: int = 31,
+    chart: bool = True,
+    compute_alone: bool = True,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "feeds": n_feeds,
+        "devices_per_feed": n_devices,
+        "history_days": history_days,
+        "month": MONTH,
+    }
+    # The process's peak RSS so far, after each phase: which phase raised it.
+    peak: dict[str, float] = {}
+    t, data = _timed(lambda: Synthetic(n_feeds, n_devices, history_days))
+    out["generate_seconds"] = round(t, 3)
+    out["activation_date"] = data.activation.isoformat()
+    peak["generated"] = _rss_mib()
+
+    if compute_alone:
+        # compute_deposits alone, on every reading (and the baseline day), in memory.
+        frame = data.frame(LAST)
+        out["readings"] = len(frame)
+        through = pd.Series([pd.Timestamp(LAST)] * n_feeds, index=pd.Index(data.feed_ids))
+        feed_df, device_df = data.feed_frame(), data.device_frame()
+        began = time.perf_counter()
+        result = compute_deposits(frame, feed_df, device_df, through)
+        out["compute_deposits_seconds"] = round(time.perf_counter() - began, 3)
+        out["deposit_rows"] = len(result.deposits)
+        out["anomalies"] = len(result.anomalies)
+        del frame, result
+        peak["compute_deposits_alone"] = _rss_mib()
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "releaf.db"
+    engine = make_engine(f"sqlite:///{db}")
+    t, _ = _timed(lambda: fill_store(engine, data, LAST - timedelta(days=1)))
+    out["fill_store_seconds"] = round(t, 3)
+    peak["store_filled"] = _rss_mib()
+
+    # Every night up to the month's second-to-last is already deposited...
+    t, info = _timed(lambda: daily_deposits_step(engine, FIRST, LAST - timedelta(days=1)))
+    out["setup_deposits_seconds"] = round(t, 3)
+    t, _ = _timed(lambda: mirror_day(engine, data, LAST))
+    out["mirror_last_day_seconds"] = round(t, 3)
+    peak["setup_deposits"] = _rss_mib()
+    # ... then the month's last night: its readings just mirrored, deposits recomputed.
+    timings = Timings()
+    instrument_deposits(timings)
+    instrument_engine_begin(timings, engine, "update_deposits: transactions (statements + commit)")
+    t, info = _timed(lambda: daily_deposits_step(engine, LAST, LAST))
+    out["daily_deposits_last_night_seconds"] = round(t, 3)
+    out["daily_deposits_last_night"] = info
+    out["daily_deposits_last_night_phases"] = timings.report(reset=True)
+    peak["daily_deposits_last_night"] = _rss_mib()
+    t, monthly = _timed(lambda: monthly_pages_step(engine, chart=chart))
+    out["monthly_pages_seconds"] = round(t, 3)
+    out["monthly_pages"] = monthly
+    out["monthly_pages_without_chart_seconds"] = round(t - monthly.get("chart_seconds", 0.0), 3)
+    peak["monthly_pages"] = _rss_mib()
+
+    # The same from scratch: no deposit stored yet, every day of the history written.
+    with engine.begin() as conn:
+        conn.execute(deposits.delete())
+        conn.execute(devices.update().values(initial_count=None, latest_count=None, life_count=0))
+    timings.report(reset=True)
+    t, info = _timed(lambda: daily_deposits_step(engine, FIRST, LAST))
+    out["daily_deposits_from_scratch_seconds"] = round(t, 3)
+    out["daily_deposits_from_scratch"] = info
+    out["daily_deposits_from_scratch_phases"] = timings.report(reset=True)
+    peak["daily_deposits_from_scratch"] = _rss_mib()
+
+    out["accounting_seconds"] = round(
+        out["daily_deposits_last_night_seconds"] + out["monthly_pages_seconds"], 3
+    )
+    out["accounting_from_scratch_seconds"] = round(
+        out["daily_deposits_from_scratch_seconds"] + out["monthly_pages_seconds"], 3
+    )
+    out["store_bytes"] = sum(p.stat().st_size for p in workdir.glob("releaf.db*"))
+    out["peak_rss_mib_after"] = peak
+    engine.dispose()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.accounting")
+    parser.add_argument("--feeds", type=int, required=True)
+    parser.add_argument("--devices", type=int, default=10)
+    parser.add_argument(
+        "--history-days", type=int, default=31, help="days of readings mirrored (31: the month)"
+    )
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--no-chart", action="store_true", help="skip the monthly chart")
+    parser.add_argument(
+        "--no-compute-alone", action="store_true", help="skip compute_deposits on its own"
+    )
+    args = parser.parse_args(argv)
+    if args.history_days < 31:
+        parser.error("--history-days must be at least 31 (the month)")
+    result = run(
+        args.feeds,
+        args.devices,
+        args.workdir,
+        history_days=args.history_days,
+        chart=not args.no_chart,
+        compute_alone=not args.no_compute_alone,
+    )
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
