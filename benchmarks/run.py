@@ -23,8 +23,7 @@ own answering every request after a fixed latency, 100 ms):
 
 `--quick` keeps every scenario but makes the big ones smaller (and says so in the JSON):
 no serial run at 1,000 feeds (extrapolated from 100), 2,000 feeds instead of 10,000,
-smaller backfills and accounting sizes, 120 days instead of 365 for ``mature``, with the
-targets' sizes extrapolated.
+smaller backfills and accounting sizes, with the targets' sizes extrapolated.
 
 The JSON goes to stdout and to `benchmarks/results/latest.json` (or `--out`); progress goes
 to stderr.
@@ -673,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     accounting_sizes = [500, 1000, 2000] if quick else [1000, 3000, 10_000]
     history_feeds = 500 if quick else 1000
     mature_feeds = 500
-    mature_days = 120 if quick else 365
+    mature_days = 365
     history_days = [31, 120, 365]
 
     began = time.monotonic()

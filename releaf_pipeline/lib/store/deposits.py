@@ -21,6 +21,10 @@ from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.tables import anomalies, deposits, devices, readings
 
 FEEDS_PER_BATCH = 500
+# About 250 MiB of frames per batch at most, whatever the length of the history.
+READINGS_PER_BATCH = 400_000
+DEVICES_PER_FEED_ESTIMATE = 10
+BASELINE_DAYS = 31
 
 
 @dataclass
@@ -63,10 +67,29 @@ def update_deposits(
     """
     summary = DepositSummary()
     synced = [f for f in feeds if f.synced_through is not None]
-    for i in range(0, len(synced), FEEDS_PER_BATCH):
-        batch = synced[i : i + FEEDS_PER_BATCH]
+    for batch in _batches(synced):
         _update_batch(engine, batch, now, report_from, report_to, summary)
     return summary
+
+
+def _batches(feeds: list[FeedRecord]) -> list[list[FeedRecord]]:
+    """Feeds in groups whose mirrored readings fit the memory budget: a year of history
+    makes a feed ten times heavier than a month, so batches shrink as history grows."""
+    out: list[list[FeedRecord]] = []
+    current: list[FeedRecord] = []
+    load = 0
+    for feed in feeds:
+        assert feed.synced_through is not None
+        days = (feed.synced_through - feed.activation_date).days + 1 + BASELINE_DAYS
+        weight = max(1, days) * DEVICES_PER_FEED_ESTIMATE
+        if current and (load + weight > READINGS_PER_BATCH or len(current) >= FEEDS_PER_BATCH):
+            out.append(current)
+            current, load = [], 0
+        current.append(feed)
+        load += weight
+    if current:
+        out.append(current)
+    return out
 
 
 def _update_batch(
