@@ -690,6 +690,8 @@ def main(argv: list[str] | None = None) -> int:
             "night_mode": "steady state: feeds activated on D-1, a setup run collects D-1 "
             "(first sync), then the night D is measured from a copy of that store, so each "
             "feed fetches one day (Device/List + Counter/List)",
+            "mature_mode": "the same steady-state night, the feeds activated a year "
+            "earlier and the setup run collecting that year (with its 31-day baseline)",
             "store": "SQLite in a fresh temporary DAGSTER_HOME per scenario",
             "default_concurrency": default,
             "wall_seconds": "the `releaf collect` process from start to exit, CLI start-up "

@@ -370,28 +370,35 @@ def print_collection_summary(start: date, end: date) -> None:
         print(f"feed {f.customer_code} on {f.server_name}: {status}: {reason}", file=sys.stderr)
 
 
+def _collect_and_report(
+    what: str, start: date, end: date, feeds: Sequence[str] = (), tags: dict | None = None
+) -> int:
+    result = run_collection(start, end, feeds=feeds, tags=tags)
+    if not result.success:
+        print(f"releaf: {what} run {result.run_id} failed; see the Dagster UI", file=sys.stderr)
+        return 1
+    print(f"{what} run {result.run_id}: {start} to {end}")
+    print_collection_summary(start, end)
+    return 0
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     start = parse_date(args.start, "--start")
     end = parse_date(args.end, "--end") if args.end else start
-    result = run_collection(start, end)
-    if not result.success:
-        print(f"releaf: collection run {result.run_id} failed; see the Dagster UI", file=sys.stderr)
-        return 1
-    print(f"collection run {result.run_id}: {start} to {end}")
-    print_collection_summary(start, end)
-    return 0
+    return _collect_and_report("collection", start, end)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     start = parse_date(args.start, "--start")
     end = parse_date(args.end, "--end")
-    result = run_collection(start, end, feeds=args.feed or (), tags={"releaf/trigger": "backfill"})
-    if not result.success:
-        print(f"releaf: backfill run {result.run_id} failed; see the Dagster UI", file=sys.stderr)
-        return 1
-    print(f"backfill run {result.run_id}: {start} to {end}")
-    print_collection_summary(start, end)
-    return 0
+    names = args.feed or []
+    feeds = list_feeds(_engine())
+    known = {f.customer_code for f in feeds} | {f"{f.server_name}/{f.customer_code}" for f in feeds}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise CliError(f"no feed {', '.join(unknown)}: see `releaf feed list`")
+    tags = {"releaf/trigger": "backfill"}
+    return _collect_and_report("backfill", start, end, names, tags)
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
