@@ -272,22 +272,21 @@ def cmd_feed_list(args: argparse.Namespace) -> int:
 def open_instance() -> Any:
     """The Dagster instance at DAGSTER_HOME.
 
-    Two commands started at once on a fresh DAGSTER_HOME both create its SQLite tables;
-    the slower one fails on tables the other just made, and simply opens it again.
+    Opening an instance creates and stamps its storage the first time; two commands
+    started at once on a fresh DAGSTER_HOME would both do it and leave it broken, so the
+    opening is serialised on a lock file next to it.
     """
-    import time
+    import fcntl
 
     import dagster as dg
-    import sqlalchemy as sa
 
-    for attempt in range(5):
+    lock_path = _home() / ".instance.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return dg.DagsterInstance.get()
-        except sa.exc.OperationalError as exc:
-            if "already exists" not in str(exc) or attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def run_collection(
