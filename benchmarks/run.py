@@ -13,8 +13,9 @@ own answering every request after a fixed latency, 100 ms):
   customer after another) at 100 and 1,000 feeds; the serial/default ratios. The
   1,000-feed night is run once more with its phases timed (`benchmarks.phases`).
 - ``big``: the same night at 10,000 feeds (peak RSS), phases timed too.
-- ``mature``: the same night at 500 feeds (one deposit batch) after a year of mirrored
-  readings, the store a pipeline has once it is not new.
+- ``mature``: the same night at 500 feeds after a year of mirrored readings, the store a
+  pipeline has once it is not new (deposits are computed in batches of feeds, so the
+  peak does not grow with more feeds).
 - ``backfill``: a 90-day backfill (`releaf collect --start D-89 --end D`) as one run, at
   100, 250 and 500 feeds.
 - ``accounting``: `compute_deposits`, `daily_deposits` and `monthly_pages` over 1,000,
@@ -831,9 +832,9 @@ def main(argv: list[str] | None = None) -> int:
                     rss,
                     rss <= 1024 and "problem" not in mature,
                     f"peak RSS of releaf collect for one night of {mature_feeds} feeds, each "
-                    f"with {mature_days} days (and the 31-day baseline) mirrored: one "
-                    "daily_deposits batch of 500 feeds, which holds the peak; 10,000 feeds "
-                    "are 20 such batches, one after the other",
+                    f"with {mature_days} days (and the 31-day baseline) mirrored; "
+                    "daily_deposits takes the feeds in batches, one after the other, so "
+                    "more feeds add batches, not memory",
                 )
             )
 
@@ -926,9 +927,9 @@ def main(argv: list[str] | None = None) -> int:
                         "<= 10 s",
                         full,
                         full <= 10,
-                        f"daily_deposits {a['daily_deposits_from_scratch_seconds']} s with no "
-                        f"deposit stored yet (a first collection, a re-mirrored month) + "
-                        f"monthly_pages {a['monthly_pages_seconds']} s",
+                        f"daily_deposits {a['daily_deposits_from_scratch_seconds']} s with the "
+                        "month's readings mirrored and no deposit stored yet (a backfill of "
+                        f"new feeds) + monthly_pages {a['monthly_pages_seconds']} s",
                     )
                 )
                 c = a["compute_deposits_seconds"]
