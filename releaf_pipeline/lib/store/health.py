@@ -21,6 +21,27 @@ from releaf_pipeline.lib.store.tables import (
 )
 
 
+def _event(
+    conn: sa.Connection,
+    subject: str,
+    subject_id: int,
+    healthy: bool,
+    at: datetime,
+    reason: str | None,
+    day: date | None = None,
+) -> None:
+    conn.execute(
+        health_events.insert().values(
+            subject=subject,
+            subject_id=subject_id,
+            healthy=healthy,
+            day=day,
+            at=at,
+            reason=reason,
+        )
+    )
+
+
 def record_server_health(
     engine: Engine, server_id: int, *, healthy: bool, reason: str | None, now: datetime
 ) -> bool:
@@ -33,11 +54,7 @@ def record_server_health(
         values: dict = {"healthy": healthy, "health_reason": reason, "health_checked_at": now}
         if changed:
             values["health_since"] = now
-            conn.execute(
-                health_events.insert().values(
-                    subject="server", subject_id=server_id, healthy=healthy, at=now, reason=reason
-                )
-            )
+            _event(conn, "server", server_id, healthy, now, reason)
         conn.execute(servers.update().where(servers.c.id == server_id).values(**values))
     return changed
 
@@ -120,32 +137,15 @@ def evaluate_feed_health(
                 n = business_days_after(data, day, holidays)
                 reason = f"no new data since {data} ({n} business days)"
                 changes.append((day, False))
-                conn.execute(
-                    health_events.insert().values(
-                        subject="feed",
-                        subject_id=feed.id,
-                        healthy=False,
-                        day=day,
-                        at=now,
-                        reason=reason,
-                    )
-                )
+                _event(conn, "feed", feed.id, False, now, reason, day)
             elif not stale and not healthy:
                 gap_from = (last_data or data) + timedelta(days=1)
                 rec_from = gap_from if rec_from is None else min(rec_from, gap_from)
                 rec_to = max(d for d in (rec_to, synced, last) if d is not None)
                 healthy, since, reason = True, day, None
                 changes.append((day, True))
-                conn.execute(
-                    health_events.insert().values(
-                        subject="feed",
-                        subject_id=feed.id,
-                        healthy=True,
-                        day=day,
-                        at=now,
-                        reason=f"data again on {data}; collecting {rec_from}..{rec_to} again",
-                    )
-                )
+                note = f"data again on {data}; collecting {rec_from}..{rec_to} again"
+                _event(conn, "feed", feed.id, True, now, note, day)
             if healthy or last_data is None:
                 last_data = data
             day += timedelta(days=1)
