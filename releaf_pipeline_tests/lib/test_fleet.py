@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import re
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from releaf_pipeline.lib.mpsmonitor.fleet import Fleet, FleetConfig
+from releaf_pipeline.lib.mpsmonitor.fleet import (
+    CustomerOutage,
+    DeviceOutage,
+    Fleet,
+    FleetConfig,
+    ManagedChange,
+    ManagedFlip,
+    StaleSpan,
+)
 
 
 @pytest.fixture(scope="module")
@@ -281,3 +292,288 @@ def test_large_fleet_is_cheap() -> None:
     f.readings(f.customer_codes[-1])
     assert len(f.customer_codes) == 300
     assert time.perf_counter() - t0 < 2.0
+
+
+# ---- the late-data configuration ----------------------------------------------------------
+
+
+def _fingerprint(f: Fleet) -> str:
+    """A hash of everything a test can observe of `f`: readings, daily visibility, rows."""
+    h = hashlib.sha256()
+
+    def put(x: object) -> None:
+        h.update(json.dumps(x, sort_keys=True, default=str).encode())
+
+    put([f.resets, f.stale_spans, f.added, f.missing])
+    start, end = f.config.history_start, f.config.history_end
+    for code in f.customer_codes:
+        put([code, f.customer(code), f.managed(code)])
+        put({dev: sorted(days.items()) for dev, days in f.readings(code).items()})
+        day = start
+        while day <= end + timedelta(days=3):
+            put({dev: len(days) for dev, days in f.readings(code, day).items()})
+            if day.day in (1, 10, 20):
+                put(f.devices(code, day))
+                put(f.counter_rows(code, day - timedelta(days=40), day, day))
+            day += timedelta(days=1)
+    return h.hexdigest()
+
+
+def test_default_fleet_is_what_it_was_before_the_late_data_options() -> None:
+    # Computed with the fleet as it was before moments, delays and configured outages.
+    assert _fingerprint(Fleet()) == (
+        "7741d89b9bfa09b716f02b991cec9ad48a12a45e0938379d56027e152812b645"
+    )
+    assert _fingerprint(Fleet(FleetConfig(customers=9, seed=3))) == (
+        "c1f10cb3eff73781bc6b15776834ade32c2026075e7d7e83b6d5810f1dc31e1c"
+    )
+
+
+def _utc(y: int, m: int, d: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(y, m, d, hour, minute, tzinfo=UTC)
+
+
+def test_a_date_means_midnight_utc(fleet: Fleet) -> None:
+    code = fleet.customer_codes[0]
+    day = date(2026, 10, 9)
+    midnight = _utc(2026, 10, 9)
+    # The same instant written in Denver's time zone.
+    denver = midnight.astimezone(ZoneInfo("America/Denver"))
+    for as_of in (midnight, denver):
+        assert fleet.readings(code, as_of) == fleet.readings(code, day)
+        assert fleet.devices(code, as_of) == fleet.devices(code, day)
+        assert fleet.counter_rows(code, date(2026, 9, 1), day, as_of) == fleet.counter_rows(
+            code, date(2026, 9, 1), day, day
+        )
+    assert fleet.publication_time(code, day - timedelta(days=1)) == midnight
+    with pytest.raises(ValueError, match="naive"):
+        fleet.readings(code, datetime(2026, 10, 9, 2))
+    with pytest.raises(ValueError, match="naive"):
+        fleet.devices(code, datetime(2026, 10, 9, 2))
+
+
+def test_publication_delay_per_customer() -> None:
+    f = Fleet(FleetConfig(scenarios=False, publication_delays=((1, 7.5),)))
+    on_time, late = f.customer_codes[0], f.customer_codes[1]
+    day = date(2026, 10, 5)
+    assert f.publication_time(late, day) == _utc(2026, 10, 6, 7, 30)
+    assert f.publication_time(on_time, day) == _utc(2026, 10, 6)
+
+    night = _utc(2026, 10, 6, 2)
+    assert all(day in days for days in f.readings(on_time, night).values())
+    seen = f.readings(late, night)
+    assert all(max(days) == day - timedelta(days=1) for days in seen.values())
+    assert all(
+        row["LastUpdate"].startswith("2026-10-04") and not row["IsOffline"]
+        for row in f.devices(late, night)
+    )
+    assert all(day in days for days in f.readings(late, _utc(2026, 10, 6, 7, 30)).values())
+    assert not any(day in days for days in f.readings(late, _utc(2026, 10, 6, 7, 29)).values())
+    # Delays change when readings appear, never what they are.
+    assert f.readings(late) == Fleet(FleetConfig(scenarios=False)).readings(late)
+
+
+def test_local_time_publication_west_and_east_across_dst() -> None:
+    f = Fleet(FleetConfig(customers=8, scenarios=False, publish_in_local_time=True))
+    by_zone = {f.customer(c)["TimeZoneIana"]: c for c in f.customer_codes}
+    west, east = by_zone["America/Los_Angeles"], by_zone["Europe/London"]
+    # Los Angeles: PDT (UTC-7) until 2026-11-01, then PST (UTC-8).
+    assert f.publication_time(west, date(2026, 10, 5)) == _utc(2026, 10, 6, 7, 30)
+    assert f.publication_time(west, date(2026, 10, 31)) == _utc(2026, 11, 1, 7, 30)
+    assert f.publication_time(west, date(2026, 11, 1)) == _utc(2026, 11, 2, 8, 30)
+    # London: BST (UTC+1) until 2026-10-25, so its day is published before it ends in UTC.
+    assert f.publication_time(east, date(2026, 10, 5)) == _utc(2026, 10, 5, 23, 30)
+    assert f.publication_time(east, date(2026, 11, 5)) == _utc(2026, 11, 6, 0, 30)
+
+    day = date(2026, 10, 5)
+    night = _utc(2026, 10, 6, 2)
+    assert not any(day in days for days in f.readings(west, night).values())
+    assert all(day in days for days in f.readings(west, _utc(2026, 10, 6, 7, 30)).values())
+    assert all(day in days for days in f.readings(east, _utc(2026, 10, 5, 23, 30)).values())
+    assert not any(day in days for days in f.readings(east, _utc(2026, 10, 5, 23, 29)).values())
+    listed = f.devices(east, _utc(2026, 10, 5, 23, 45))
+    assert all(row["LastUpdate"].startswith("2026-10-05") for row in listed)
+
+    # An explicit delay wins over local time.
+    index = f.customer_codes.index(east)
+    g = Fleet(
+        FleetConfig(
+            customers=8,
+            scenarios=False,
+            publish_in_local_time=True,
+            publication_delays=((index, 3),),
+        )
+    )
+    assert g.publication_time(east, day) == _utc(2026, 10, 6, 3)
+    assert g.publication_time(west, day) == _utc(2026, 10, 6, 7, 30)
+
+
+def test_one_device_offline_while_the_others_report() -> None:
+    first, upload = date(2026, 10, 5), date(2026, 10, 12)
+    f = Fleet(FleetConfig(scenarios=False, device_outages=(DeviceOutage(1, 2, first, upload),)))
+    code = f.customer_codes[1]
+    offline = f.device_ids(code)[2]
+    assert f.stale_spans == [StaleSpan(code, offline, first, date(2026, 10, 11), upload)]
+
+    before = f.readings(code, upload - timedelta(days=1))
+    assert max(before[offline]) == first - timedelta(days=1)
+    assert all(max(days) == date(2026, 10, 10) for dev, days in before.items() if dev != offline)
+    rows = {r["Id"]: r for r in f.devices(code, upload - timedelta(days=1))}
+    assert set(rows) == set(f.device_ids(code))
+    assert rows[offline]["IsOffline"] and rows[offline]["LastUpdate"].startswith("2026-10-04")
+    assert not any(r["IsOffline"] for dev, r in rows.items() if dev != offline)
+    served = f.counter_rows(code, first, upload, upload - timedelta(days=1))
+    assert offline not in {r["DeviceId"] for r in served}
+
+    after = f.readings(code, upload)
+    assert all(max(days) == date(2026, 10, 11) for days in after.values())
+    assert after == {
+        dev: {d: n for d, n in days.items() if d < upload} for dev, days in f.readings(code).items()
+    }
+    # Ground truth is everything ever served: the withheld readings are part of it.
+    assert f.readings(code) == Fleet(FleetConfig(scenarios=False)).readings(code)
+
+
+def test_customer_outage_at_given_dates() -> None:
+    first, upload = date(2026, 11, 2), date(2026, 11, 9)
+    f = Fleet(FleetConfig(customer_outages=(CustomerOutage(2, first, upload),)))
+    code = f.customer_codes[2]
+    spans = [s for s in f.stale_spans if s.start == first]
+    assert {s.device_id for s in spans} == {
+        dev for dev in f.device_ids(code) if f.first_date(dev) <= first
+    }
+    assert all(
+        (s.customer_code, s.end, s.upload_date) == (code, upload - timedelta(days=1), upload)
+        for s in spans
+    )
+    # This customer's second added device joins after the outage and is not held back.
+    assert len(spans) == len(f.device_ids(code)) - 1
+    # The scenario cases of the default fleet are still there, untouched.
+    assert f.added == Fleet().added
+    assert f.counter_rows(code, first, upload, upload - timedelta(days=1)) == []
+    held = f.counter_rows(code, first, upload, upload)
+    assert {r["DeviceId"] for r in held} == {s.device_id for s in spans}
+    assert all(len(r["Counters"]) == 7 for r in held)
+
+
+def test_an_outage_uploads_at_the_customers_publication_time() -> None:
+    first, upload = date(2026, 11, 2), date(2026, 11, 9)
+    f = Fleet(
+        FleetConfig(
+            scenarios=False,
+            publication_delays=((0, 7.5),),
+            customer_outages=(CustomerOutage(0, first, upload),),
+        )
+    )
+    code = f.customer_codes[0]
+    assert f.counter_rows(code, first, upload, _utc(2026, 11, 9, 7, 29)) == []
+    rows = f.counter_rows(code, first, upload, _utc(2026, 11, 9, 7, 30))
+    assert all([c["Date"] for c in r["Counters"]][-1] == "2026-11-08" for r in rows)
+    assert all(len(r["Counters"]) == 7 for r in rows)
+
+
+def test_managed_changes_apply_from_their_moment() -> None:
+    probe = Fleet(FleetConfig(scenarios=False))
+    code = probe.customer_codes[2]
+    dev = probe.device_ids(code)[1]
+    base = probe.managed(code)[dev]
+    at = _utc(2026, 10, 10, 12)
+    back = date(2026, 10, 20)
+    f = Fleet(
+        FleetConfig(
+            scenarios=False,
+            # Out of time order on purpose: changes apply in time order.
+            managed_changes=(
+                ManagedChange(2, 1, back, base),
+                ManagedChange(2, 1, at, not base),
+            ),
+        )
+    )
+    assert f.managed(code) == probe.managed(code)
+    assert f.managed_changes == [
+        ManagedFlip(code, dev, _utc(2026, 10, 20), base),
+        ManagedFlip(code, dev, at, not base),
+    ]
+    others = {d: m for d, m in probe.managed(code).items() if d != dev}
+    for as_of, want in (
+        (_utc(2026, 10, 10, 11, 59), base),
+        (at, not base),
+        (_utc(2026, 10, 19, 23, 59), not base),
+        (back, base),
+    ):
+        shown = f.managed_at(code, as_of)
+        assert shown[dev] is want
+        assert {d: m for d, m in shown.items() if d != dev} == others
+        rows = {r["Id"]: r["IsManaged"] for r in f.devices(code, as_of)}
+        assert rows == shown
+    # Readings do not depend on the flag.
+    assert f.readings(code) == probe.readings(code)
+
+
+def test_device_ids_are_in_generation_order(fleet: Fleet) -> None:
+    for code in fleet.customer_codes:
+        ids = fleet.device_ids(code)
+        assert ids == list(fleet.managed(code))
+        added = [a.device_id for a in fleet.added if a.customer_code == code]
+        # Devices added mid-range come after the customer's original ones.
+        assert ids[len(ids) - len(added) :] == added
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"publication_delays": ((4, 1.0),)}, "no customer index 4"),
+        ({"publication_delays": ((0, 1.0), (0, 2.0))}, "more than one delay"),
+        ({"publication_delays": ((0, -24),)}, "above -24"),
+        ({"publication_delays": ((0, float("nan")),)}, "finite"),
+        (
+            {"customer_outages": (CustomerOutage(-1, date(2026, 9, 1), date(2026, 9, 3)),)},
+            "no customer index -1",
+        ),
+        (
+            {"customer_outages": (CustomerOutage(0, date(2026, 9, 3), date(2026, 9, 3)),)},
+            "not after first",
+        ),
+        (
+            {"device_outages": (DeviceOutage(0, 0, date(2026, 9, 3), date(2026, 9, 1)),)},
+            "not after first",
+        ),
+        (
+            {"device_outages": (DeviceOutage(0, 99, date(2026, 9, 1), date(2026, 9, 3)),)},
+            "no device index 99",
+        ),
+        (
+            {"device_outages": (DeviceOutage(0, 0, date(2026, 7, 30), date(2026, 8, 3)),)},
+            "not within the history",
+        ),
+        (
+            {"customer_outages": (CustomerOutage(0, date(2027, 3, 30), date(2027, 4, 2)),)},
+            "not within the history",
+        ),
+        (
+            {"managed_changes": (ManagedChange(0, 0, datetime(2026, 9, 1, 12), True),)},
+            "naive",
+        ),
+        (
+            {"managed_changes": (ManagedChange(0, 6, date(2026, 9, 1), True),)},
+            "no device index 6",
+        ),
+        (
+            {"managed_changes": (ManagedChange(9, 0, date(2026, 9, 1), True),)},
+            "no customer index 9",
+        ),
+    ],
+)
+def test_bad_late_data_config_is_refused(over: dict, message: str) -> None:
+    # Customer 0 of the default fleet has devices 0..5.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Fleet(FleetConfig(**over))
+
+
+def test_device_outage_before_the_devices_first_reading_is_refused(fleet: Fleet) -> None:
+    added = fleet.added[0]
+    index = fleet.customer_codes.index(added.customer_code)
+    device = fleet.device_ids(added.customer_code).index(added.device_id)
+    outage = DeviceOutage(index, device, added.first_date - timedelta(days=1), added.first_date)
+    with pytest.raises(ValueError, match="first reading"):
+        Fleet(FleetConfig(device_outages=(outage,)))

@@ -10,25 +10,91 @@ dealer's fleet has: meter resets, devices added mid-range, data collection agent
 that go offline and upload their readings late (once across a month end), and days whose
 readings never arrive at all. The facts are exposed (`resets`, `stale_spans`, `added`,
 `missing`) so tests can find them instead of hard-coding dates.
+
+On top of that a config can ask for the ways real DCAs send data late, at chosen dates:
+a customer whose readings are published hours after its day ends (`publication_delays`,
+`publish_in_local_time`), one device's DCA offline while the others report
+(`device_outages`), a whole customer's DCA offline (`customer_outages`), and `IsManaged`
+changing at a given moment (`managed_changes`). The default config asks for none of them.
+
+Time is UTC throughout. Every query's `as_of` is a moment: an aware `datetime`, or a
+`date` meaning that date at 00:00 UTC.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 __all__ = [
     "AddedDevice",
+    "CustomerOutage",
+    "DeviceOutage",
     "Fleet",
     "FleetConfig",
+    "ManagedChange",
+    "ManagedFlip",
     "MeterReset",
     "MissingDay",
     "StaleSpan",
 ]
+
+
+class DeviceOutage(NamedTuple):
+    """One device's DCA is offline while the customer's other devices keep reporting.
+
+    `customer` is an index into `Fleet.customer_codes`, `device` an index into
+    `Fleet.device_ids(code)`. The device's readings dated `first`..`upload - 1 day` are
+    withheld and all uploaded on `upload`. The device must have a reading on `first`, and
+    `first`..`upload - 1 day` must lie within the fleet's history.
+    """
+
+    customer: int
+    device: int
+    first: date
+    upload: date
+
+
+class CustomerOutage(NamedTuple):
+    """A whole customer's DCA is offline, as in the scenario outages.
+
+    Every device's readings dated `first`..`upload - 1 day` are withheld and all uploaded
+    on `upload`; a device whose first reading is after `first` is not affected. `customer`
+    is an index into `Fleet.customer_codes`, and `first`..`upload - 1 day` must lie within
+    the fleet's history.
+    """
+
+    customer: int
+    first: date
+    upload: date
+
+
+class ManagedChange(NamedTuple):
+    """From `at` on, `Device/List` shows a device with `IsManaged` = `managed`.
+
+    `customer` and `device` are indexes as in `DeviceOutage`; `at` is an aware datetime,
+    or a date meaning its 00:00 UTC.
+    """
+
+    customer: int
+    device: int
+    at: date | datetime
+    managed: bool
+
+
+class ManagedFlip(NamedTuple):
+    """A configured `ManagedChange` resolved to ids, with `at` as an aware UTC datetime."""
+
+    customer_code: str
+    device_id: str
+    at: datetime
+    managed: bool
 
 
 @dataclass(frozen=True)
@@ -44,6 +110,16 @@ class FleetConfig:
     history_end: date = date(2027, 3, 31)
     dealer_code: str = "D-1042"
     scenarios: bool = True
+    # (customer index, hours): the reading dated D is published that many hours after
+    # 00:00 UTC of D + 1 (to the second; may be negative, but above -24).
+    publication_delays: tuple[tuple[int, float], ...] = ()
+    # When true, every customer without an explicit delay publishes D's reading 30 minutes
+    # after D ends in its own `TimeZoneIana`; otherwise at 00:00 UTC of D + 1.
+    publish_in_local_time: bool = False
+    device_outages: tuple[DeviceOutage, ...] = ()
+    customer_outages: tuple[CustomerOutage, ...] = ()
+    # Several per device are allowed; they apply in time order (ties in config order).
+    managed_changes: tuple[ManagedChange, ...] = ()
 
 
 class MeterReset(NamedTuple):
@@ -58,9 +134,10 @@ class StaleSpan(NamedTuple):
     """Readings dated `start`..`end` (inclusive) held back until `upload_date`.
 
     The DCA is offline from `start` and reconnects on `upload_date` (the day after `end`),
-    uploading every reading it missed. A DCA serves a whole customer site, so an outage
-    withholds the readings of every device of that customer; there is one `StaleSpan`
-    per affected device.
+    uploading every reading it missed. A DCA usually serves a whole customer site, so the
+    scenario and customer outages withhold the readings of every device of that customer;
+    a configured `DeviceOutage` withholds one device's. There is one `StaleSpan` per
+    affected device.
     """
 
     customer_code: str
@@ -113,6 +190,28 @@ _KIND_ADDED = 2
 _KIND_RESET_AND_OUTAGE = 3
 _KINDS = 4
 
+# Moments are whole seconds on one UTC timeline: ordinal day * _DAY + seconds into the day.
+# Integers keep the per-reading visibility check as cheap as the date ordinals it replaced.
+_DAY = 86_400
+_LOCAL_PUBLICATION_LAG = 30 * 60
+
+
+def _seconds(moment: date | datetime) -> int:
+    """`moment` on the fleet's timeline; a date means its 00:00 UTC."""
+    if isinstance(moment, datetime):
+        if moment.utcoffset() is None:
+            raise ValueError(f"{moment!r} is a naive datetime; give one with a time zone")
+        u = moment.astimezone(UTC)
+        # Sub-second parts are dropped: visibility times are whole seconds, so flooring
+        # the query moment never changes which readings it sees.
+        return u.toordinal() * _DAY + u.hour * 3600 + u.minute * 60 + u.second
+    return moment.toordinal() * _DAY
+
+
+def _moment(t: int) -> datetime:
+    day, sec = divmod(t, _DAY)
+    return datetime.combine(date.fromordinal(day), time(), UTC) + timedelta(seconds=sec)
+
 
 def _next_weekday(d: date) -> date:
     while d.weekday() >= 5:
@@ -140,7 +239,9 @@ class _Device:
     __slots__ = (
         "color",
         "first_idx",
+        "flips",
         "info",
+        "listed_from",
         "managed",
         "minute",
         "mono",
@@ -149,15 +250,28 @@ class _Device:
 
     def __init__(self, info: dict[str, Any], managed: bool, minute: int) -> None:
         self.info = info
+        # IsManaged before any configured change; `flips` holds (moment, flag) in time order.
         self.managed = managed
+        self.flips: list[tuple[int, bool]] = []
         self.minute = minute
         self.first_idx = 0
+        # Device/List shows the device from this moment: its first reading's publication.
+        self.listed_from = 0
         # Lifetime counters at the end of day index i (index 0 = history_start).
         self.mono: list[int] = []
         self.color: list[int] = []
-        # Ordinal of the first `as_of` date from which the reading of day i is served;
+        # The moment (see `_seconds`) from which the reading of day i is served;
         # None when the device has no reading that day, ever.
         self.visible_from: list[int | None] = []
+
+    def managed_at(self, t: int) -> bool:
+        """IsManaged at moment `t`: the last change at or before `t`, else the base flag."""
+        flag = self.managed
+        for at, managed in self.flips:
+            if at > t:
+                break
+            flag = managed
+        return flag
 
     @property
     def id(self) -> str:
@@ -184,19 +298,29 @@ class Fleet:
     Customers and their codes are generated up front; each customer's devices and daily
     counters are generated on first use (then cached), so a fleet of thousands of
     customers starts instantly and a simulator thread only pays for what it serves.
-    Every query takes an `as_of` date: the server's "today". A reading dated D is served
-    as of T when D < T (it is the counter at the end of D) and, when D lies in a DCA
-    outage, T is on or after that outage's upload date. Never-uploaded days never show.
+
+    Every query takes an `as_of` moment, the server's "now": an aware `datetime`, or a
+    `date` meaning its 00:00 UTC. A reading dated D is published at `publication_time(code,
+    D)`: 00:00 UTC of D + 1 unless the config delays it, so with a date T as `as_of` it is
+    served when D < T. A reading withheld by a DCA outage is published when the outage's
+    upload happens, i.e. together with the reading dated `upload - 1 day`. Never-uploaded
+    days never show.
     """
 
     def __init__(self, config: FleetConfig | None = None) -> None:
-        """Generate the fleet described by `config` (the defaults when None)."""
+        """Generate the fleet described by `config` (the defaults when None).
+
+        Raises ValueError for a config that names a customer or device that does not
+        exist, an outage whose upload is not after its first day or that does not lie
+        within the history (such outages are refused, not ignored), or a naive datetime.
+        """
         self.config: FleetConfig = config if config is not None else FleetConfig()
         cfg = self.config
         if cfg.history_end < cfg.history_start:
             raise ValueError("history_end is before history_start")
         if cfg.customers < 0:
             raise ValueError("customers must be >= 0")
+        self._delays = self._check_config(cfg)
         self._start_ord = cfg.history_start.toordinal()
         self._ndays = cfg.history_end.toordinal() - self._start_ord + 1
         self._lock = threading.Lock()
@@ -215,6 +339,63 @@ class Fleet:
             }
             self._customers[code] = _Customer(i, info, rng.getrandbits(64))
             self.customer_codes.append(code)
+        # Device indexes can only be checked against generated devices: generate the few
+        # customers the config names now, so a bad index fails here and not mid-test.
+        # Generation is per customer and seeded, so doing it early changes nothing.
+        named = {o.customer for o in cfg.device_outages} | {m.customer for m in cfg.managed_changes}
+        for index in sorted(named):
+            self._devices_of(self.customer_codes[index])
+
+    @staticmethod
+    def _check_config(cfg: FleetConfig) -> dict[int, int]:
+        """Refuse a bad late-data config; return the publication delays in seconds."""
+
+        def customer(index: int, what: str) -> None:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise ValueError(f"{what}: customer index must be an int, got {index!r}")
+            if not 0 <= index < cfg.customers:
+                raise ValueError(
+                    f"{what}: no customer index {index} (the fleet has {cfg.customers})"
+                )
+
+        def window(first: date, upload: date, what: str) -> None:
+            for name, d in (("first", first), ("upload", upload)):
+                if isinstance(d, datetime) or not isinstance(d, date):
+                    raise ValueError(f"{what}: {name} must be a date, got {d!r}")
+            if upload <= first:
+                raise ValueError(f"{what}: upload {upload} is not after first {first}")
+            if first < cfg.history_start or upload - timedelta(days=1) > cfg.history_end:
+                raise ValueError(
+                    f"{what}: the withheld days {first}..{upload - timedelta(days=1)} are "
+                    f"not within the history {cfg.history_start}..{cfg.history_end}"
+                )
+
+        delays: dict[int, int] = {}
+        for pair in cfg.publication_delays:
+            index, hours = pair
+            what = f"publication_delays {pair!r}"
+            customer(index, what)
+            if index in delays:
+                raise ValueError(f"{what}: customer {index} has more than one delay")
+            number = isinstance(hours, int | float) and not isinstance(hours, bool)
+            if not (number and math.isfinite(hours) and hours > -24):
+                raise ValueError(f"{what}: hours must be a finite number above -24")
+            delays[index] = round(hours * 3600)
+        for outage in cfg.customer_outages:
+            customer(outage.customer, repr(outage))
+            window(outage.first, outage.upload, repr(outage))
+        for outage in cfg.device_outages:
+            customer(outage.customer, repr(outage))
+            window(outage.first, outage.upload, repr(outage))
+        for change in cfg.managed_changes:
+            customer(change.customer, repr(change))
+            if not isinstance(change.at, date):
+                raise ValueError(f"{change!r}: at must be a datetime or a date")
+            if isinstance(change.at, datetime) and change.at.utcoffset() is None:
+                raise ValueError(f"{change!r}: at is a naive datetime; give it a time zone")
+            if not isinstance(change.managed, bool):
+                raise ValueError(f"{change!r}: managed must be a bool")
+        return delays
 
     # ---- scenario facts -------------------------------------------------------------
 
@@ -240,6 +421,19 @@ class Fleet:
         """Every (customer_code, device_id, date) whose reading is never uploaded."""
         return [m for c in self._all_customers() for m in c.missing]
 
+    @property
+    def managed_changes(self) -> list[ManagedFlip]:
+        """The configured `IsManaged` changes resolved to ids, in config order."""
+        return [
+            ManagedFlip(
+                self.customer_codes[m.customer],
+                self.device_ids(self.customer_codes[m.customer])[m.device],
+                _moment(_seconds(m.at)),
+                m.managed,
+            )
+            for m in self.config.managed_changes
+        ]
+
     def _all_customers(self) -> list[_Customer]:
         for code in self.customer_codes:
             self._devices_of(code)
@@ -255,16 +449,20 @@ class Fleet:
         """The `Result` of `GetCustomerByCode` for `code`; KeyError when unknown."""
         return dict(self._customers[code].info)
 
-    def devices(self, code: str, as_of: date) -> list[dict[str, Any]]:
-        """`Device/List` rows of the customer's devices whose first reading is before `as_of`.
+    def devices(self, code: str, as_of: date | datetime) -> list[dict[str, Any]]:
+        """`Device/List` rows of the customer's devices listed at `as_of`.
 
-        The counters and `LastUpdate` come from the latest reading served as of `as_of`.
-        Rows are in generation order; the server sorts them.
+        A device is listed once its first reading's date has been published (see
+        `publication_time`), whether or not that reading was withheld. The counters and
+        `LastUpdate` come from the latest reading served at `as_of`; `IsManaged` is the
+        flag shown at `as_of` (see `managed_at`). Rows are in generation order; the server
+        sorts them.
         """
-        t = as_of.toordinal()
+        t = _seconds(as_of)
+        today = t // _DAY
         rows = []
         for dev in self._devices_of(code):
-            if self._start_ord + dev.first_idx >= t:
+            if dev.listed_from > t:
                 continue
             last = self._latest_visible(dev, t)
             info = dev.info
@@ -272,12 +470,12 @@ class Fleet:
                 {
                     "Id": dev.id,
                     "CustomerCode": code,
-                    "IsManaged": dev.managed,
+                    "IsManaged": dev.managed_at(t),
                     "CounterMono": 0 if last is None else dev.mono[last],
                     "CounterColor": 0 if last is None else dev.color[last],
                     "LastUpdate": None if last is None else self._stamp(dev, last),
-                    # A DCA that has not reported for a couple of days shows as offline.
-                    "IsOffline": last is None or t - (self._start_ord + last) > 2,
+                    # A DCA that has not reported for a couple of (UTC) days shows as offline.
+                    "IsOffline": last is None or today - (self._start_ord + last) > 2,
                     "SerialNumber": info["SerialNumber"],
                     "AssetNumber": info["AssetNumber"],
                     "IpAddress": info["IpAddress"],
@@ -289,10 +487,11 @@ class Fleet:
         return rows
 
     def counter_rows(
-        self, code: str, from_date: date, to_date: date, as_of: date
+        self, code: str, from_date: date, to_date: date, as_of: date | datetime
     ) -> list[dict[str, Any]]:
-        """`Counter/List` rows: one per device with a reading served in from..to (inclusive)."""
-        t = as_of.toordinal()
+        """`Counter/List` rows: one per device with a reading served at `as_of` dated
+        from..to (inclusive)."""
+        t = _seconds(as_of)
         lo = max(from_date.toordinal() - self._start_ord, 0)
         hi = min(to_date.toordinal() - self._start_ord, self._ndays - 1)
         rows = []
@@ -338,13 +537,15 @@ class Fleet:
 
     # ---- ground truth -----------------------------------------------------------------
 
-    def readings(self, code: str, as_of: date | None = None) -> dict[str, dict[date, int]]:
-        """Ground truth: device_id -> {date: life count (Mono + Color)} served as of `as_of`.
+    def readings(
+        self, code: str, as_of: date | datetime | None = None
+    ) -> dict[str, dict[date, int]]:
+        """Ground truth: device_id -> {date: life count (Mono + Color)} served at `as_of`.
 
         `as_of=None` means everything the server will ever serve, late uploads included.
         Devices with no reading served are left out, as `Counter/List` leaves them out.
         """
-        t = None if as_of is None else as_of.toordinal()
+        t = None if as_of is None else _seconds(as_of)
         out: dict[str, dict[date, int]] = {}
         for dev in self._devices_of(code):
             per_day = {}
@@ -358,8 +559,23 @@ class Fleet:
         return out
 
     def managed(self, code: str) -> dict[str, bool]:
-        """device_id -> IsManaged for every device of the customer."""
+        """device_id -> IsManaged for every device of the customer, before any configured
+        `managed_changes` (so for a config without them, the flag at every moment)."""
         return {dev.id: dev.managed for dev in self._devices_of(code)}
+
+    def managed_at(self, code: str, as_of: date | datetime) -> dict[str, bool]:
+        """device_id -> IsManaged shown at `as_of`, for every device of the customer
+        (listed yet or not): the configured changes dated at or before `as_of` applied."""
+        t = _seconds(as_of)
+        return {dev.id: dev.managed_at(t) for dev in self._devices_of(code)}
+
+    def device_ids(self, code: str) -> list[str]:
+        """The customer's device ids in generation order: the indexes a config names."""
+        return [dev.id for dev in self._devices_of(code)]
+
+    def publication_time(self, code: str, day: date) -> datetime:
+        """When the reading dated `day` is normally published (outages aside), in UTC."""
+        return _moment(self._publish_seconds(self._customers[code], day.toordinal()))
 
     def first_date(self, device_id: str) -> date:
         """The date of the device's first reading (whether or not served yet)."""
@@ -376,7 +592,9 @@ class Fleet:
         return f"{d.isoformat()}T23:{dev.minute:02d}:00Z"
 
     def _latest_visible(self, dev: _Device, t: int) -> int | None:
-        for i in range(min(t - 1 - self._start_ord, self._ndays - 1), dev.first_idx - 1, -1):
+        # A customer east of UTC publishes D's reading before D ends in UTC, so the scan
+        # starts at the moment's own UTC date.
+        for i in range(min(t // _DAY - self._start_ord, self._ndays - 1), dev.first_idx - 1, -1):
             vf = dev.visible_from[i]
             if vf is not None and vf <= t:
                 return i
@@ -391,6 +609,17 @@ class Fleet:
                     cust.devices = self._generate(cust)
                 devices = cust.devices
         return devices
+
+    def _publish_seconds(self, cust: _Customer, day_ord: int) -> int:
+        """The moment the reading dated `day_ord` (an ordinal) is normally published."""
+        delay = self._delays.get(cust.index)
+        if delay is None and self.config.publish_in_local_time:
+            # The day ends at the next local midnight; converting that instant to UTC
+            # takes care of daylight saving time.
+            tz = ZoneInfo(cust.info["TimeZoneIana"])
+            end = datetime.combine(date.fromordinal(day_ord + 1), time(), tz)
+            return _seconds(end) + _LOCAL_PUBLICATION_LAG
+        return (day_ord + 1) * _DAY + (delay or 0)
 
     def _idx(self, d: date) -> int:
         return d.toordinal() - self._start_ord
@@ -447,9 +676,11 @@ class Fleet:
         if len(devices) >= 3 and not any(not d.managed for d in devices):
             devices[rng.randrange(n_base)].managed = False
 
+        published = [self._publish_seconds(cust, self._start_ord + i) for i in range(self._ndays)]
         for i, dev in enumerate(devices):
             dev.first_idx = self._idx(first_date.get(i, start))
-            self._fill_counters(rng, dev, is_new=i in first_date)
+            dev.listed_from = published[dev.first_idx]
+            self._fill_counters(rng, dev, published, is_new=i in first_date)
 
         if kind == _KIND_ADDED:
             for i, d in first_date.items():
@@ -478,7 +709,45 @@ class Fleet:
             )
             reset_dev = self._pick(rng, devices)
             self._reset(cust, reset_dev, _next_weekday(start + timedelta(days=186) + shift))
+        # The configured cases come last and draw nothing from `rng`, so they never change
+        # the seeded fleet underneath them.
+        self._configured(cust, devices)
         return devices
+
+    def _configured(self, cust: _Customer, devices: list[_Device]) -> None:
+        """Apply the config's outages and IsManaged changes that name this customer."""
+        cfg = self.config
+
+        def device(index: int, what: str) -> _Device:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise ValueError(f"{what}: device index must be an int, got {index!r}")
+            if not 0 <= index < len(devices):
+                raise ValueError(
+                    f"{what}: customer {cust.index} has no device index {index} "
+                    f"(it has {len(devices)})"
+                )
+            return devices[index]
+
+        for c_out in cfg.customer_outages:
+            if c_out.customer == cust.index:
+                self._outage(cust, devices, c_out.first, c_out.upload)
+        for d_out in cfg.device_outages:
+            if d_out.customer != cust.index:
+                continue
+            dev = device(d_out.device, repr(d_out))
+            if dev.first_idx > self._idx(d_out.first):
+                raise ValueError(
+                    f"{d_out!r}: the device's first reading is dated "
+                    f"{date.fromordinal(self._start_ord + dev.first_idx)}, after first"
+                )
+            self._outage(cust, [dev], d_out.first, d_out.upload)
+        for change in cfg.managed_changes:
+            if change.customer == cust.index:
+                dev = device(change.device, repr(change))
+                dev.flips.append((_seconds(change.at), change.managed))
+        for dev in devices:
+            # A stable sort: changes at the same moment apply in config order.
+            dev.flips.sort(key=lambda flip: flip[0])
 
     @staticmethod
     def _pick(rng: random.Random, devices: list[_Device]) -> _Device:
@@ -486,7 +755,9 @@ class Fleet:
         pool = [d for d in devices if d.managed] or devices
         return pool[rng.randrange(len(pool))]
 
-    def _fill_counters(self, rng: random.Random, dev: _Device, *, is_new: bool) -> None:
+    def _fill_counters(
+        self, rng: random.Random, dev: _Device, published: list[int], *, is_new: bool
+    ) -> None:
         n = self._ndays
         dev.mono = [0] * n
         dev.color = [0] * n
@@ -508,7 +779,7 @@ class Fleet:
             color += c
             dev.mono[i] = mono
             dev.color[i] = color
-            dev.visible_from[i] = self._start_ord + i + 1
+            dev.visible_from[i] = published[i]
 
     def _reset(self, cust: _Customer, dev: _Device, d: date) -> None:
         i = self._idx(d)
@@ -532,12 +803,16 @@ class Fleet:
         if not (self._in_range(first) and self._in_range(last)) or last < first:
             return
         lo, hi = self._idx(first), self._idx(last)
+        # The backlog goes up when the DCA would have published the day before `upload`.
+        released = self._publish_seconds(cust, last.toordinal())
         for dev in devices:
             if dev.first_idx > lo:
                 continue
             for i in range(lo, hi + 1):
-                if dev.visible_from[i] is not None:
-                    dev.visible_from[i] = upload.toordinal()
+                vf = dev.visible_from[i]
+                # Overlapping outages hold a reading until the last of them uploads.
+                if vf is not None and vf < released:
+                    dev.visible_from[i] = released
             cust.stale.append(StaleSpan(cust.info["Code"], dev.id, first, last, upload))
 
     def _miss(self, cust: _Customer, dev: _Device, d: date) -> None:

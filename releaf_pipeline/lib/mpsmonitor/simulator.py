@@ -1,10 +1,10 @@
 """A real HTTPS MPS Monitor server on loopback, serving a synthetic `Fleet`.
 
 It implements the contract in the project's MPS Monitor API page to the letter, with a
-settable clock (`today`) that decides which readings are served, and with faults that
-really happen on the wire (HTTP errors, throttling, delays, connections reset mid-body,
-malformed or mistyped bodies), so the client and the pipeline are tested against the
-same kind of failures a vendor API produces at night.
+settable clock (`now`, a UTC moment) that decides which readings are served, and with
+faults that really happen on the wire (HTTP errors, throttling, delays, connections reset
+mid-body, malformed or mistyped bodies), so the client and the pipeline are tested
+against the same kind of failures a vendor API produces at night.
 
 Only the standard library and `trustme` (for the test certificate authority) are used.
 The server never prints or logs anything: the fleet carries serial numbers and IP
@@ -32,7 +32,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -129,6 +129,16 @@ _STATUS_CODES = {
     503: "ServiceUnavailable",
     504: "GatewayTimeout",
 }
+
+
+def _utc(dt: datetime) -> datetime:
+    if not isinstance(dt, datetime) or dt.utcoffset() is None:
+        raise ValueError(f"the clock needs an aware datetime, got {dt!r}")
+    return dt.astimezone(UTC)
+
+
+def _at_five(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, 5, tzinfo=UTC)
 
 
 def _envelope(result: Any, total_rows: int | None = None) -> dict[str, Any]:
@@ -397,10 +407,11 @@ class _Server(ThreadingHTTPServer):
 class Simulator:
     """A real HTTPS MPS Monitor server on loopback over a `Fleet`.
 
-    `today` is the server's clock: readings are served as of that date (see `Fleet`).
-    Faults are queued with `inject`, `set_outage`, `revoke_token`, `throttle_every` and
-    `latency`; each one really happens on the wire. Use as a context manager or call
-    `start()` / `stop()`.
+    `now` is the server's clock, an aware UTC datetime: readings are served as the fleet
+    publishes them at that moment (see `Fleet`), and `today` is its date. Faults are
+    queued with `inject`, `set_outage`, `revoke_token`, `throttle_every` and `latency`;
+    each one really happens on the wire. Use as a context manager or call `start()` /
+    `stop()`.
     """
 
     def __init__(
@@ -409,15 +420,23 @@ class Simulator:
         *,
         token: str = DEFAULT_TOKEN,
         today: date | None = None,
+        now: datetime | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         latency: float = 0.0,
         workdir: Path | None = None,
     ) -> None:
-        """Prepare the server and write its CA bundle; nothing listens until `start()`."""
+        """Prepare the server and write its CA bundle; nothing listens until `start()`.
+
+        The clock starts at `now` when given, else at `today` (default: the real date)
+        05:00 UTC, the time the Ping answer has always shown.
+        """
         self.fleet: Fleet = fleet if fleet is not None else Fleet()
         self.token: str = token
-        self.today: date = today if today is not None else date.today()
+        if now is not None:
+            self._now = _utc(now)
+        else:
+            self._now = _at_five(today if today is not None else date.today())
         self.host = host
         self.port = port
         self.latency: float = latency
@@ -507,13 +526,31 @@ class Simulator:
 
     # ---- clock ----------------------------------------------------------------------------
 
+    @property
+    def now(self) -> datetime:
+        """The server's clock, an aware UTC datetime; assigning it is `set_now`."""
+        return self._now
+
+    @now.setter
+    def now(self, dt: datetime) -> None:
+        self.set_now(dt)
+
+    @property
+    def today(self) -> date:
+        """The date of `now` (UTC). Read-only: move the clock with `set_today`."""
+        return self._now.date()
+
+    def set_now(self, dt: datetime) -> None:
+        """Move the clock to the moment `dt` (aware; converted to UTC). Naive: ValueError."""
+        self._now = _utc(dt)
+
     def set_today(self, d: date) -> None:
-        """Move the clock to `d`: readings are served as of that date."""
-        self.today = d
+        """Move the clock to `d` at 05:00 UTC."""
+        self._now = _at_five(d)
 
     def advance(self, days: int = 1) -> None:
-        """Move the clock forward (or back, with a negative count) by `days`."""
-        self.today = self.today + timedelta(days=days)
+        """Move the clock forward (or back, with a negative count) by whole `days`."""
+        self._now = self._now + timedelta(days=days)
 
     # ---- request log ----------------------------------------------------------------------
 
@@ -640,18 +677,19 @@ class Simulator:
             if reply is not None:
                 return reply
 
-        today = self.today
+        # One reading of the clock per request, so a test moving it cannot split an answer.
+        now = self._now
         try:
             if path == PING_PATH:
-                reply = self._ping(today)
+                reply = self._ping(now)
             elif not isinstance(body, dict):
                 raise _BadRequest("The body must be a JSON object.")
             elif path == CUSTOMER_PATH:
                 reply = self._customer(body)
             elif path == DEVICE_LIST_PATH:
-                reply = self._device_list(body, today)
+                reply = self._device_list(body, now)
             else:
-                reply = self._counter_list(body, today)
+                reply = self._counter_list(body, now)
         except _BadRequest as exc:
             reply = _error(400, str(exc))
 
@@ -709,13 +747,13 @@ class Simulator:
         elif fault.kind == "duplicate_device" and isinstance(result, list) and result:
             result.insert(1, copy.deepcopy(result[0]))
 
-    def _ping(self, today: date) -> _Reply:
+    def _ping(self, now: datetime) -> _Reply:
         return _Reply(
             200,
             _envelope(
                 {
                     "DealerCode": self.fleet.config.dealer_code,
-                    "ServerTimeUtc": f"{today.isoformat()}T05:00:00Z",
+                    "ServerTimeUtc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 }
             ),
         )
@@ -726,7 +764,7 @@ class Simulator:
             return _Reply(200, _invalid("CustomerNotFound", "No customer has this code."))
         return _Reply(200, _envelope(self.fleet.customer(code)))
 
-    def _device_list(self, body: dict[str, Any], today: date) -> _Reply:
+    def _device_list(self, body: dict[str, Any], now: datetime) -> _Reply:
         codes = _require(body, "FilterCustomerCodes", list)
         if not all(isinstance(c, str) for c in codes):
             raise _BadRequest("FilterCustomerCodes must be a list of customer codes.")
@@ -752,7 +790,7 @@ class Simulator:
         unknown = [c for c in wanted if not self.fleet.has_customer(c)]
         if unknown:
             return _Reply(200, _invalid("CustomerNotFound", "No customer has this code."))
-        devices = [d for c in wanted for d in self.fleet.devices(c, today)]
+        devices = [d for c in wanted for d in self.fleet.devices(c, now)]
         if status != "All":
             devices = [d for d in devices if d["IsManaged"] == (status == "Managed")]
         # Sorting by Id first makes ties keep a stable order, so pages never overlap.
@@ -763,7 +801,7 @@ class Simulator:
             200, _envelope(devices[first : first + rows_per_page], total_rows=len(devices))
         )
 
-    def _counter_list(self, body: dict[str, Any], today: date) -> _Reply:
+    def _counter_list(self, body: dict[str, Any], now: datetime) -> _Reply:
         dealer = _require(body, "DealerCode", str)
         code = _require(body, "CustomerCode", str)
         start = _require_date(body, "FromDate")
@@ -782,7 +820,7 @@ class Simulator:
                     f"FromDate and ToDate are at most {MAX_RANGE_DAYS} days apart.",
                 ),
             )
-        return _Reply(200, _envelope(self.fleet.counter_rows(code, start, end, today)))
+        return _Reply(200, _envelope(self.fleet.counter_rows(code, start, end, now)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -803,9 +841,15 @@ def main(argv: list[str] | None = None) -> int:
         type=date.fromisoformat,
         default=None,
         metavar="YYYY-MM-DD",
-        help="the server's clock (default: the real date)",
+        help="the server's clock starts at 05:00 UTC of this date (default: the real date)",
     )
     parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS")
+    parser.add_argument(
+        "--local-time-publication",
+        action="store_true",
+        help="publish each day's readings 30 minutes after the day ends in the customer's "
+        "time zone (default: at 00:00 UTC)",
+    )
     parser.add_argument(
         "--workdir",
         type=Path,
@@ -817,7 +861,12 @@ def main(argv: list[str] | None = None) -> int:
 
     env_token = os.environ.get("RELEAF_DEALER_TOKEN")
     fleet = Fleet(
-        FleetConfig(seed=args.seed, customers=args.customers, devices_per_customer=args.devices)
+        FleetConfig(
+            seed=args.seed,
+            customers=args.customers,
+            devices_per_customer=args.devices,
+            publish_in_local_time=args.local_time_publication,
+        )
     )
     sim = Simulator(
         fleet,
@@ -849,7 +898,7 @@ def main(argv: list[str] | None = None) -> int:
         if env_token
         else f"dealer token: {DEFAULT_TOKEN} (default; set RELEAF_DEALER_TOKEN to change)"
     )
-    print(f"today: {sim.today.isoformat()}")
+    print(f"now: {sim.now.strftime('%Y-%m-%dT%H:%M:%SZ')}")
     print("customer codes:")
     for code in fleet.customer_codes:
         print(f"  {code}")
