@@ -462,6 +462,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not data["accounts"]:
         print(f"no deposits in {args.month}")
         return 0
+    waiting = _month_waiting(args.month)
     print(f"pages and trees per account, {args.month}:")
     print(
         markdown_table(
@@ -478,7 +479,28 @@ def cmd_report(args: argparse.Namespace) -> int:
             ],
         )
     )
+    for account, why in waiting:
+        print(f"{account} waits: {why}")
     return 0
+
+
+def _month_waiting(month: str) -> list[tuple[str, str]]:
+    """(account, what its month waits for) of accounts whose month is not certified yet."""
+    from releaf_pipeline.lib.monthly_close import close_status
+
+    today = _now().date()
+    return [
+        (s.account, s.waiting)
+        for s in close_status(_engine(), month, today, grace_days=_grace_days())
+        if not s.certified and not s.closable and s.waiting
+    ]
+
+
+def _grace_days() -> int:
+    from releaf_pipeline.defs.settings import int_env
+    from releaf_pipeline.lib.monthly_close import DEFAULT_GRACE_DAYS
+
+    return int_env("RELEAF_CERTIFICATE_GRACE_DAYS", DEFAULT_GRACE_DAYS)
 
 
 # ---------------------------------------------------------------- certificates

@@ -47,6 +47,8 @@ _DEVICE_COLUMNS = [
     "first_day",
 ]
 _ANOMALY_COLUMNS = ["feed_id", "device_id", "day", "kind", "previous_count", "count"]
+_RESET_COLUMNS = ["feed_id", "device_id", "day", "previous_count", "count", "in_scope"]
+_SCOPE_COLUMNS = ["feed_id", "device_id", "first_day", "last_day", "managed"]
 
 
 def trees(pages: int) -> Decimal:
@@ -81,14 +83,19 @@ class AccountingResult:
       without a baseline). Every device of the feed, in scope or not, appears once; sorted
       by feed_id, device_id.
     - ``anomalies``: feed_id, device_id, day, kind (``"meter_reset"``), previous_count,
-      count (int64). In-scope devices only, since only their pages reach a deposit; sorted
-      by feed_id, device_id, day.
+      count (int64). Resets of devices in scope that day only, since only their pages reach
+      a deposit; sorted by feed_id, device_id, day.
+    - ``resets``: feed_id, device_id, day, previous_count, count, in_scope: every counted
+      meter reset, in scope or not. A device's pages since its baseline telescope to
+      ``latest - initial + sum(previous_count of its resets)``, which is what lets a
+      caller keep LifeCount exact while recomputing only recent days.
     """
 
     deposits: pd.DataFrame
     device_pages: pd.DataFrame
     devices: pd.DataFrame
     anomalies: pd.DataFrame
+    resets: pd.DataFrame
 
 
 # ---------------------------------------------------------------------------------------
@@ -242,6 +249,7 @@ def compute_deposits(
     feeds: pd.DataFrame,
     devices: pd.DataFrame,
     through: date | pd.Timestamp | pd.Series,
+    scope_history: pd.DataFrame | None = None,
 ) -> AccountingResult:
     """Apply the contract's accounting rules 1 to 5 to the readings of several feeds at once.
 
@@ -250,6 +258,12 @@ def compute_deposits(
     activation_date and scope (``"all"`` or ``"managed"``); ``devices`` holds feed_id,
     device_id and managed as last seen (a device missing from it is unmanaged). ``through``
     is the last day computed, for every feed or as a Series indexed by feed_id.
+
+    ``scope_history`` (feed_id, device_id, first_day, last_day, managed; non-overlapping
+    runs of days per device) is rule 1's record of the IsManaged that the first collection
+    covering each day saw: with it, a device of a ``managed`` feed is in scope on a day when
+    a run covering that day says managed, and out of scope on days no run covers. Without
+    it every day takes the flag as last seen from ``devices``.
 
     Pages land only on dates that have a reading: the pages printed over a gap are the
     difference to the previous reading, which is exactly the sum of the per-day differences
@@ -280,7 +294,10 @@ def compute_deposits(
     group_of_row = np.cumsum(starts_group) - 1
     group_devices = _device_summary(rows, feed_table, horizon, starts_group, counted, pages)
     devices_out, group_in_scope = _with_scope(group_devices, devices, feed_table)
-    in_scope = group_in_scope[group_of_row] if n else np.zeros(0, dtype=bool)
+    if scope_history is None:
+        in_scope = group_in_scope[group_of_row] if n else np.zeros(0, dtype=bool)
+    else:
+        in_scope = _scope_on_reading_days(rows, feed_table, scope_history)
 
     paid = counted & in_scope
     device_pages = pd.DataFrame(
@@ -306,13 +323,62 @@ def compute_deposits(
         columns=_ANOMALY_COLUMNS,
     )
 
+    resets = pd.DataFrame(
+        {
+            "feed_id": feed_table.ids[rows.feed[reset]],
+            "device_id": rows.device_ids.take(rows.device[reset]),
+            "day": _as_datetimes(rows.day[reset]),
+            "previous_count": previous[reset].astype(np.int64),
+            "count": rows.count[reset].astype(np.int64),
+            "in_scope": in_scope[reset].astype(bool),
+        },
+        columns=_RESET_COLUMNS,
+    )
+
     deposits = _deposits(feed_table, horizon, rows.feed[paid], rows.day[paid], pages[paid])
     return AccountingResult(
         deposits=deposits,
         device_pages=device_pages.reset_index(drop=True),
         devices=devices_out,
         anomalies=anomalies.reset_index(drop=True),
+        resets=resets.reset_index(drop=True),
     )
+
+
+def _scope_on_reading_days(
+    rows: _Readings, feeds: _Feeds, scope_history: pd.DataFrame
+) -> np.ndarray:
+    """Rule 1 per reading: scope ``all``, or a recorded run of days says managed."""
+    in_scope = feeds.scope_all[rows.feed].copy() if len(rows.day) else np.zeros(0, dtype=bool)
+    history = scope_history.loc[:, _SCOPE_COLUMNS]
+    if history.empty or in_scope.all():
+        return in_scope
+    feed = feeds.index.get_indexer(history["feed_id"].to_numpy(dtype=np.int64))
+    device = rows.device_ids.get_indexer(history["device_id"])
+    keep = (feed >= 0) & (device >= 0)
+    feed, device = feed[keep], device[keep]
+    first = _day_numbers(history["first_day"])[keep]
+    last = _day_numbers(history["last_day"])[keep]
+    managed = history["managed"].to_numpy(dtype=bool)[keep]
+    if not len(feed):
+        return in_scope
+
+    # One sortable number per (feed, device, day): the run holding a reading's day is the
+    # last run of that device starting on or before it.
+    n_devices = len(rows.device_ids)
+    base = min(int(first.min()), int(rows.day.min()) if len(rows.day) else 0)
+    span = max(int(last.max()), int(rows.day.max()) if len(rows.day) else 0) - base + 1
+    run_key = (feed.astype(np.int64) * n_devices + device) * span + (first - base)
+    order = np.argsort(run_key, kind="stable")
+    run_key, last, managed = run_key[order], last[order], managed[order]
+    run_device = run_key // span
+
+    row_device = rows.feed.astype(np.int64) * n_devices + rows.device
+    row_key = row_device * span + (rows.day - base)
+    at = np.searchsorted(run_key, row_key, side="right") - 1
+    safe = np.maximum(at, 0)
+    covered = (at >= 0) & (run_device[safe] == row_device) & (last[safe] >= rows.day)
+    return in_scope | (covered & managed[safe])
 
 
 def _device_summary(

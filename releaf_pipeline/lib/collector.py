@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
+from releaf_pipeline.lib.accounting import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
@@ -24,48 +25,82 @@ from releaf_pipeline.lib.store.collection import (
     COLLECTED,
     FAILED,
     PAUSED,
+    device_latest_days,
     record_status,
     save_collection,
 )
 from releaf_pipeline.lib.store.health import (
     clear_recollect,
     evaluate_feed_health,
+    feed_health_states,
     record_server_health,
 )
 from releaf_pipeline.lib.store.registry import FeedRecord, ServerRecord, server_token
 
 log = logging.getLogger(__name__)
 
-BASELINE_LOOKBACK = timedelta(days=31)
+BASELINE_LOOKBACK = timedelta(days=BASELINE_LOOKBACK_DAYS)
+REREAD_LOOKBACK_DAYS = 35
+"""A device silent for longer counts as gone until it reports again."""
+REREAD_AT_LEAST_DAYS = 2
+"""Every night re-reads at least this many days before its own: readings of customers
+whose day ends after the night (time zones) arrive the next night."""
 
 
 @dataclass(frozen=True)
 class FetchPlan:
-    """What to fetch for a feed: readings in [fetch_from, fetch_to]; days from
-    `collected_from` to `fetch_to` are recorded as collected."""
+    """What to fetch for a feed: readings in [fetch_from, fetch_to]. The days from
+    activation on in that range are recorded as collected."""
 
     fetch_from: date
     fetch_to: date
-    collected_from: date
+
+    @property
+    def covers(self) -> tuple[date, date]:
+        """The fetched days, as (first, last)."""
+        return self.fetch_from, self.fetch_to
 
 
-def plan_fetch(feed: FeedRecord, start: date, end: date) -> FetchPlan | None:
-    """The readings a collection of [start, end] must fetch for `feed`, or None if the
-    feed is not active by `end`.
+def plan_fetch(
+    feed: FeedRecord,
+    start: date,
+    end: date,
+    latest_days: Collection[date] = (),
+    *,
+    recollect_from: date | None = None,
+) -> FetchPlan | None:
+    """The readings a collection of [start, end] must fetch for `feed` ("Late data" in the
+    contract), or None if the feed is not active by `end`.
 
-    The store mirrors readings without gaps from activation - 31 days (the baseline
-    window) through `synced_through`, so deposits can always be computed from it: a
-    first collection fetches from the baseline window, a later one from the earlier of
-    `start` and the first day not yet mirrored.
+    `latest_days` are the dates of the latest mirrored reading of each of the feed's
+    devices. The range starts at the earliest of: the first day asked for; the day after
+    the earliest latest reading among devices that reported in the look-back, but never
+    later than two days before `end`; activation - 31 days while a device's baseline is
+    not final (no reading dated A - 1 or later yet) or on the first sync; the first day
+    not mirrored yet (the mirror has no gaps); and a pending re-collection. It never
+    starts before activation - 31 days.
     """
     activation = feed.activation_date
     if end < activation:
         return None
-    first = max(start, activation)
+    baseline_window = activation - BASELINE_LOOKBACK
     if feed.synced_through is None:
-        return FetchPlan(activation - BASELINE_LOOKBACK, end, activation)
-    fetch_from = min(first, feed.synced_through + timedelta(days=1))
-    return FetchPlan(fetch_from, end, max(fetch_from, activation))
+        return FetchPlan(baseline_window, end)
+    lookback = end - timedelta(days=REREAD_LOOKBACK_DAYS)
+    reporting = [d for d in latest_days if d >= lookback]
+    candidates = [
+        max(start, activation),
+        end - timedelta(days=REREAD_AT_LEAST_DAYS),
+        feed.synced_through + timedelta(days=1),
+    ]
+    candidates += [min(reporting) + timedelta(days=1)] if reporting else []
+    final = [d for d in latest_days if d >= activation - timedelta(days=1)]
+    pending = any(d < activation - timedelta(days=1) for d in reporting)
+    if pending or (not final and lookback <= activation):
+        candidates.append(baseline_window)
+    if recollect_from is not None:
+        candidates.append(recollect_from)
+    return FetchPlan(max(min(candidates), baseline_window), end)
 
 
 @dataclass
@@ -114,6 +149,29 @@ def default_client_factory(
     )
 
 
+@dataclass
+class _Run:
+    """What every step of one collection shares."""
+
+    engine: Engine
+    cipher: TokenCipher
+    start: date
+    end: date
+    settings: ClientSettings
+    run_id: str | None
+    now: Callable[[], datetime]
+    client_factory: ClientFactory
+    holidays: frozenset[date]
+    report: CollectionReport
+    # SQLite has one writer at a time; serialising writes here avoids lock waits.
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def write(self, fn: Callable[..., object], *args: object, **kwargs: object) -> object:
+        """Run a store write in a thread, one at a time."""
+        async with self.write_lock:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+
+
 async def collect(
     engine: Engine,
     cipher: TokenCipher,
@@ -131,126 +189,79 @@ async def collect(
     """Collect [start, end] for `feeds`: check each server's health, fetch, store, record
     each feed-day's status and evaluate each collected feed's freshness."""
     began = time.monotonic()
-    report = CollectionReport(start, end)
-    # SQLite has one writer at a time; serialising writes here avoids lock waits.
-    write_lock = asyncio.Lock()
+    run = _Run(
+        engine, cipher, start, end, settings, run_id, now, client_factory, holidays,
+        CollectionReport(start, end),
+    )  # fmt: skip
+    latest = await asyncio.to_thread(device_latest_days, engine, [f.id for f in feeds])
+    health = await asyncio.to_thread(feed_health_states, engine)
+    plans: dict[int, FetchPlan] = {}
+    for feed in feeds:
+        state = health.get(feed.id)
+        plan = plan_fetch(
+            feed,
+            start,
+            end,
+            latest.get(feed.id, ()),
+            recollect_from=state.recollect_from if state is not None else None,
+        )
+        if plan is not None:
+            plans[feed.id] = plan
     by_server: dict[int, list[FeedRecord]] = {}
     for feed in feeds:
-        by_server.setdefault(feed.server_id, []).append(feed)
+        if feed.id in plans:
+            by_server.setdefault(feed.server_id, []).append(feed)
     results = await asyncio.gather(
-        *(
-            _collect_server(
-                engine,
-                cipher,
-                servers[sid],
-                group,
-                start,
-                end,
-                settings,
-                run_id,
-                now,
-                client_factory,
-                write_lock,
-                report,
-                holidays,
-            )
-            for sid, group in by_server.items()
-        )
+        *(_collect_server(run, servers[sid], group, plans) for sid, group in by_server.items())
     )
     for outcomes in results:
-        report.outcomes.extend(outcomes)
-    report.outcomes.sort(key=lambda o: (o.server, o.customer_code))
-    report.seconds = time.monotonic() - began
-    return report
+        run.report.outcomes.extend(outcomes)
+    run.report.outcomes.sort(key=lambda o: (o.server, o.customer_code))
+    run.report.seconds = time.monotonic() - began
+    return run.report
 
 
 async def _collect_server(
-    engine: Engine,
-    cipher: TokenCipher,
-    server: ServerRecord,
-    feeds: list[FeedRecord],
-    start: date,
-    end: date,
-    settings: ClientSettings,
-    run_id: str | None,
-    now: Callable[[], datetime],
-    client_factory: ClientFactory,
-    write_lock: asyncio.Lock,
-    report: CollectionReport,
-    holidays: frozenset[date],
+    run: _Run, server: ServerRecord, feeds: list[FeedRecord], plans: dict[int, FetchPlan]
 ) -> list[FeedOutcome]:
-    plans = {f.id: plan_fetch(f, start, end) for f in feeds}
-    active = [f for f in feeds if plans[f.id] is not None]
-    if not active:
-        return []
-    client = client_factory(server, server_token(engine, cipher, server.id), settings)
+    token = await asyncio.to_thread(server_token, run.engine, run.cipher, server.id)
+    client = run.client_factory(server, token, run.settings)
     async with client:
         try:
             dealer_code = (await client.ping()).dealer_code
         except MPSMonitorError as exc:
-            async with write_lock:
-                await asyncio.to_thread(
-                    record_server_health,
-                    engine,
-                    server.id,
-                    healthy=False,
-                    reason=f"{exc.reason}: {exc}",
-                    now=now(),
-                )
+            await run.write(
+                record_server_health, run.engine, server.id, healthy=False,
+                reason=f"{exc.reason}: {exc}", now=run.now(),
+            )  # fmt: skip
             reason = f"server {server.name} failed its health check ({exc.reason}): {exc}"
-            log.warning("pausing %d feed(s) of %s: %s", len(active), server.name, reason)
+            log.warning("pausing %d feed(s) of %s: %s", len(feeds), server.name, reason)
             outcomes = []
-            for feed in active:
-                plan = plans[feed.id]
-                assert plan is not None
-                first = max(start, feed.activation_date)
-                async with write_lock:
-                    await _record(engine, feed, first, end, PAUSED, reason, run_id, now)
-                outcomes.append(_outcome(server, feed, PAUSED, reason, first, end))
-            report.requests += client.requests_sent
+            for feed in feeds:
+                first = max(run.start, feed.activation_date)
+                await _record(run, feed, first, PAUSED, reason)
+                outcomes.append(_outcome(server, feed, PAUSED, reason, first, run.end))
+            run.report.requests += client.requests_sent
             return outcomes
-        async with write_lock:
-            await asyncio.to_thread(
-                record_server_health, engine, server.id, healthy=True, reason=None, now=now()
-            )
-        gate = asyncio.Semaphore(settings.concurrency)
+        await run.write(
+            record_server_health, run.engine, server.id, healthy=True, reason=None, now=run.now()
+        )
+        gate = asyncio.Semaphore(run.settings.concurrency)
 
         async def one(feed: FeedRecord) -> FeedOutcome:
             async with gate:
-                return await _collect_feed(
-                    engine,
-                    client,
-                    server,
-                    feed,
-                    plans[feed.id],
-                    dealer_code,
-                    start,
-                    end,
-                    run_id,
-                    now,
-                    write_lock,
-                    holidays,
-                )
+                return await _collect_feed(run, client, server, feed, plans[feed.id], dealer_code)
 
-        outcomes = list(await asyncio.gather(*(one(f) for f in active)))
-        report.requests += client.requests_sent
-        report.retries += client.retries
+        outcomes = list(await asyncio.gather(*(one(f) for f in feeds)))
+        run.report.requests += client.requests_sent
+        run.report.retries += client.retries
         return outcomes
 
 
-async def _record(
-    engine: Engine,
-    feed: FeedRecord,
-    first: date,
-    last: date,
-    status: str,
-    reason: str,
-    run_id: str | None,
-    now: Callable[[], datetime],
-) -> None:
-    await asyncio.to_thread(
-        record_status, engine, feed_id=feed.id, first=first, last=last, status=status,
-        reason=reason, run_id=run_id, now=now(),
+async def _record(run: _Run, feed: FeedRecord, first: date, status: str, reason: str) -> None:
+    await run.write(
+        record_status, run.engine, feed_id=feed.id, first=first, last=run.end, status=status,
+        reason=reason, run_id=run.run_id, now=run.now(),
     )  # fmt: skip
 
 
@@ -275,22 +286,16 @@ def _outcome(
 
 
 async def _collect_feed(
-    engine: Engine,
+    run: _Run,
     client: MPSMonitorClient,
     server: ServerRecord,
     feed: FeedRecord,
-    plan: FetchPlan | None,
+    plan: FetchPlan,
     dealer_code: str,
-    start: date,
-    end: date,
-    run_id: str | None,
-    now: Callable[[], datetime],
-    write_lock: asyncio.Lock,
-    holidays: frozenset[date],
 ) -> FeedOutcome:
-    assert plan is not None
     began = time.monotonic()
-    first = max(start, feed.activation_date)
+    first = max(run.start, feed.activation_date)
+    covered_from = max(plan.fetch_from, feed.activation_date)
     try:
         # The customer lookup proves the code exists; after the first sync it is only
         # needed when the device list comes back empty, so a night costs two requests.
@@ -302,23 +307,20 @@ async def _collect_feed(
         reading_rows = await client.counter_list(
             dealer_code, feed.customer_code, plan.fetch_from, plan.fetch_to
         )
-        async with write_lock:
+        async with run.write_lock:
             changed = await asyncio.to_thread(
-                save_collection,
-                engine,
-                feed_id=feed.id,
-                device_rows=device_rows,
-                reading_rows=reading_rows,
-                fetched_from=plan.fetch_from,
-                fetched_to=plan.fetch_to,
-                collected_from=plan.collected_from,
-                run_id=run_id,
-                now=now(),
-            )
+                save_collection, run.engine, feed=feed, device_rows=device_rows,
+                reading_rows=reading_rows, fetched_from=plan.fetch_from,
+                fetched_to=plan.fetch_to, run_id=run.run_id, now=run.now(),
+            )  # fmt: skip
             health_changes = await asyncio.to_thread(
-                evaluate_feed_health, engine, feed, first, end, holidays=holidays, now=now()
+                evaluate_feed_health, run.engine, feed, first, run.end,
+                holidays=run.holidays, now=run.now(),
+            )  # fmt: skip
+            # Cleared by what was actually fetched, not by what was asked for.
+            await asyncio.to_thread(
+                clear_recollect, run.engine, feed.id, covered_from, plan.fetch_to
             )
-            await asyncio.to_thread(clear_recollect, engine, feed.id, first, end)
     except Exception as exc:  # one feed's failure must not stop the others
         if isinstance(exc, MPSMonitorError):
             reason = f"{exc.reason}: {exc}"
@@ -326,12 +328,11 @@ async def _collect_feed(
             reason = f"internal error ({type(exc).__name__}): {exc}"
             log.exception("feed %s on %s failed unexpectedly", feed.customer_code, server.name)
         log.warning("feed %s on %s failed: %s", feed.customer_code, server.name, reason)
-        async with write_lock:
-            await _record(engine, feed, first, end, FAILED, reason, run_id, now)
-        out = _outcome(server, feed, FAILED, reason, first, end)
+        await _record(run, feed, first, FAILED, reason)
+        out = _outcome(server, feed, FAILED, reason, first, run.end)
         out.seconds = time.monotonic() - began
         return out
-    out = _outcome(server, feed, COLLECTED, None, plan.collected_from, plan.fetch_to)
+    out = _outcome(server, feed, COLLECTED, None, covered_from, plan.fetch_to)
     out.devices = len(device_rows)
     out.readings_changed = changed
     out.health_changes = health_changes

@@ -1,9 +1,11 @@
 """When an account's month closes, and the certificate that closing issues.
 
-A month closes for an account when its last day has been collected for every feed of the
-account and none of those feeds is paused, failed, unhealthy or waiting to be collected
-again for a day of the month; failing that, once the grace period after the month's end
-has passed, with what is known. Months close in order.
+An account's month closes ("Month close" in the contract) when, for every feed of the
+account: every feed-day of the month is collected (none paused, failed or waiting to be
+re-collected); the deposits were computed from the latest collection of each day; and
+every in-scope device that reported in the month and is still listed has a reading dated
+on or after the month's last day. Failing that, it closes with what is known once the
+grace period after the month's end has passed. Months close in order.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.certificates import Certificate, certificate_id, render_certificate_pdf
@@ -24,13 +25,26 @@ from releaf_pipeline.lib.store.certificates import (
     pending_adjustment,
     record_certificate,
 )
-from releaf_pipeline.lib.store.health import feed_health_states
+from releaf_pipeline.lib.store.close import FeedMonth, account_had_deposits, feed_months
 from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds
 from releaf_pipeline.lib.store.reports import month_bounds
-from releaf_pipeline.lib.store.tables import deposits, feed_days
 
 DEFAULT_GRACE_DAYS = 10
 COMPLETE, GRACE = "complete", "grace"
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One thing an account's month waits for."""
+
+    feed: str | None
+    """`CODE (SERVER)` of the feed concerned, None for the account as a whole."""
+    reason: str
+    devices: int = 0
+    """Devices the month waits a reading from (0 when the reason is not about devices)."""
+
+    def __str__(self) -> str:
+        return f"feed {self.feed}: {self.reason}" if self.feed else self.reason
 
 
 @dataclass
@@ -41,12 +55,25 @@ class AccountClose:
     month: str
     certified: bool = False
     closed_by: str | None = None
-    blockers: list[str] = field(default_factory=list)
+    blockers: list[Blocker] = field(default_factory=list)
+    grace_until: date | None = None
+    """The day the month closes with what is known, if nothing else closes it first."""
+    period_start: date | None = None
 
     @property
     def closable(self) -> bool:
         """True when a certificate should be issued now."""
         return not self.certified and self.closed_by is not None
+
+    @property
+    def waiting(self) -> str:
+        """What the month waits for, in one line ("" when nothing)."""
+        if not self.blockers:
+            return ""
+        text = "; ".join(str(b) for b in self.blockers)
+        if self.grace_until is not None and self.closed_by is None:
+            text += f"; closes with what is known on {self.grace_until}"
+        return text
 
 
 def _previous_month(month: str) -> str:
@@ -54,29 +81,35 @@ def _previous_month(month: str) -> str:
     return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
-def _feed_blockers(
-    conn: sa.Connection, feed: FeedRecord, first: date, last: date, health: dict
-) -> list[str]:
-    days_needed = (last - max(first, feed.activation_date)).days + 1
-    rows = conn.execute(
-        sa.select(feed_days.c.day, feed_days.c.status).where(
-            feed_days.c.feed_id == feed.id,
-            feed_days.c.day.between(max(first, feed.activation_date), last),
-        )
-    ).all()
-    name = f"feed {feed.customer_code} ({feed.server_name})"
+def feed_blockers(facts: FeedMonth, last: date) -> list[Blocker]:
+    """What one feed's month still waits for (the contract's three conditions)."""
+    feed = facts.feed
+    name = f"{feed.customer_code} ({feed.server_name})"
     out = []
-    not_ok = sorted(r.day for r in rows if r.status != "collected")
-    if not_ok:
-        out.append(f"{name}: {len(not_ok)} day(s) paused or failed, first {not_ok[0]}")
-    if len(rows) < days_needed:
-        out.append(f"{name}: {days_needed - len(rows)} day(s) not collected yet")
-    state = health.get(feed.id)
-    if state is not None:
-        if not state.healthy and state.since_day <= last:
-            out.append(f"{name}: unhealthy since {state.since_day} ({state.reason})")
-        if state.recollect_from is not None and state.recollect_from <= last:
-            out.append(f"{name}: days from {state.recollect_from} wait to be collected again")
+    if facts.not_collected:
+        day, status = facts.not_collected[0]
+        out.append(
+            Blocker(name, f"{len(facts.not_collected)} day(s) paused or failed, first {day} "
+                    f"({status})")
+        )  # fmt: skip
+    missing = facts.days_needed - facts.days_recorded
+    if missing > 0:
+        out.append(Blocker(name, f"{missing} day(s) not collected yet"))
+    if facts.recollect_from is not None and facts.recollect_from <= last:
+        out.append(Blocker(name, f"days from {facts.recollect_from} wait to be collected again"))
+    if facts.dirty_from is not None and facts.dirty_from <= last:
+        out.append(
+            Blocker(name, f"deposits from {facts.dirty_from} wait to be computed from the "
+                    "latest collection")
+        )  # fmt: skip
+    if facts.devices_waiting:
+        out.append(
+            Blocker(
+                name,
+                f"{facts.devices_waiting} device(s) without a reading for {last} yet",
+                devices=facts.devices_waiting,
+            )
+        )
     return out
 
 
@@ -85,6 +118,7 @@ def close_status(
 ) -> list[AccountClose]:
     """Every account with a feed active by the month's end, and whether it closes now."""
     first, last = month_bounds(month)
+    grace_until = last + timedelta(days=grace_days)
     feeds = [f for f in list_feeds(engine) if f.activation_date <= last]
     accounts: dict[str, list[FeedRecord]] = {}
     for f in feeds:
@@ -92,35 +126,35 @@ def close_status(
     issued = {c.certificate.account for c in list_certificates(engine, month=month)}
     previous = _previous_month(month)
     issued_before = {c.certificate.account for c in list_certificates(engine, month=previous)}
-    health = feed_health_states(engine)
+    prev_first, prev_last = month_bounds(previous)
     out = []
-    with engine.connect() as conn:
-        for account in sorted(accounts):
-            status = AccountClose(account, month, certified=account in issued)
-            if status.certified:
-                out.append(status)
-                continue
-            if today <= last:
-                status.blockers.append(f"{month} is not over")
-                out.append(status)
-                continue
-            prev_first, prev_last = month_bounds(previous)
-            had_pages = conn.execute(
-                sa.select(sa.func.count()).where(
-                    deposits.c.account == account, deposits.c.day.between(prev_first, prev_last)
-                )
-            ).scalar_one()
-            if had_pages and account not in issued_before:
-                status.blockers.append(f"the certificate for {previous} is not issued yet")
-                out.append(status)
-                continue
-            for f in accounts[account]:
-                status.blockers += _feed_blockers(conn, f, first, last, health)
-            if not status.blockers:
-                status.closed_by = COMPLETE
-            elif today >= last + timedelta(days=grace_days):
-                status.closed_by = GRACE
-            out.append(status)
+    for account in sorted(accounts):
+        status = AccountClose(
+            account,
+            month,
+            certified=account in issued,
+            grace_until=grace_until,
+            period_start=max(first, min(f.activation_date for f in accounts[account])),
+        )
+        out.append(status)
+        if status.certified:
+            continue
+        if today <= last:
+            status.blockers.append(Blocker(None, f"{month} is not over"))
+            continue
+        if account not in issued_before and account_had_deposits(
+            engine, account, prev_first, prev_last
+        ):
+            status.blockers.append(
+                Blocker(None, f"the certificate for {previous} is not issued yet")
+            )
+            continue
+        for facts in feed_months(engine, accounts[account], first, last):
+            status.blockers += feed_blockers(facts, last)
+        if not status.blockers:
+            status.closed_by = COMPLETE
+        elif today >= grace_until:
+            status.closed_by = GRACE
     return out
 
 
@@ -152,11 +186,13 @@ def issue_certificates(
     for status in statuses:
         if not status.closable:
             continue
+        # Nothing is deposited before activation, so the period starts there.
+        start = status.period_start or first
         pages = account_pages(engine, status.account, first, last)
         adjustment = pending_adjustment(engine, status.account, first)
         cert = Certificate(
-            id=certificate_id(status.account, first, last, pages, adjustment),
-            account=status.account, period_start=first, period_end=last, pages=pages,
+            id=certificate_id(status.account, start, last, pages, adjustment),
+            account=status.account, period_start=start, period_end=last, pages=pages,
             adjustment_pages=adjustment, project_name=project.name,
             project_location=project.location, issued_on=today,
         )  # fmt: skip

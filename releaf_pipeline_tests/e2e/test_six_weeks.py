@@ -7,10 +7,12 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.health import health_history
 from releaf_pipeline.lib.store.registry import list_feeds
+from releaf_pipeline.lib.store.tables import feed_days
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
@@ -69,8 +71,26 @@ def test_six_weeks_heal_themselves(home, sim, fleet, releaf, monkeypatch, tmp_pa
             for r in instance.get_runs()
             if r.tags.get("releaf/trigger") == "catch-up"
         }
+        recovery_night = [
+            r.run_id
+            for r in instance.get_runs()
+            if r.tags.get("dagster/run_key") == "nightly:2026-10-08"
+        ]
     assert ("missing", "2026-09-23") in reasons
-    assert ("recovered", "2026-09-28") in reasons
+    # The night the stale feed recovered read it again from the day after its last data
+    # (its re-read window starts there), so no separate re-collection was needed.
+    stale_id = next(i for i, c in codes.items() if c == stale)
+    with engine.connect() as conn:
+        recollected = {
+            r.day
+            for r in conn.execute(
+                sa.select(feed_days.c.day).where(
+                    feed_days.c.feed_id == stale_id, feed_days.c.run_id.in_(recovery_night)
+                )
+            )
+        }
+    # (The last two days were read once more by the following nights, as every night does.)
+    assert recollected == {date(2026, 9, 28) + timedelta(days=i) for i in range(9)}
 
     # September's certificates: the accounts whose feeds were complete and fresh on Oct 1;
     # the account with the stale feed only once the feed recovered and was re-collected

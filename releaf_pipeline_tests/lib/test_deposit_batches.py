@@ -1,17 +1,37 @@
-from datetime import date
+from datetime import date, timedelta
 
-from releaf_pipeline.lib.store.deposits import READINGS_PER_BATCH, _batches
+from releaf_pipeline.lib.store.deposits import (
+    FEEDS_PER_BATCH,
+    READINGS_PER_BATCH,
+    _batches,
+    pending_work,
+)
 from releaf_pipeline.lib.store.registry import FeedRecord
 
-
-def feed(i: int, activation: date) -> FeedRecord:
-    return FeedRecord(i, 1, "s", f"C{i}", "a", activation, "all", date(2026, 12, 31))
+THROUGH = date(2026, 12, 31)
 
 
-def test_batches_shrink_as_history_grows():
-    month = [feed(i, date(2026, 12, 1)) for i in range(2000)]
-    year = [feed(i, date(2026, 1, 1)) for i in range(2000)]
-    assert max(len(b) for b in _batches(month)) == 500
-    year_batches = _batches(year)
-    assert max(len(b) for b in year_batches) <= READINGS_PER_BATCH // (396 * 10) + 1
-    assert [f.id for b in year_batches for f in b] == list(range(2000))  # every feed, in order
+def feed(i: int, activation: date, dirty: date | None) -> FeedRecord:
+    return FeedRecord(i, 1, "s", f"C{i}", "a", activation, "all", THROUGH, dirty)
+
+
+def test_a_night_recomputes_only_its_days_in_large_batches():
+    night = [feed(i, date(2026, 1, 1), THROUGH - timedelta(days=2)) for i in range(5000)]
+    work = pending_work(night)
+    assert all(not w.full and w.load_from == THROUGH - timedelta(days=2) for w in work)
+    assert max(len(b) for b in _batches(work)) == FEEDS_PER_BATCH
+
+
+def test_batches_shrink_as_the_recomputed_history_grows():
+    year = [feed(i, date(2026, 1, 1), date(2026, 1, 1)) for i in range(2000)]
+    work = pending_work(year)
+    assert all(w.full for w in work)
+    batches = _batches(work)
+    assert max(len(b) for b in batches) <= READINGS_PER_BATCH // (396 * 10) + 1
+    assert [w.feed.id for b in batches for w in b] == list(range(2000))  # every feed, in order
+
+
+def test_clean_feeds_are_left_alone_unless_everything_is_asked():
+    feeds = [feed(1, date(2026, 12, 1), None), feed(2, date(2026, 12, 1), date(2026, 12, 20))]
+    assert [w.feed.id for w in pending_work(feeds)] == [2]
+    assert [w.feed.id for w in pending_work(feeds, everything=True)] == [1, 2]

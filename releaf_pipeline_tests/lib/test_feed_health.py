@@ -33,11 +33,10 @@ def setup(store_url):
 def _store(engine, counts_by_device, managed, last):
     feed = list_feeds(engine)[0]
     save_collection(
-        engine, feed_id=feed.id,
+        engine, feed=feed,
         device_rows=[Device(d, "C", managed[d], 0) for d in counts_by_device],
         reading_rows=[DeviceReadings(d, c) for d, c in counts_by_device.items()],
-        fetched_from=A - timedelta(days=31), fetched_to=last, collected_from=A, run_id=None,
-        now=NOW,
+        fetched_from=A - timedelta(days=31), fetched_to=last, run_id=None, now=NOW,
     )  # fmt: skip
     return list_feeds(engine)[0]
 

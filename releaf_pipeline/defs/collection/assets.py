@@ -13,6 +13,7 @@ from releaf_pipeline.lib.markdown import markdown_table
 from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
 from releaf_pipeline.lib.store.deposits import update_deposits
 from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds, list_servers
+from releaf_pipeline.lib.store.reports import account_day_pages
 
 
 class CollectionConfig(dg.Config):
@@ -140,17 +141,17 @@ def daily_deposits(
 ) -> dg.MaterializeResult:
     """Pages deposited per account, feed and day, by the contract's accounting rules.
 
-    A day's deposit needs the readings of that day and the one before. Deposits are
-    recomputed from the mirrored readings and only changed days are rewritten, so any
-    number of re-collections, in any order, give the same deposits; late readings move
-    pages to their own dates. Meter resets are recorded as anomalies.
+    A day's deposit needs the readings of that day and the one before. Each feed's
+    deposits are recomputed from the earliest day whose inputs changed (a reading, a day's
+    scope, the activation) and only changed days are rewritten, so any number of
+    re-collections, in any order, give the same deposits; late readings move pages to
+    their own dates. Meter resets are recorded as anomalies.
     """
     start, end = partition_days(context)
     engine = store.engine()
-    feeds = [f for f in list_feeds(engine) if f.activation_date <= end]
-    summary = update_deposits(engine, feeds, now=clock.now(), report_from=start, report_to=end)
+    summary = update_deposits(engine, now=clock.now())
     per_account: dict[str, int] = {}
-    for (account, _day), pages in summary.pages_by_account_day.items():
+    for (account, _day), pages in account_day_pages(engine, start, end).items():
         per_account[account] = per_account.get(account, 0) + pages
     total = sum(per_account.values())
     return dg.MaterializeResult(
@@ -159,6 +160,7 @@ def daily_deposits(
             "feeds": summary.feeds,
             "pages": total,
             "deposit_days_rewritten": summary.days_written,
+            "readings_loaded": summary.readings_loaded,
             "new_anomalies": summary.anomalies_new,
             "pages_per_account": dg.MetadataValue.md(
                 markdown_table(["account", "pages"], sorted(per_account.items()))

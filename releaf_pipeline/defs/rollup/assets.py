@@ -117,7 +117,12 @@ def reforestation_certificates(
             ),
             "waiting": dg.MetadataValue.md(
                 markdown_table(
-                    ["account", "why"], [(s.account, "; ".join(s.blockers)) for s in waiting]
+                    ["account", "feed", "waits for", "devices", "closes by grace on"],
+                    [
+                        (s.account, b.feed or "", b.reason, b.devices, s.grace_until)
+                        for s in waiting
+                        for b in s.blockers
+                    ],
                 )
                 if waiting
                 else "no account waiting"

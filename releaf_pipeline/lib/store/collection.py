@@ -11,8 +11,11 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from releaf_pipeline.lib.accounting import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings
 from releaf_pipeline.lib.store.engine import upsert
+from releaf_pipeline.lib.store.registry import FeedRecord
+from releaf_pipeline.lib.store.scope import record_scope
 from releaf_pipeline.lib.store.tables import anomalies, devices, feed_days, feeds, readings
 
 COLLECTED, PAUSED, FAILED = "collected", "paused", "failed"
@@ -49,22 +52,26 @@ def _status_rows(
 def save_collection(
     engine: Engine,
     *,
-    feed_id: int,
+    feed: FeedRecord,
     device_rows: list[Device],
     reading_rows: list[DeviceReadings],
     fetched_from: date,
     fetched_to: date,
-    collected_from: date,
     run_id: str | None,
     now: datetime,
 ) -> int:
     """Store what was fetched for one feed and mark its days collected, in one transaction.
 
     Readings are upserted (a late or corrected reading replaces the old one; none is ever
-    deleted). Returns how many readings were new or changed.
+    deleted); each listed device's IsManaged is recorded for the days no earlier collection
+    covered (rule 1); the days fetched from activation on are recorded as collected; and
+    the feed is marked for the deposits to catch up from the earliest day whose inputs
+    changed. Returns how many readings were new or changed.
     """
+    activation = feed.activation_date
+    covered_from = max(fetched_from, activation)
     new_rows = [
-        {"feed_id": feed_id, "device_id": r.device_id, "day": d, "life_count": c}
+        {"feed_id": feed.id, "device_id": r.device_id, "day": d, "life_count": c}
         for r in reading_rows
         for d, c in r.counts.items()
         if fetched_from <= d <= fetched_to
@@ -74,7 +81,7 @@ def save_collection(
             ((row.device_id, row.day), row.life_count)
             for row in conn.execute(
                 sa.select(readings.c.device_id, readings.c.day, readings.c.life_count).where(
-                    readings.c.feed_id == feed_id,
+                    readings.c.feed_id == feed.id,
                     readings.c.day.between(fetched_from, fetched_to),
                 )
             )
@@ -83,31 +90,86 @@ def save_collection(
             r for r in new_rows if existing.get((r["device_id"], r["day"])) != r["life_count"]
         ]
         upsert(conn, readings, changed, ["feed_id", "device_id", "day"])
-        upsert(
-            conn,
-            devices,
-            [
-                {"feed_id": feed_id, "device_id": d.device_id, "managed": d.managed}
-                for d in device_rows
-            ],
-            ["feed_id", "device_id"],
+        _save_devices(conn, feed.id, device_rows, new_rows)
+        scope_from = record_scope(
+            conn, feed.id, covered_from, fetched_to, {d.device_id: d.managed for d in device_rows}
         )
-        status_rows = _status_rows(
-            feed_id, collected_from, fetched_to, COLLECTED, None, run_id, now
-        )
-        flagged = _flag_rejected(conn, feed_id, reading_rows, fetched_from, fetched_to, now)
+        status_rows = _status_rows(feed.id, covered_from, fetched_to, COLLECTED, None, run_id, now)
+        flagged = _flag_rejected(conn, feed.id, reading_rows, fetched_from, fetched_to, now)
         for row in status_rows:
             if row["day"] in flagged:
                 row["reason"] = flagged[row["day"]]
         upsert(conn, feed_days, status_rows, ["feed_id", "day"])
-        synced = conn.execute(
-            sa.select(feeds.c.synced_through).where(feeds.c.id == feed_id)
-        ).scalar_one()
-        if synced is None or synced < fetched_to:
-            conn.execute(
-                feeds.update().where(feeds.c.id == feed_id).values(synced_through=fetched_to)
-            )
+
+        state = conn.execute(
+            sa.select(feeds.c.synced_through, feeds.c.dirty_from).where(feeds.c.id == feed.id)
+        ).one()
+        # Each input that changed moves the day the deposits must be recomputed from.
+        dirty = [
+            max(r["day"], activation)
+            for r in changed
+            if r["day"] >= activation - timedelta(days=BASELINE_LOOKBACK_DAYS)
+        ]
+        if state.synced_through is None:
+            dirty.append(activation)
+        elif fetched_to > state.synced_through:
+            dirty.append(max(state.synced_through + timedelta(days=1), activation))
+        if scope_from is not None and feed.scope == "managed":
+            dirty.append(scope_from)
+        values: dict = {}
+        if state.synced_through is None or state.synced_through < fetched_to:
+            values["synced_through"] = fetched_to
+        if dirty:
+            earliest = min(dirty)
+            if state.dirty_from is not None:
+                earliest = min(earliest, state.dirty_from)
+            values["dirty_from"] = earliest
+            values["inputs_version"] = feeds.c.inputs_version + 1
+        if values:
+            conn.execute(feeds.update().where(feeds.c.id == feed.id).values(**values))
     return len(changed)
+
+
+def _save_devices(
+    conn: sa.Connection, feed_id: int, device_rows: list[Device], reading_rows: list[dict]
+) -> None:
+    """Listed devices with their flag as last seen, every device with a reading, and each
+    device's latest reading date (where the next night re-reads from)."""
+    latest: dict[str, date] = {}
+    for r in reading_rows:
+        if r["day"] > latest.get(r["device_id"], date.min):
+            latest[r["device_id"]] = r["day"]
+    known = {
+        row.device_id: row
+        for row in conn.execute(
+            sa.select(devices.c.device_id, devices.c.managed, devices.c.latest_day).where(
+                devices.c.feed_id == feed_id
+            )
+        )
+    }
+    conn.execute(
+        devices.update()
+        .where(devices.c.feed_id == feed_id, devices.c.listed.is_(True))
+        .values(listed=False)
+    )
+    listed = {d.device_id: d.managed for d in device_rows}
+    rows = []
+    for device_id in listed.keys() | latest.keys():
+        before = known.get(device_id)
+        latest_day = latest.get(device_id)
+        if before is not None and before.latest_day is not None:
+            latest_day = max(latest_day or before.latest_day, before.latest_day)
+        managed = listed.get(device_id, bool(before.managed) if before is not None else False)
+        rows.append(
+            {
+                "feed_id": feed_id,
+                "device_id": device_id,
+                "managed": managed,
+                "listed": device_id in listed,
+                "latest_day": latest_day,
+            }
+        )
+    upsert(conn, devices, sorted(rows, key=lambda r: r["device_id"]), ["feed_id", "device_id"])
 
 
 def _flag_rejected(
@@ -172,3 +234,21 @@ def feed_day_statuses(
         query = query.where(feed_days.c.status != COLLECTED)
     with engine.connect() as conn:
         return conn.execute(query).all()
+
+
+def device_latest_days(engine: Engine, feed_ids: list[int]) -> dict[int, list[date]]:
+    """feed_id -> the date of each device's latest mirrored reading (devices with one)."""
+    out: dict[int, list[date]] = {}
+    if not feed_ids:
+        return out
+    with engine.connect() as conn:
+        for i in range(0, len(feed_ids), 5000):
+            rows = conn.execute(
+                sa.select(devices.c.feed_id, devices.c.latest_day).where(
+                    devices.c.feed_id.in_(feed_ids[i : i + 5000]),
+                    devices.c.latest_day.is_not(None),
+                )
+            )
+            for feed_id, day in rows:
+                out.setdefault(feed_id, []).append(day)
+    return out

@@ -1,49 +1,140 @@
-"""Deposits from the mirrored readings: load, apply the accounting rules, write changes.
+"""Deposits from the mirrored readings: recompute what changed, write what differs.
 
-Deposits are a pure function of the mirrored readings, recomputed for the whole of each
-feed's mirrored history, so the order and number of collections never matter (rule 7).
-Only rows whose value changed are written, in one transaction per batch of feeds (so every
-feed-day's deposit, anomalies and device counts change together or not at all).
+Every change of a feed's deposit inputs (a reading added or changed, a day's scope
+recorded, new days synced, the activation moved) records the earliest day it affects in
+`feeds.dirty_from`. The deposits are recomputed from that day only, seeded by each
+device's latest reading before it: `count(X, S - 1)` is all the later days need to know
+about the past, so the result is exactly what a recompute of the whole history gives
+(rule 7), and a night's cost follows the feeds and days that changed, not the length of
+the history. A dirty day on or before activation recomputes the feed from its baseline.
+
+LifeCount is kept exact the same way: a device's pages since its baseline telescope to
+`latest - initial + (the previous counts of its meter resets)`, and every counted reset
+is kept as an anomaly (out-of-scope ones say so), so the days before S need no reloading.
+
+Writes go in one transaction per batch of feeds; a feed is marked clean only if its
+inputs did not change while it was being computed, so a collection that lands meanwhile
+is never lost and the month close can tell when deposits are up to date.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import groupby
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.accounting import compute_deposits
+from releaf_pipeline.lib.accounting import BASELINE_LOOKBACK_DAYS, compute_deposits
 from releaf_pipeline.lib.store.engine import upsert
-from releaf_pipeline.lib.store.registry import FeedRecord
-from releaf_pipeline.lib.store.tables import anomalies, deposits, devices, readings
+from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds
+from releaf_pipeline.lib.store.scope import scope_runs
+from releaf_pipeline.lib.store.tables import anomalies, deposits, devices, feeds, readings
 
-FEEDS_PER_BATCH = 500
+METER_RESET = "meter_reset"
+OUT_OF_SCOPE_RESET = "out of scope that day: its pages are not deposited"
+
+FEEDS_PER_BATCH = 2000
 # About 250 MiB of frames per batch at most, whatever the length of the history.
 READINGS_PER_BATCH = 400_000
 DEVICES_PER_FEED_ESTIMATE = 10
-BASELINE_DAYS = 31
+_EPOCH = date(1970, 1, 1)
 
 
 @dataclass
 class DepositSummary:
-    """What a deposit update wrote."""
+    """What a deposit update did."""
 
     feeds: int = 0
     days_written: int = 0
     anomalies_new: int = 0
-    pages_by_account_day: dict[tuple[str, date], int] = field(default_factory=dict)
+    readings_loaded: int = 0
+    feeds_left_dirty: int = 0
 
 
-def _frame(conn: sa.Connection, query: sa.Select, dates: tuple[str, ...] = ()) -> pd.DataFrame:
-    result = conn.execute(query)
-    columns = list(result.keys())
+@dataclass(frozen=True)
+class _Work:
+    """One dirty feed: its deposits from `start` on are recomputed from readings dated
+    `load_from` on (plus, unless `full`, each device's latest reading before `start`)."""
+
+    feed: FeedRecord
+    start: date
+    full: bool
+
+    @property
+    def load_from(self) -> date:
+        if self.full:
+            return self.start - timedelta(days=BASELINE_LOOKBACK_DAYS)
+        return self.start
+
+    @property
+    def weight(self) -> int:
+        assert self.feed.synced_through is not None
+        days = (self.feed.synced_through - self.load_from).days + 1
+        return max(1, days) * DEVICES_PER_FEED_ESTIMATE
+
+
+def pending_work(feed_list: list[FeedRecord], *, everything: bool = False) -> list[_Work]:
+    """The feeds whose deposits must be recomputed, and from which day."""
+    work = []
+    for f in feed_list:
+        if f.synced_through is None or f.synced_through < f.activation_date:
+            continue
+        if everything:
+            work.append(_Work(f, f.activation_date, True))
+        elif f.dirty_from is not None:
+            start = max(f.dirty_from, f.activation_date)
+            work.append(_Work(f, start, start == f.activation_date))
+    return work
+
+
+def update_deposits(
+    engine: Engine,
+    *,
+    now: datetime,
+    feed_ids: list[int] | None = None,
+    everything: bool = False,
+) -> DepositSummary:
+    """Bring the deposits, anomalies and device counts of every dirty feed up to date.
+
+    `feed_ids` limits the update to those feeds; `everything` recomputes every synced feed
+    from its baseline (the slow, obviously-right path the incremental one must agree with).
+    """
+    summary = DepositSummary()
+    for batch in _batches(pending_work(list_feeds(engine, feed_ids), everything=everything)):
+        _update_batch(engine, batch, now, summary)
+    return summary
+
+
+def _batches(work: list[_Work]) -> list[list[_Work]]:
+    """Feeds in groups whose readings fit the memory budget, those that load from the same
+    day together (one query per distinct day)."""
+    out: list[list[_Work]] = []
+    current: list[_Work] = []
+    load = 0
+    for item in sorted(work, key=lambda w: (w.load_from, w.full, w.feed.id)):
+        if current and (load + item.weight > READINGS_PER_BATCH or len(current) >= FEEDS_PER_BATCH):
+            out.append(current)
+            current, load = [], 0
+        current.append(item)
+        load += item.weight
+    if current:
+        out.append(current)
+    return out
+
+
+def _frame(conn: sa.Connection, query: sa.Select, columns: list[str]) -> pd.DataFrame:
     # Plain tuples: pandas builds a frame from them several times faster than from Rows.
-    frame = pd.DataFrame.from_records([tuple(r) for r in result], columns=columns)
-    for column in dates:
-        frame[column] = pd.to_datetime(frame[column], format="%Y-%m-%d")
+    rows = [tuple(r) for r in conn.execute(query)]
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def _days(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601")
     return frame
 
 
@@ -53,183 +144,323 @@ def _day_text(column: sa.ColumnElement) -> sa.ColumnElement:
     return sa.cast(column, sa.String).label(column.name)
 
 
-def update_deposits(
-    engine: Engine,
-    feeds: list[FeedRecord],
-    *,
-    now: datetime,
-    report_from: date,
-    report_to: date,
-) -> DepositSummary:
-    """Recompute and store deposits, anomalies and device counts for `feeds`.
-
-    The summary's pages cover the days from `report_from` to `report_to`.
-    """
-    summary = DepositSummary()
-    synced = [f for f in feeds if f.synced_through is not None]
-    for batch in _batches(synced):
-        _update_batch(engine, batch, now, report_from, report_to, summary)
-    return summary
+_READING_COLUMNS = ["feed_id", "device_id", "day", "life_count"]
 
 
-def _batches(feeds: list[FeedRecord]) -> list[list[FeedRecord]]:
-    """Feeds in groups whose mirrored readings fit the memory budget: a year of history
-    makes a feed ten times heavier than a month, so batches shrink as history grows."""
-    out: list[list[FeedRecord]] = []
-    current: list[FeedRecord] = []
-    load = 0
-    for feed in feeds:
-        assert feed.synced_through is not None
-        days = (feed.synced_through - feed.activation_date).days + 1 + BASELINE_DAYS
-        weight = max(1, days) * DEVICES_PER_FEED_ESTIMATE
-        if current and (load + weight > READINGS_PER_BATCH or len(current) >= FEEDS_PER_BATCH):
-            out.append(current)
-            current, load = [], 0
-        current.append(feed)
-        load += weight
-    if current:
-        out.append(current)
-    return out
+def _load(conn: sa.Connection, batch: list[_Work]) -> dict[str, pd.DataFrame]:
+    """Everything the batch's recomputation reads, one query per table and start day."""
+    window, seeds, old_deposits = [], [], []
+    for (load_from, full), group in groupby(batch, key=lambda w: (w.load_from, w.full)):
+        items = list(group)
+        ids = [w.feed.id for w in items]
+        start = items[0].start
+        if full:
+            window.append(
+                _frame(
+                    conn,
+                    sa.select(
+                        readings.c.feed_id, readings.c.device_id, _day_text(readings.c.day),
+                        readings.c.life_count,
+                    ).where(readings.c.feed_id.in_(ids), readings.c.day >= load_from),
+                    _READING_COLUMNS,
+                )
+            )  # fmt: skip
+        else:
+            # Through each device's row, so the primary key (feed, device, day) bounds the
+            # scan to the days loaded, however long the history behind them.
+            joined = sa.and_(
+                readings.c.feed_id == devices.c.feed_id,
+                readings.c.device_id == devices.c.device_id,
+            )
+            window.append(
+                _frame(
+                    conn,
+                    sa.select(
+                        readings.c.feed_id, readings.c.device_id, _day_text(readings.c.day),
+                        readings.c.life_count,
+                    )
+                    .select_from(devices.join(readings, sa.and_(joined, readings.c.day >= start)))
+                    .where(devices.c.feed_id.in_(ids)),
+                    _READING_COLUMNS,
+                )
+            )  # fmt: skip
+            prior = readings.alias("prior")
+            before = (
+                sa.select(prior.c.day)
+                .where(
+                    prior.c.feed_id == devices.c.feed_id,
+                    prior.c.device_id == devices.c.device_id,
+                    prior.c.day < start,
+                )
+                .order_by(prior.c.day.desc())
+                .limit(1)
+                .correlate(devices)
+                .scalar_subquery()
+            )
+            seeds.append(
+                _frame(
+                    conn,
+                    sa.select(
+                        readings.c.feed_id, readings.c.device_id, _day_text(readings.c.day),
+                        readings.c.life_count,
+                    )
+                    .select_from(devices.join(readings, sa.and_(joined, readings.c.day == before)))
+                    .where(devices.c.feed_id.in_(ids)),
+                    _READING_COLUMNS,
+                )
+            )  # fmt: skip
+        old_deposits.append(
+            _frame(
+                conn,
+                sa.select(deposits.c.feed_id, _day_text(deposits.c.day), deposits.c.pages).where(
+                    deposits.c.feed_id.in_(ids), deposits.c.day >= (load_from if full else start)
+                ),
+                ["feed_id", "day", "pages"],
+            )
+        )
+    ids = [w.feed.id for w in batch]
+    device_frame = _frame(
+        conn,
+        sa.select(
+            devices.c.feed_id, devices.c.device_id, devices.c.managed, devices.c.initial_count
+        ).where(devices.c.feed_id.in_(ids)),
+        ["feed_id", "device_id", "managed", "initial_count"],
+    )
+    old_resets = _frame(
+        conn,
+        sa.select(
+            anomalies.c.feed_id, anomalies.c.device_id, _day_text(anomalies.c.day),
+            anomalies.c.previous_count, anomalies.c.count, anomalies.c.detail,
+        ).where(anomalies.c.feed_id.in_(ids), anomalies.c.kind == METER_RESET),
+        ["feed_id", "device_id", "day", "previous_count", "count", "detail"],
+    )  # fmt: skip
+    managed_ids = [w.feed.id for w in batch if w.feed.scope == "managed"]
+    runs = pd.DataFrame.from_records(
+        scope_runs(conn, managed_ids, min(w.start for w in batch)),
+        columns=["feed_id", "device_id", "first_day", "last_day", "managed"],
+    )
+    return {
+        "window": _days(_concat(window, _READING_COLUMNS), "day"),
+        "seeds": _days(_concat(seeds, _READING_COLUMNS), "day"),
+        "old_deposits": _days(_concat(old_deposits, ["feed_id", "day", "pages"]), "day"),
+        "devices": device_frame,
+        "old_resets": _days(old_resets, "day"),
+        "runs": runs,
+    }
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _per_feed(frame: pd.DataFrame, values: dict[int, date]) -> np.ndarray:
+    """The per-feed day of `values` for each row of `frame`, as datetime64."""
+    mapped = frame["feed_id"].map({k: pd.Timestamp(v) for k, v in values.items()})
+    return mapped.to_numpy(dtype="datetime64[ns]")
 
 
 def _update_batch(
-    engine: Engine,
-    batch: list[FeedRecord],
-    now: datetime,
-    report_from: date,
-    report_to: date,
-    summary: DepositSummary,
+    engine: Engine, batch: list[_Work], now: datetime, summary: DepositSummary
 ) -> None:
-    ids = [f.id for f in batch]
     with engine.connect() as conn:
-        reading_df = _frame(
-            conn,
-            sa.select(
-                readings.c.feed_id, readings.c.device_id, _day_text(readings.c.day),
-                readings.c.life_count,
-            ).where(readings.c.feed_id.in_(ids)),
-            dates=("day",),
-        )  # fmt: skip
-        device_df = _frame(
-            conn,
-            sa.select(devices.c.feed_id, devices.c.device_id, devices.c.managed).where(
-                devices.c.feed_id.in_(ids)
-            ),
-        )
-        old_deposits = _frame(
-            conn,
-            sa.select(deposits.c.feed_id, _day_text(deposits.c.day), deposits.c.pages).where(
-                deposits.c.feed_id.in_(ids)
-            ),
-            dates=("day",),
-        )
-        old_anomalies = _frame(
-            conn,
-            sa.select(
-                anomalies.c.feed_id, anomalies.c.device_id, _day_text(anomalies.c.day),
-                anomalies.c.kind,
-            ).where(anomalies.c.feed_id.in_(ids)),
-            dates=("day",),
-        )  # fmt: skip
-    feed_df = pd.DataFrame(
+        data = _load(conn, batch)
+    by_id = {w.feed.id: w for w in batch}
+    start = {w.feed.id: w.start for w in batch}
+    activation = {w.feed.id: w.feed.activation_date for w in batch}
+
+    seeds = data["seeds"]
+    if not seeds.empty:
+        # A reading before A - 31 is no baseline (rule 3): the device starts afresh.
+        earliest = _per_feed(seeds, activation) - np.timedelta64(BASELINE_LOOKBACK_DAYS, "D")
+        seeds = seeds[seeds["day"].to_numpy() >= earliest]
+    reading_frame = _concat([data["window"], seeds], _READING_COLUMNS).astype(
+        {"feed_id": np.int64, "life_count": np.int64}
+    )
+    reading_frame["day"] = pd.to_datetime(reading_frame["day"])
+    summary.readings_loaded += len(reading_frame)
+
+    feed_frame = pd.DataFrame(
         {
-            "feed_id": ids,
-            "activation_date": [f.activation_date for f in batch],
-            "scope": [f.scope for f in batch],
+            "feed_id": [w.feed.id for w in batch],
+            "activation_date": [w.feed.activation_date for w in batch],
+            "scope": [w.feed.scope for w in batch],
         }
     )
     through = pd.Series(
-        [pd.Timestamp(f.synced_through) for f in batch], index=pd.Index(ids, name="feed_id")
+        [pd.Timestamp(w.feed.synced_through) for w in batch],
+        index=pd.Index([w.feed.id for w in batch], name="feed_id"),
     )
-    if reading_df.empty:
-        reading_df = pd.DataFrame(
-            {"feed_id": pd.Series(dtype="int64"), "device_id": pd.Series(dtype="object"),
-             "day": pd.Series(dtype="datetime64[ns]"), "life_count": pd.Series(dtype="int64")}
-        )  # fmt: skip
-    if device_df.empty:
-        device_df = pd.DataFrame(
-            {"feed_id": pd.Series(dtype="int64"), "device_id": pd.Series(dtype="object"),
-             "managed": pd.Series(dtype="bool")}
-        )  # fmt: skip
-    result = compute_deposits(reading_df, feed_df, device_df, through)
-    accounts = pd.Series({f.id: f.account for f in batch}, name="account")
-
-    new_dep = result.deposits
-    if old_deposits.empty:
-        changed = new_dep
-    else:
-        merged = new_dep.merge(
-            old_deposits.rename(columns={"pages": "old_pages"}), on=["feed_id", "day"], how="left"
-        )
-        changed = merged[merged["old_pages"].isna() | (merged["old_pages"] != merged["pages"])]
-    dep_rows = pd.DataFrame(
-        {
-            "feed_id": changed["feed_id"].astype("int64"),
-            "day": changed["day"].dt.date,
-            "account": changed["feed_id"].map(accounts),
-            "pages": changed["pages"].astype("int64"),
-        }
-    ).assign(updated_at=now)
-
-    new_anom = result.anomalies
-    if not old_anomalies.empty and not new_anom.empty:
-        known = new_anom.merge(
-            old_anomalies.assign(_known=True), on=["feed_id", "device_id", "day", "kind"],
-            how="left",
-        )  # fmt: skip
-        new_anom = new_anom[known["_known"].isna().to_numpy()]
-    anom_rows = pd.DataFrame(
-        {
-            "feed_id": new_anom["feed_id"].astype("int64"),
-            "device_id": new_anom["device_id"],
-            "day": new_anom["day"].dt.date,
-            "kind": new_anom["kind"].astype(str),
-            "previous_count": new_anom["previous_count"].astype("int64"),
-            "count": new_anom["count"].astype("int64"),
-        }
-    ).assign(detected_at=now)
-
-    dev = result.devices
-    dev_rows = pd.DataFrame(
-        {
-            "feed_id": dev["feed_id"].astype("int64"),
-            "device_id": dev["device_id"],
-            "managed": dev["managed"].astype(bool),
-            "initial_count": dev["initial_count"]
-            .astype(object)
-            .where(dev["initial_count"].notna(), None),
-            "latest_count": dev["latest_count"]
-            .astype(object)
-            .where(dev["latest_count"].notna(), None),
-            "life_count": dev["life_count"].astype("int64"),
-        }
+    device_frame = data["devices"]
+    result = compute_deposits(
+        reading_frame,
+        feed_frame,
+        device_frame[["feed_id", "device_id", "managed"]].astype({"feed_id": np.int64}),
+        through,
+        scope_history=data["runs"],
     )
+
+    dep_rows = _changed_deposits(result.deposits, data["old_deposits"], start, by_id, now)
+    # A full recompute owns every reset of the feed, even one dated before a moved
+    # activation; an incremental one only those from its start day.
+    window = {w.feed.id: (_EPOCH if w.full else w.start) for w in batch}
+    old_resets = data["old_resets"]
+    add_resets, drop_resets, reset_totals = _reset_changes(result.resets, old_resets, window, now)
+    known_resets = set(
+        zip(old_resets["feed_id"].astype(np.int64).tolist(), old_resets["device_id"],
+            old_resets["day"].dt.date.tolist(), strict=True)
+    )  # fmt: skip
+    dev_rows = _device_counts(
+        result.devices, device_frame, seeds, reading_frame, reset_totals, by_id
+    )
+
+    full_ids = [w.feed.id for w in batch if w.full]
     with engine.begin() as conn:
-        upsert(conn, deposits, _records(dep_rows), ["feed_id", "day"])
-        upsert(conn, anomalies, _records(anom_rows), ["feed_id", "device_id", "day", "kind"])
-        upsert(conn, devices, _records(dev_rows), ["feed_id", "device_id"])
+        if full_ids:
+            # The activation may have moved later: days before it hold no deposit.
+            for fid in full_ids:
+                conn.execute(
+                    deposits.delete().where(
+                        deposits.c.feed_id == fid, deposits.c.day < activation[fid]
+                    )
+                )
+        upsert(conn, deposits, dep_rows, ["feed_id", "day"])
+        if drop_resets:
+            conn.execute(
+                anomalies.delete().where(
+                    anomalies.c.feed_id == sa.bindparam("f"),
+                    anomalies.c.device_id == sa.bindparam("d"),
+                    anomalies.c.day == sa.bindparam("day"),
+                    anomalies.c.kind == METER_RESET,
+                ),
+                drop_resets,
+            )
+        upsert(conn, anomalies, add_resets, ["feed_id", "device_id", "day", "kind"])
+        if dev_rows:
+            conn.execute(
+                devices.update()
+                .where(
+                    devices.c.feed_id == sa.bindparam("f"),
+                    devices.c.device_id == sa.bindparam("d"),
+                )
+                .values(
+                    initial_count=sa.bindparam("initial"),
+                    latest_count=sa.bindparam("latest"),
+                    life_count=sa.bindparam("life"),
+                ),
+                dev_rows,
+            )
+        # Clean only if no collection changed the inputs meanwhile; otherwise the next run
+        # picks the feed up again from the earlier of both days.
+        left = 0
+        for w in batch:
+            done = conn.execute(
+                feeds.update()
+                .where(feeds.c.id == w.feed.id, feeds.c.inputs_version == w.feed.inputs_version)
+                .values(dirty_from=None)
+            ).rowcount
+            left += 0 if done else 1
     summary.feeds += len(batch)
     summary.days_written += len(dep_rows)
-    summary.anomalies_new += len(anom_rows)
+    summary.anomalies_new += sum(
+        1 for r in add_resets if (r["feed_id"], r["device_id"], r["day"]) not in known_resets
+    )
+    summary.feeds_left_dirty += left
 
-    day = new_dep["day"].dt.date
-    window = new_dep[(day >= report_from) & (day <= report_to)]
-    if not window.empty:
-        sums = (
-            window.assign(account=window["feed_id"].map(accounts), day=window["day"].dt.date)
-            .groupby(["account", "day"])["pages"]
-            .sum()
+
+def _changed_deposits(
+    new: pd.DataFrame,
+    old: pd.DataFrame,
+    start: dict[int, date],
+    by_id: dict[int, _Work],
+    now: datetime,
+) -> list[dict]:
+    new = new[new["day"].to_numpy() >= _per_feed(new, start)]
+    if not old.empty:
+        old = old.astype({"feed_id": np.int64, "pages": np.int64})
+        merged = new.merge(
+            old.rename(columns={"pages": "old_pages"}), on=["feed_id", "day"], how="left"
         )
-        for (account, d), pages in sums.items():
-            key = (account, d)
-            summary.pages_by_account_day[key] = summary.pages_by_account_day.get(key, 0) + int(
-                pages
-            )
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """Rows as dicts of plain Python values (numpy scalars confuse some drivers)."""
+        new = merged[merged["old_pages"].isna() | (merged["old_pages"] != merged["pages"])]
+    accounts = {fid: w.feed.account for fid, w in by_id.items()}
     return [
-        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-        for row in frame.to_dict("records")
-    ]
+        {"feed_id": fid, "day": day.date(), "account": accounts[fid], "pages": pages,
+         "updated_at": now}
+        for fid, day, pages in zip(
+            new["feed_id"].tolist(), new["day"].tolist(), new["pages"].tolist(), strict=True
+        )
+    ]  # fmt: skip
+
+
+def _reset_changes(
+    new: pd.DataFrame, old: pd.DataFrame, window: dict[int, date], now: datetime
+) -> tuple[list[dict], list[dict], dict[tuple[int, str], int]]:
+    """Meter resets to write and to drop on the recomputed days (from `window` per feed),
+    and each device's sum of the counts its resets started from (for LifeCount)."""
+    new = new[new["day"].to_numpy() >= _per_feed(new, window)]
+    new_keys = {
+        (int(f), d, day.date()): (int(p), int(c), bool(s))
+        for f, d, day, p, c, s in new[
+            ["feed_id", "device_id", "day", "previous_count", "count", "in_scope"]
+        ].itertuples(index=False, name=None)
+    }
+    totals: dict[tuple[int, str], int] = {}
+    old_keys: dict[tuple[int, str, date], tuple[int, int, bool]] = {}
+    for f, d, day, p, c, detail in old.itertuples(index=False, name=None):
+        key = (int(f), d, day.date())
+        if key[2] >= window[key[0]]:
+            old_keys[key] = (p, c, detail != OUT_OF_SCOPE_RESET)
+        elif p is not None:
+            totals[(key[0], d)] = totals.get((key[0], d), 0) + int(p)
+    for (f, d, _day), (p, _c, _s) in new_keys.items():
+        totals[(f, d)] = totals.get((f, d), 0) + p
+    drop = [{"f": f, "d": d, "day": day} for (f, d, day) in old_keys.keys() - new_keys.keys()]
+    write = [
+        {"feed_id": f, "device_id": d, "day": day, "kind": METER_RESET,
+         "previous_count": p, "count": c,
+         "detail": None if s else OUT_OF_SCOPE_RESET, "detected_at": now}
+        for (f, d, day), (p, c, s) in new_keys.items()
+        if old_keys.get((f, d, day)) != (p, c, s)
+    ]  # fmt: skip
+    return write, drop, totals
+
+
+def _device_counts(
+    summary: pd.DataFrame,
+    stored: pd.DataFrame,
+    seeds: pd.DataFrame,
+    loaded: pd.DataFrame,
+    reset_totals: dict[tuple[int, str], int],
+    by_id: dict[int, _Work],
+) -> list[dict]:
+    """InitialCount, LatestCount and LifeCount of the devices the recomputation saw."""
+    stored_initial = {
+        (int(f), d): i
+        for f, d, i in stored[["feed_id", "device_id", "initial_count"]].itertuples(
+            index=False, name=None
+        )
+    }
+    seeded = set(zip(seeds["feed_id"].astype(np.int64).tolist(), seeds["device_id"], strict=True))
+    with_readings = set(
+        zip(loaded["feed_id"].astype(np.int64).tolist(), loaded["device_id"], strict=True)
+    )
+    rows = []
+    for f, d, initial, latest in summary[
+        ["feed_id", "device_id", "initial_count", "latest_count"]
+    ].itertuples(index=False, name=None):
+        key = (int(f), d)
+        full = by_id[key[0]].full
+        if not full and key not in with_readings:
+            continue
+        if not full and key in seeded:
+            # The seed is count(X, S - 1), not the baseline, which the days before S fixed.
+            initial = stored_initial.get(key)
+        initial = None if initial is None or pd.isna(initial) else int(initial)
+        latest = None if latest is None or pd.isna(latest) else int(latest)
+        life = 0
+        if initial is not None and latest is not None:
+            life = latest - initial + reset_totals.get(key, 0)
+        rows.append({"f": key[0], "d": d, "initial": initial, "latest": latest, "life": life})
+    return rows

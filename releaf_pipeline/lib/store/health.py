@@ -9,9 +9,11 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from releaf_pipeline.lib.accounting import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.business_days import business_days_after, is_stale
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.tables import (
+    device_scope,
     devices,
     feed_health,
     feeds,
@@ -73,22 +75,29 @@ class FeedHealth:
     recollect_to: date | None
 
 
-def _reading_days(conn: sa.Connection, feed: FeedRecord, last: date) -> list[date]:
+def _reading_days(conn: sa.Connection, feed: FeedRecord, since: date, last: date) -> list[date]:
+    """Dates in [since, last] with a reading of a device in scope that day (rule 1)."""
+    # Through each device's row, so the primary key bounds the scan to [since, last].
     query = (
         sa.select(readings.c.day)
         .distinct()
-        .where(
-            readings.c.feed_id == feed.id,
-            readings.c.day <= last,
-            readings.c.day >= feed.activation_date - timedelta(days=31),
+        .select_from(
+            devices.join(
+                readings,
+                (readings.c.feed_id == devices.c.feed_id)
+                & (readings.c.device_id == devices.c.device_id)
+                & readings.c.day.between(since, last),
+            )
         )
+        .where(devices.c.feed_id == feed.id)
     )
     if feed.scope == "managed":
         query = query.join(
-            devices,
-            (devices.c.feed_id == readings.c.feed_id)
-            & (devices.c.device_id == readings.c.device_id),
-        ).where(devices.c.managed.is_(True))
+            device_scope,
+            (device_scope.c.feed_id == readings.c.feed_id)
+            & (device_scope.c.device_id == readings.c.device_id)
+            & readings.c.day.between(device_scope.c.first_day, device_scope.c.last_day),
+        ).where(device_scope.c.managed.is_(True))
     return sorted(conn.execute(query).scalars())
 
 
@@ -113,7 +122,9 @@ def evaluate_feed_health(
         start = first if state is None else max(first, state.evaluated_day + timedelta(days=1))
         if start > last:
             return changes
-        days = _reading_days(conn, feed, last)
+        baseline_window = feed.activation_date - timedelta(days=BASELINE_LOOKBACK_DAYS)
+        since = state.last_data if state is not None and state.last_data else baseline_window
+        days = _reading_days(conn, feed, max(since, baseline_window), last)
         synced = conn.execute(
             sa.select(feeds.c.synced_through).where(feeds.c.id == feed.id)
         ).scalar_one()
@@ -139,7 +150,9 @@ def evaluate_feed_health(
                 changes.append((day, False))
                 _event(conn, "feed", feed.id, False, now, reason, day)
             elif not stale and not healthy:
-                gap_from = (last_data or data) + timedelta(days=1)
+                # Days before activation are never collected as feed-days; the baseline
+                # window is read again by the fetch plan itself.
+                gap_from = max((last_data or data) + timedelta(days=1), feed.activation_date)
                 rec_from = gap_from if rec_from is None else min(rec_from, gap_from)
                 rec_to = max(d for d in (rec_to, synced, last) if d is not None)
                 healthy, since, reason = True, day, None

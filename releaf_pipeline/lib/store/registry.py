@@ -46,6 +46,9 @@ class FeedRecord:
     activation_date: date
     scope: str
     synced_through: date | None
+    dirty_from: date | None = None
+    """The earliest day whose deposits wait to be recomputed (None: up to date)."""
+    inputs_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,8 @@ def list_feeds(engine: Engine, feed_ids: list[int] | None = None) -> list[FeedRe
             activation_date=r.activation_date,
             scope=r.scope,
             synced_through=r.synced_through,
+            dirty_from=r.dirty_from,
+            inputs_version=r.inputs_version,
         )
         for r in rows
     ]

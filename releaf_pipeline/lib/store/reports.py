@@ -67,3 +67,14 @@ def feed_month_pages(engine: Engine, month: str) -> list[tuple[str, str, str, in
     )  # fmt: skip
     with engine.connect() as conn:
         return [(a, s, c, int(p)) for a, s, c, p in conn.execute(query)]
+
+
+def account_day_pages(engine: Engine, first: date, last: date) -> dict[tuple[str, date], int]:
+    """(account, day) -> pages deposited, for the days in [first, last]."""
+    query = (
+        sa.select(deposits.c.account, deposits.c.day, sa.func.sum(deposits.c.pages))
+        .where(deposits.c.day.between(first, last))
+        .group_by(deposits.c.account, deposits.c.day)
+    )
+    with engine.connect() as conn:
+        return {(a, d): int(p) for a, d, p in conn.execute(query)}

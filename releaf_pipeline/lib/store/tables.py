@@ -63,6 +63,12 @@ feeds = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     # Readings are mirrored without gaps from activation - 31 days through this date.
     sa.Column("synced_through", sa.Date, nullable=True),
+    # The earliest day whose deposit inputs (readings, scope, activation) changed since
+    # the deposits were last computed; NULL when the deposits are up to date.
+    sa.Column("dirty_from", sa.Date, nullable=True),
+    # Bumped by every change of the deposit inputs, so that the deposit computation only
+    # marks the feed clean when nothing changed while it was computing.
+    sa.Column("inputs_version", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("server_id", "customer_code", name="uq_feed_server_customer"),
     sa.CheckConstraint("scope in ('all', 'managed')", name="ck_feed_scope"),
 )
@@ -72,10 +78,27 @@ devices = sa.Table(
     metadata,
     sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id"), primary_key=True),
     sa.Column("device_id", sa.String(100), primary_key=True),
+    # IsManaged as last seen by Device/List (scope per day is in device_scope).
     sa.Column("managed", sa.Boolean, nullable=False),
     sa.Column("initial_count", sa.BigInteger, nullable=True),
     sa.Column("latest_count", sa.BigInteger, nullable=True),
     sa.Column("life_count", sa.BigInteger, nullable=False, default=0),
+    # The date of the device's latest mirrored reading: where the next night re-reads from.
+    sa.Column("latest_day", sa.Date, nullable=True),
+    # Whether the latest Device/List of the feed's customer listed the device.
+    sa.Column("listed", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+device_scope = sa.Table(
+    "device_scope",
+    metadata,
+    # Rule 1's history: the IsManaged that the first collection covering each day saw, as
+    # non-overlapping runs of days [first_day, last_day] per device.
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id"), primary_key=True),
+    sa.Column("device_id", sa.String(100), primary_key=True),
+    sa.Column("first_day", sa.Date, primary_key=True),
+    sa.Column("last_day", sa.Date, nullable=False),
+    sa.Column("managed", sa.Boolean, nullable=False),
 )
 
 readings = sa.Table(
@@ -110,6 +133,8 @@ deposits = sa.Table(
     sa.Column("account", sa.String(200), nullable=False, index=True),
     sa.Column("pages", sa.BigInteger, nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Reports and each partition's own figures read deposits by day.
+    sa.Index("ix_deposits_day", "day"),
 )
 
 anomalies = sa.Table(
