@@ -489,11 +489,18 @@ def _month_waiting(month: str) -> list[tuple[str, str]]:
     from releaf_pipeline.lib.monthly_close import close_status
 
     today = _now().date()
-    return [
-        (s.account, s.waiting)
-        for s in close_status(_engine(), month, today, grace_days=_grace_days())
-        if not s.certified and not s.closable and s.waiting
-    ]
+    out = []
+    for s in close_status(_engine(), month, today, grace_days=_grace_days()):
+        if s.certified:
+            continue
+        if s.closed_by == "grace":
+            out.append((s.account, f"{s.waiting}; the grace period is over: the next close "
+                        "issues its certificate with what is known"))  # fmt: skip
+        elif s.closable:
+            out.append((s.account, "nothing: the next close issues its certificate"))
+        else:
+            out.append((s.account, s.waiting))
+    return out
 
 
 def _grace_days() -> int:

@@ -3,23 +3,34 @@ slow obvious way: a loop per device and day, independent of the vectorised code.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
 from releaf_pipeline.lib.mpsmonitor.fleet import Fleet
+
+SeenAt = Callable[[date], datetime]
+"""When the first collection covering a day ran (rule 1: scope is what it saw)."""
 
 
 def expected_feed_deposits(
     readings: dict[str, dict[date, int]],
-    managed: dict[str, bool],
+    managed: dict[str, bool] | Callable[[str, date], bool],
     activation: date,
     scope: str,
     through: date,
 ) -> dict[date, int]:
-    """Pages per day in [activation, through] for one feed."""
+    """Pages per day in [activation, through] for one feed. `managed` is each device's
+    flag, or a function of (device, day) when the flag changed over time."""
     out = {activation + timedelta(days=i): 0 for i in range((through - activation).days + 1)}
+
+    def in_scope(device: str, day: date) -> bool:
+        if scope == "all":
+            return True
+        if callable(managed):
+            return managed(device, day)
+        return managed.get(device, False)
+
     for device, counts in readings.items():
-        if scope == "managed" and not managed.get(device, False):
-            continue
         pre = [d for d in counts if activation - timedelta(days=31) <= d < activation]
         post = sorted(d for d in counts if activation <= d <= through)
         if pre:
@@ -31,7 +42,8 @@ def expected_feed_deposits(
             continue
         for d in post:
             delta = counts[d] - prev
-            out[d] += counts[d] if delta < 0 else delta
+            if in_scope(device, d):
+                out[d] += counts[d] if delta < 0 else delta
             prev = counts[d]
     return out
 
@@ -40,15 +52,30 @@ def expected_account_days(
     fleet: Fleet,
     feeds: list[tuple[str, str, date, str]],
     through: date,
-    as_of: date | None,
+    as_of: date | datetime | None,
+    seen_at: SeenAt | None = None,
 ) -> dict[str, dict[date, int]]:
-    """account -> day -> pages, for feeds given as (customer, account, activation, scope)."""
+    """account -> day -> pages, for feeds given as (customer, account, activation, scope).
+
+    `as_of=None` counts every reading the simulator will ever serve. With `seen_at`, a
+    device of a managed feed is in scope on a day when the simulator showed it managed at
+    the moment the first collection covering that day ran; without it, as first listed.
+    """
     result: dict[str, dict[date, int]] = {}
     for code, account, activation, scope in feeds:
         if not fleet.has_customer(code):
             continue
+        managed: dict[str, bool] | Callable[[str, date], bool] = fleet.managed(code)
+        if seen_at is not None:
+            flags: dict[date, dict[str, bool]] = {}
+
+            def managed(device: str, day: date, code: str = code, flags: dict = flags) -> bool:
+                if day not in flags:
+                    flags[day] = fleet.managed_at(code, seen_at(day))
+                return flags[day].get(device, False)
+
         days = expected_feed_deposits(
-            fleet.readings(code, as_of=as_of), fleet.managed(code), activation, scope, through
+            fleet.readings(code, as_of=as_of), managed, activation, scope, through
         )
         acct = result.setdefault(account, {})
         for d, p in days.items():

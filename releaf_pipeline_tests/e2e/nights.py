@@ -6,6 +6,7 @@ from collections.abc import Callable, Container
 from datetime import date, timedelta
 
 from releaf_pipeline.lib.mpsmonitor.simulator import Simulator
+from releaf_pipeline.replay import night_time
 
 Feed = tuple[str, str, date, str]  # customer code, account, activation, scope
 
@@ -33,11 +34,12 @@ def live_nights(
     outage: Container[date] = (),
     not_run: Container[date] = (),
 ) -> None:
-    """Each night after `first`..`last`: the simulator's clock moves on, and `releaf
-    nightly` runs unless the night is in `not_run`; the server is down in `outage`."""
+    """Each night after `first`..`last`: the simulator's clock moves to the moment the
+    nightly schedule fires, and `releaf nightly` runs unless the night is in `not_run`;
+    the server is down in `outage`."""
     day = first
     while day <= last:
-        sim.set_today(day + timedelta(days=1))
+        sim.set_now(night_time(day))
         sim.set_outage(day in outage)
         if day not in not_run:
             r = releaf("nightly", "--date", day.isoformat())

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.tables import (
     deposits,
+    device_readings,
     device_scope,
     devices,
     feed_days,
@@ -64,14 +65,9 @@ def feed_months(
 
 
 def _devices_waiting(conn: sa.Connection, feed: FeedRecord, first: date, last: date) -> int:
-    reported = sa.and_(
-        readings.c.feed_id == devices.c.feed_id,
-        readings.c.device_id == devices.c.device_id,
-        readings.c.day.between(first, last),
-    )
     query = (
         sa.select(sa.func.count(sa.distinct(devices.c.device_id)))
-        .select_from(devices.join(readings, reported))
+        .select_from(device_readings(readings.c.day.between(first, last)))
         .where(
             devices.c.feed_id == feed.id,
             devices.c.listed.is_(True),

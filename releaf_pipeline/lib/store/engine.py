@@ -79,8 +79,41 @@ def upsert(
         if update
         else stmt.on_conflict_do_nothing(index_elements=keys)
     )
-    # SQLite caps bound parameters per statement; chunk to stay below it.
-    width = max(1, len(rows[0]))
-    step = max(1, 30000 // width)
-    for i in range(0, len(rows), step):
-        conn.execute(stmt, list(rows[i : i + step]))
+    execute_many(conn, stmt, rows)
+
+
+def execute_many(conn: Connection, stmt: sa.Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Execute `stmt` once for each row of parameters, all with the same keys.
+
+    On SQLite the rows go straight to the driver's executemany, each value bound by its
+    column type's own processing: SQLAlchemy's per-row parameter handling would otherwise
+    cost as much as SQLite's writes when a night touches every feed. Elsewhere (Postgres)
+    SQLAlchemy batches the rows itself.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(stmt, list(rows))
+        return
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    names = list(compiled.positiontup or ())
+    if not set(names) <= rows[0].keys():
+        # Column defaults to fill in: SQLAlchemy's own path knows them.
+        conn.execute(stmt, list(rows))
+        return
+    dialect = conn.dialect
+    processors = [
+        compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
+    ]
+    columns = []
+    for name, proc in zip(names, processors, strict=True):
+        values = [row[name] for row in rows]
+        if proc is not None:
+            # A night's rows share a handful of dates and one timestamp: bind each once.
+            bound: dict[Any, Any] = {}
+            values = [
+                None if v is None else bound[v] if v in bound else bound.setdefault(v, proc(v))
+                for v in values
+            ]
+        columns.append(values)
+    conn.exec_driver_sql(compiled.string, list(zip(*columns, strict=True)))

@@ -13,6 +13,7 @@ from releaf_pipeline.lib.accounting import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.business_days import business_days_after, is_stale
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.tables import (
+    device_readings,
     device_scope,
     devices,
     feed_health,
@@ -77,18 +78,10 @@ class FeedHealth:
 
 def _reading_days(conn: sa.Connection, feed: FeedRecord, since: date, last: date) -> list[date]:
     """Dates in [since, last] with a reading of a device in scope that day (rule 1)."""
-    # Through each device's row, so the primary key bounds the scan to [since, last].
     query = (
         sa.select(readings.c.day)
         .distinct()
-        .select_from(
-            devices.join(
-                readings,
-                (readings.c.feed_id == devices.c.feed_id)
-                & (readings.c.device_id == devices.c.device_id)
-                & readings.c.day.between(since, last),
-            )
-        )
+        .select_from(device_readings(readings.c.day.between(since, last)))
         .where(devices.c.feed_id == feed.id)
     )
     if feed.scope == "managed":

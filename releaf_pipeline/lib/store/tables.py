@@ -200,3 +200,21 @@ certificates = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("account", "month", name="uq_certificate_account_month"),
 )
+
+
+def device_readings(*conditions: sa.ColumnElement[bool]) -> sa.Join:
+    """`devices` joined to their `readings` meeting `conditions`, walked device by device.
+
+    Each device's readings are then a range of the readings' primary key (feed, device,
+    day), so a query bounded in days costs what it returns, however long the history.
+    The `+ 0` keeps SQLite from moving a feed filter on `devices` over to `readings` and
+    scanning every reading of the feed instead.
+    """
+    return devices.join(
+        readings,
+        sa.and_(
+            readings.c.feed_id == devices.c.feed_id + sa.literal_column("0"),
+            readings.c.device_id == devices.c.device_id,
+            *conditions,
+        ),
+    )
