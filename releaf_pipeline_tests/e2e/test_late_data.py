@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
+from releaf_pipeline.defs.health.sensors import plan_requests
+from releaf_pipeline.defs.resources import StoreResource
 from releaf_pipeline.lib.mpsmonitor.fleet import (
     CustomerOutage,
     DeviceOutage,
@@ -241,15 +243,10 @@ def test_activation_during_an_outage_takes_the_baseline_from_the_late_readings(
     assert [r.tags.get("releaf/catchup") for r in catchups] == []
 
 
-def test_a_recovery_from_before_activation_is_requested_once_and_clears(
-    home, releaf, monkeypatch, tmp_path
-):
-    """The recovered feed is healed by one catch-up run when the nights cannot do it
-    themselves (its last data is older than the look-back), then nothing more is asked."""
-    from releaf_pipeline.definitions import defs
-    from releaf_pipeline.defs.health.sensors import plan_requests
-    from releaf_pipeline.defs.resources import StoreResource
-
+def test_a_recovery_from_before_activation_clears(home, releaf, monkeypatch, tmp_path):
+    """The DCA went quiet long before activation: the days to collect again start at the
+    activation, the nights reading back to the baseline window fetch them, and nothing
+    stays pending for the catch-up sensor or the month close."""
     activation = date(2026, 10, 8)
     fleet = late_fleet(customer_outages=(CustomerOutage(0, date(2026, 9, 1), date(2026, 10, 20)),))
     code = fleet.customer_codes[0]
@@ -262,7 +259,6 @@ def test_a_recovery_from_before_activation_is_requested_once_and_clears(
             assert plan_requests(instance, StoreResource(), date(2026, 11, 1)) == []
         (state,) = feed_health_states(engine_of(home)).values()
         assert state.healthy and state.recollect_from is None
-    assert defs  # the code location loads with the feed in this state
 
     truth = check_months(releaf, fleet, feeds, ["2026-10"])
     assert_certified(
@@ -313,3 +309,37 @@ def test_the_close_waits_for_deposits_of_the_latest_collection(home, releaf, mon
     assert_certified(
         releaf, truth, "acct-c", "2026-10", issued_on="2026-11-02", period_start="2026-10-20"
     )
+
+
+def test_after_a_successful_catch_up_nothing_more_is_requested(home, releaf, monkeypatch, tmp_path):
+    """A DCA silent for longer than the look-back: the nights no longer re-read it, so its
+    recovery is one catch-up run from the day after its last data, and then nothing."""
+    activation = date(2026, 9, 10)
+    fleet = late_fleet(customer_outages=(CustomerOutage(0, date(2026, 9, 15), date(2026, 10, 24)),))
+    code = fleet.customer_codes[0]
+    feeds = [(code, "acct-l", activation, "all")]
+    with serving(fleet, tmp_path) as sim:
+        sim.set_now(night_time(activation))
+        register_feeds(releaf, sim, feeds, monkeypatch)
+        live_nights(releaf, sim, activation, date(2026, 10, 31))
+        with dg.DagsterInstance.get() as instance:
+            recovered = [
+                (r.tags["dagster/asset_partition_range_start"], r.status.value)
+                for r in instance.get_runs()
+                if r.tags.get("releaf/catchup") == "recovered"
+            ]
+            assert recovered == [("2026-09-15", "SUCCESS")]
+            assert plan_requests(instance, StoreResource(), date(2026, 11, 1)) == []
+        (state,) = feed_health_states(engine_of(home)).values()
+        assert state.healthy and state.recollect_from is None
+
+    # The late readings came after September's grace period: September closed with what
+    # was known, and October's certificate carries the rest as its adjustment.
+    truth = check_months(releaf, fleet, feeds, ["2026-09", "2026-10"])
+    september = certificate(releaf, "acct-l", "2026-09")
+    assert (september["closed_by"], september["issued_on"]) == ("grace", "2026-10-10")
+    october = certificate(releaf, "acct-l", "2026-10")
+    assert october["pages"] == month_pages(truth, "acct-l", "2026-10")
+    late = month_pages(truth, "acct-l", "2026-09") - september["pages"]
+    assert late > 0 and october["adjustment_pages"] == late
+    assert (october["closed_by"], october["issued_on"]) == ("complete", "2026-11-01")
