@@ -207,9 +207,9 @@ def fill_store(engine: sa.Engine, data: Synthetic, through: date) -> None:
         cur.execute("BEGIN")
         cur.executemany(
             "INSERT INTO devices (feed_id, device_id, managed, initial_count, latest_count, "
-            "life_count, latest_day, listed) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+            "life_count, latest_day, counted_day, listed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
             [
-                (int(f), d, int(m), int(i), int(c), int(life), day_iso[int(k)])
+                (int(f), d, int(m), int(i), int(c), int(life), day_iso[int(k)], day_iso[int(k)])
                 for f, d, m, i, c, life, k in zip(
                     data.device_feed, data.device_ids, data.managed, data.counts[:, 0],
                     done.latest, done.pages.sum(axis=1), done.latest_k, strict=True,
@@ -286,11 +286,17 @@ def mirror_day(engine: sa.Engine, data: Synthetic, day: date) -> None:
 
 def redo_night(engine: sa.Engine, day: date) -> None:
     """Put the store back as the night's collection left it: the day's deposits not yet
-    computed, every feed dirty from the day."""
+    computed (each device's count as of the night before), every feed dirty from the day."""
     iso = day.isoformat()
     raw = engine.raw_connection()
     try:
         raw.execute("DELETE FROM deposits WHERE day = ?", (iso,))
+        raw.execute(
+            "UPDATE devices SET counted_day = (SELECT r.day FROM readings r WHERE "
+            "r.feed_id = devices.feed_id AND r.device_id = devices.device_id AND r.day < ? "
+            "ORDER BY r.day DESC LIMIT 1)",
+            (iso,),
+        )
         raw.execute("UPDATE feeds SET dirty_from = ?, inputs_version = inputs_version + 1", (iso,))
         raw.commit()
     finally:
@@ -307,9 +313,12 @@ class _NoCipher:
 def daily_deposits_step(engine: sa.Engine, day_from: date, day_to: date) -> dict[str, Any]:
     """What the `daily_deposits` asset does for [day_from, day_to]: the deposits of every
     dirty feed brought up to date, then the partition's own pages per account."""
+    began = time.perf_counter()
     summary = update_deposits(engine, now=datetime.now(UTC))
+    deposits_seconds = time.perf_counter() - began
     pages = account_day_pages(engine, day_from, day_to)
     return {
+        "update_deposits_seconds": round(deposits_seconds, 3),
         "feeds": summary.feeds,
         "days_written": summary.days_written,
         "readings_loaded": summary.readings_loaded,

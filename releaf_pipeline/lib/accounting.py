@@ -45,6 +45,7 @@ _DEVICE_COLUMNS = [
     "latest_count",
     "life_count",
     "first_day",
+    "latest_day",
 ]
 _ANOMALY_COLUMNS = ["feed_id", "device_id", "day", "kind", "previous_count", "count"]
 _RESET_COLUMNS = ["feed_id", "device_id", "day", "previous_count", "count", "in_scope"]
@@ -80,8 +81,9 @@ class AccountingResult:
       NA while the device has no baseline), latest_count (Int64, NA without a reading in
       [activation - 31 days, through]), life_count (int64, pages on days in
       [activation, through]), first_day (datetime64[ns], the day counting started; NaT
-      without a baseline). Every device of the feed, in scope or not, appears once; sorted
-      by feed_id, device_id.
+      without a baseline), latest_day (datetime64[ns], the date of latest_count's reading).
+      Every device of the feed, in scope or not, appears once; sorted by feed_id,
+      device_id.
     - ``anomalies``: feed_id, device_id, day, kind (``"meter_reset"``), previous_count,
       count (int64). Resets of devices in scope that day only, since only their pages reach
       a deposit; sorted by feed_id, device_id, day.
@@ -214,8 +216,9 @@ def _read_readings(readings: pd.DataFrame, feeds: _Feeds, horizon: np.ndarray) -
     )
     feed, device, day, count = feed[keep], device[keep], day[keep], count[keep]
 
-    order = np.lexsort((count, day, device, feed))
-    feed, device, day, count = feed[order], device[order], day[order], count[order]
+    if not _sorted_rows(feed, device, day):
+        order = np.lexsort((count, day, device, feed))
+        feed, device, day, count = feed[order], device[order], day[order], count[order]
 
     # The same day collected twice yields the same reading, which is harmless; two
     # different counts for one device-day would make the result depend on row order.
@@ -228,6 +231,22 @@ def _read_readings(readings: pd.DataFrame, feeds: _Feeds, horizon: np.ndarray) -
 
     return _Readings(
         feed=feed, device=device, device_ids=pd.Index(device_ids), day=day, count=count
+    )
+
+
+def _sorted_rows(feed: np.ndarray, device: np.ndarray, day: np.ndarray) -> bool:
+    """Whether the rows are already in (feed, device, day) order, as a store's primary key
+    returns them: then the sort, the costliest step at fleet scale, can be skipped."""
+    if len(feed) < 2:
+        return True
+    d_feed = np.diff(feed)
+    same_feed = d_feed == 0
+    d_device = np.diff(device)
+    same_device = same_feed & (d_device == 0)
+    return bool(
+        (d_feed >= 0).all()
+        and (d_device[same_feed] >= 0).all()
+        and (np.diff(day)[same_device] >= 0).all()
     )
 
 
@@ -394,7 +413,7 @@ def _device_summary(
     first = np.flatnonzero(starts_group)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return _summary_frame(feeds, rows, empty, empty, empty, empty, empty, empty, empty)
+        return _summary_frame(feeds, rows, empty, empty, empty, empty, empty, empty, empty, empty)
     last = np.append(first[1:], n) - 1
     group_feed = rows.feed[first]
     activation = feeds.activation[group_feed]
@@ -417,6 +436,7 @@ def _device_summary(
         rows.count[last],
         life,
         first_day,
+        rows.day[last],
     )
 
 
@@ -430,6 +450,7 @@ def _summary_frame(
     latest: np.ndarray,
     life: np.ndarray,
     first_day: np.ndarray,
+    latest_day: np.ndarray,
 ) -> pd.DataFrame:
     has_baseline = has_baseline.astype(bool)
     first_days = pd.Series(_as_datetimes(first_day)).where(has_baseline)
@@ -441,6 +462,7 @@ def _summary_frame(
             "latest_count": pd.array(latest.astype(np.int64), dtype="Int64"),
             "life_count": life.astype(np.int64),
             "first_day": first_days.astype("datetime64[ns]").to_numpy(),
+            "latest_day": _as_datetimes(latest_day),
         }
     )
 
@@ -467,6 +489,7 @@ def _with_scope(
         latest_count=pd.array([pd.NA] * len(silent), dtype="Int64"),
         life_count=np.zeros(len(silent), dtype=np.int64),
         first_day=pd.Series(pd.NaT, index=silent.index, dtype="datetime64[ns]"),
+        latest_day=pd.Series(pd.NaT, index=silent.index, dtype="datetime64[ns]"),
     )
 
     out = pd.concat([merged, silent], ignore_index=True) if len(silent) else merged
@@ -481,6 +504,7 @@ def _with_scope(
             "latest_count": "Int64",
             "life_count": np.int64,
             "first_day": "datetime64[ns]",
+            "latest_day": "datetime64[ns]",
         }
     )
     group_in_scope = out["in_scope"].to_numpy(dtype=bool)[: len(group_devices)]

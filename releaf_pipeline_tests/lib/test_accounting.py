@@ -88,6 +88,7 @@ def test_output_columns_and_dtypes() -> None:
         "latest_count",
         "life_count",
         "first_day",
+        "latest_day",
     ]
     dtypes = result.devices.dtypes.astype(str).to_dict()
     assert dtypes["managed"] == "bool"

@@ -52,13 +52,18 @@ def _history(rng: random.Random, activation: date) -> dict[str, _Device]:
         first_seen = rng.choice([-40, rng.randint(-40, 25)])
         offline = rng.random() < 0.3
         gap_start = rng.randint(-10, 20)
+        # Some devices go silent for a week or two, their readings never uploaded.
+        silent = range(0)
+        if rng.random() < 0.4:
+            quiet_from = rng.randint(-20, 20)
+            silent = range(quiet_from, quiet_from + rng.randint(8, 16))
         for offset in range(-40, 30):
             day = activation + timedelta(days=offset)
             count += rng.choice([0, rng.randint(1, 300)])
             if rng.random() < 0.04:
                 count = rng.randint(0, 40)  # meter reset
-            if offset < first_seen or rng.random() < 0.1:
-                continue  # not reporting yet, or a day never uploaded
+            if offset < first_seen or offset in silent or rng.random() < 0.1:
+                continue  # not reporting yet, silent, or a day never uploaded
             dev.counts[day] = count
             late = offline and gap_start <= offset < gap_start + rng.randint(3, 9)
             lag = rng.randint(2, 12) if late else rng.choice([1, 1, 1, 2])

@@ -52,6 +52,8 @@ FEEDS_PER_BATCH = 2000
 READINGS_PER_BATCH = 400_000
 DEVICES_PER_FEED_ESTIMATE = 10
 _EPOCH = date(1970, 1, 1)
+# Two bound values per device, well under SQLite's limit of variables per statement.
+_PAIRS_PER_QUERY = 5000
 
 
 @dataclass
@@ -182,10 +184,19 @@ _READING_COLUMNS = ["feed_id", "device_id", "day", "life_count"]
 
 def _load(conn: sa.Connection, batch: list[_Work]) -> dict[str, pd.DataFrame]:
     """Everything the batch's recomputation reads, one query per table and start day."""
+    ids = [w.feed.id for w in batch]
+    device_frame = _frame(
+        conn,
+        sa.select(
+            devices.c.feed_id, devices.c.device_id, devices.c.managed, devices.c.initial_count,
+            devices.c.latest_count, _epoch_day(devices.c.counted_day),
+        ).where(devices.c.feed_id.in_(ids)),
+        ["feed_id", "device_id", "managed", "initial_count", "latest_count", "counted_day"],
+    )  # fmt: skip
     window, seeds, old_deposits = [], [], []
     for (load_from, full), group in groupby(batch, key=lambda w: (w.load_from, w.full)):
         items = list(group)
-        ids = [w.feed.id for w in items]
+        group_ids = [w.feed.id for w in items]
         start = items[0].start
         if full:
             window.append(
@@ -194,7 +205,7 @@ def _load(conn: sa.Connection, batch: list[_Work]) -> dict[str, pd.DataFrame]:
                     sa.select(
                         readings.c.feed_id, readings.c.device_id, _epoch_day(readings.c.day),
                         readings.c.life_count,
-                    ).where(readings.c.feed_id.in_(ids), readings.c.day >= load_from),
+                    ).where(readings.c.feed_id.in_(group_ids), readings.c.day >= load_from),
                     _READING_COLUMNS,
                 )
             )  # fmt: skip
@@ -207,52 +218,21 @@ def _load(conn: sa.Connection, batch: list[_Work]) -> dict[str, pd.DataFrame]:
                         readings.c.life_count,
                     )
                     .select_from(device_readings(readings.c.day >= start))
-                    .where(devices.c.feed_id.in_(ids)),
+                    .where(devices.c.feed_id.in_(group_ids)),
                     _READING_COLUMNS,
                 )
             )  # fmt: skip
-            prior = readings.alias("prior")
-            before = (
-                sa.select(prior.c.day)
-                .where(
-                    prior.c.feed_id == devices.c.feed_id,
-                    prior.c.device_id == devices.c.device_id,
-                    prior.c.day < start,
-                )
-                .order_by(prior.c.day.desc())
-                .limit(1)
-                .correlate(devices)
-                .scalar_subquery()
-            )
-            seeds.append(
-                _frame(
-                    conn,
-                    sa.select(
-                        readings.c.feed_id, readings.c.device_id, _epoch_day(readings.c.day),
-                        readings.c.life_count,
-                    )
-                    .select_from(device_readings(readings.c.day == before))
-                    .where(devices.c.feed_id.in_(ids)),
-                    _READING_COLUMNS,
-                )
-            )  # fmt: skip
+            seeds += _seeds(conn, device_frame[device_frame["feed_id"].isin(group_ids)], start)
         old_deposits.append(
             _frame(
                 conn,
                 sa.select(deposits.c.feed_id, _epoch_day(deposits.c.day), deposits.c.pages).where(
-                    deposits.c.feed_id.in_(ids), deposits.c.day >= (load_from if full else start)
+                    deposits.c.feed_id.in_(group_ids),
+                    deposits.c.day >= (load_from if full else start),
                 ),
                 ["feed_id", "day", "pages"],
             )
         )
-    ids = [w.feed.id for w in batch]
-    device_frame = _frame(
-        conn,
-        sa.select(
-            devices.c.feed_id, devices.c.device_id, devices.c.managed, devices.c.initial_count
-        ).where(devices.c.feed_id.in_(ids)),
-        ["feed_id", "device_id", "managed", "initial_count"],
-    )
     old_resets = _frame(
         conn,
         sa.select(
@@ -274,6 +254,71 @@ def _load(conn: sa.Connection, batch: list[_Work]) -> dict[str, pd.DataFrame]:
         "old_resets": _days(old_resets, "day"),
         "runs": runs,
     }
+
+
+def _seeds(conn: sa.Connection, group_devices: pd.DataFrame, start: date) -> list[pd.DataFrame]:
+    """Each device's latest reading before `start`.
+
+    No reading before `start` changed since the deposits were last computed (else the
+    feed would be dirty from that reading's day), so when that computation ended on a
+    reading dated before `start`, that reading is the one: a night takes it from the
+    device's row. The others (the computation ended on `start` or later, or never ran)
+    look it up, one index seek each.
+    """
+    counted = pd.to_numeric(group_devices["counted_day"]).to_numpy(dtype=float, na_value=np.nan)
+    known = counted < _epoch_number(start)
+    out = [
+        pd.DataFrame(
+            {
+                "feed_id": group_devices["feed_id"].to_numpy()[known],
+                "device_id": group_devices["device_id"].to_numpy()[known],
+                "day": counted[known].astype(np.int64),
+                "life_count": group_devices["latest_count"].to_numpy()[known],
+            }
+        )
+    ]
+    pairs = list(
+        zip(
+            group_devices["feed_id"].to_numpy()[~known].tolist(),
+            group_devices["device_id"].to_numpy()[~known].tolist(),
+            strict=True,
+        )
+    )
+    prior = readings.alias("prior")
+    before = (
+        sa.select(prior.c.day)
+        .where(
+            prior.c.feed_id == devices.c.feed_id,
+            prior.c.device_id == devices.c.device_id,
+            prior.c.day < start,
+        )
+        .order_by(prior.c.day.desc())
+        .limit(1)
+        .correlate(devices)
+        .scalar_subquery()
+    )
+    for i in range(0, len(pairs), _PAIRS_PER_QUERY):
+        out.append(
+            _frame(
+                conn,
+                sa.select(
+                    readings.c.feed_id, readings.c.device_id, _epoch_day(readings.c.day),
+                    readings.c.life_count,
+                )
+                .select_from(device_readings(readings.c.day == before))
+                .where(
+                    sa.tuple_(devices.c.feed_id, devices.c.device_id).in_(
+                        pairs[i : i + _PAIRS_PER_QUERY]
+                    )
+                ),
+                _READING_COLUMNS,
+            )
+        )  # fmt: skip
+    return out
+
+
+def _epoch_number(day: date) -> int:
+    return (day - _EPOCH).days
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -379,6 +424,7 @@ def _update_batch(
                     initial_count=sa.bindparam("initial"),
                     latest_count=sa.bindparam("latest"),
                     life_count=sa.bindparam("life"),
+                    counted_day=sa.bindparam("counted", type_=sa.Date),
                 ),
                 dev_rows,
             )
@@ -397,7 +443,7 @@ def _update_batch(
             )
         ).scalar_one()
     summary.feeds += len(batch)
-    summary.days_written += len(dep_rows)
+    summary.days_written += len(dep_rows["feed_id"])
     summary.anomalies_new += sum(
         1 for r in add_resets if (r["feed_id"], r["device_id"], r["day"]) not in known_resets
     )
@@ -410,7 +456,8 @@ def _changed_deposits(
     start: dict[int, date],
     by_id: dict[int, _Work],
     now: datetime,
-) -> list[dict]:
+) -> dict[str, list]:
+    """The deposits to write, as columns."""
     new = new[new["day"].to_numpy() >= _per_feed(new, start)]
     if not old.empty:
         old = old.astype({"feed_id": np.int64, "pages": np.int64})
@@ -419,13 +466,21 @@ def _changed_deposits(
         )
         new = merged[merged["old_pages"].isna() | (merged["old_pages"] != merged["pages"])]
     accounts = {fid: w.feed.account for fid, w in by_id.items()}
-    return [
-        {"feed_id": fid, "day": day.date(), "account": accounts[fid], "pages": pages,
-         "updated_at": now}
-        for fid, day, pages in zip(
-            new["feed_id"].tolist(), new["day"].tolist(), new["pages"].tolist(), strict=True
-        )
-    ]  # fmt: skip
+    feed_ids = new["feed_id"].tolist()
+    return {
+        "feed_id": feed_ids,
+        "day": _dates(new["day"]),
+        "account": [accounts[fid] for fid in feed_ids],
+        "pages": new["pages"].tolist(),
+        "updated_at": [now] * len(feed_ids),
+    }
+
+
+def _dates(days: pd.Series) -> list[date]:
+    """The days as `date` objects; a batch has few distinct ones, each made once."""
+    numbers = days.to_numpy().astype("datetime64[D]").astype(np.int64)
+    made = {int(n): _EPOCH + timedelta(days=int(n)) for n in np.unique(numbers)}
+    return [made[n] for n in numbers.tolist()]
 
 
 def _reset_changes(
@@ -471,7 +526,7 @@ def _device_counts(
 ) -> list[dict]:
     """InitialCount, LatestCount and LifeCount of the devices the recomputation saw."""
     keys = ["feed_id", "device_id"]
-    frame = summary[[*keys, "initial_count", "latest_count", "life_count"]].astype(
+    frame = summary[[*keys, "initial_count", "latest_count", "life_count", "latest_day"]].astype(
         {"feed_id": np.int64}
     )
     frame = frame.merge(
@@ -482,9 +537,10 @@ def _device_counts(
         how="left",
     )
     full = frame["feed_id"].map({fid: w.full for fid, w in by_id.items()}).to_numpy(dtype=bool)
-    seen = pd.MultiIndex.from_frame(frame[keys])
-    has_readings = seen.isin(pd.MultiIndex.from_frame(loaded[keys].astype({"feed_id": np.int64})))
-    seeded = seen.isin(pd.MultiIndex.from_frame(seeds[keys].astype({"feed_id": np.int64})))
+    has_readings = frame["latest_day"].notna().to_numpy()
+    seeded = pd.MultiIndex.from_frame(frame[keys]).isin(
+        pd.MultiIndex.from_frame(seeds[keys].astype({"feed_id": np.int64}))
+    )
     # From the baseline the computation saw every page itself; from a later day, a seeded
     # device keeps the baseline the days before fixed (its seed is count(X, S - 1)).
     initial = frame["initial_count"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
@@ -509,14 +565,17 @@ def _device_counts(
     def ints(values: np.ndarray) -> list[int | None]:
         return [None if np.isnan(v) else int(v) for v in values[keep]]
 
+    counted = _dates(frame["latest_day"][keep].fillna(pd.Timestamp(_EPOCH)))
+    counted = [None if h else c for c, h in zip(counted, ~has_readings[keep], strict=True)]
     return [
-        {"f": f, "d": d, "initial": i, "latest": la, "life": li}
-        for f, d, i, la, li in zip(
+        {"f": f, "d": d, "initial": i, "latest": la, "life": li, "counted": c}
+        for f, d, i, la, li, c in zip(
             frame["feed_id"].to_numpy()[keep].tolist(),
             frame["device_id"].to_numpy()[keep].tolist(),
             ints(initial),
             ints(latest),
             ints(life),
+            counted,
             strict=True,
         )
     ]

@@ -55,14 +55,26 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def upsert(
-    conn: Connection,
-    table: sa.Table,
-    rows: Sequence[Mapping[str, Any]],
-    keys: Iterable[str],
-) -> None:
+Rows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+"""Parameter sets: a sequence of rows, or columns of equal length by name."""
+
+
+def _columns(rows: Rows) -> dict[str, list[Any]]:
+    if isinstance(rows, Mapping):
+        return {name: list(values) for name, values in rows.items()}
+    names = list(rows[0]) if rows else []
+    return {name: [row[name] for row in rows] for name in names}
+
+
+def _empty(rows: Rows) -> bool:
+    if isinstance(rows, Mapping):
+        return not rows or not len(next(iter(rows.values())))
+    return not rows
+
+
+def upsert(conn: Connection, table: sa.Table, rows: Rows, keys: Iterable[str]) -> None:
     """Insert rows, replacing the non-key columns of rows whose keys already exist."""
-    if not rows:
+    if _empty(rows):
         return
     keys = list(keys)
     dialect = conn.dialect.name
@@ -73,7 +85,8 @@ def upsert(
     else:  # pragma: no cover - only SQLite and Postgres are supported
         raise StoreError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
     stmt = insert(table)
-    update = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    names = list(rows) if isinstance(rows, Mapping) else list(rows[0])
+    update = {c: stmt.excluded[c] for c in names if c not in keys}
     stmt = (
         stmt.on_conflict_do_update(index_elements=keys, set_=update)
         if update
@@ -82,38 +95,35 @@ def upsert(
     execute_many(conn, stmt, rows)
 
 
-def execute_many(conn: Connection, stmt: sa.Executable, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Execute `stmt` once for each row of parameters, all with the same keys.
+def execute_many(conn: Connection, stmt: sa.Executable, rows: Rows) -> None:
+    """Execute `stmt` once for each set of parameters (rows, or columns by name).
 
-    On SQLite the rows go straight to the driver's executemany, each value bound by its
+    On SQLite the values go straight to the driver's executemany, each bound by its
     column type's own processing: SQLAlchemy's per-row parameter handling would otherwise
     cost as much as SQLite's writes when a night touches every feed. Elsewhere (Postgres)
     SQLAlchemy batches the rows itself.
     """
-    if not rows:
+    if _empty(rows):
         return
-    if conn.dialect.name != "sqlite":
-        conn.execute(stmt, list(rows))
-        return
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    columns = _columns(rows)
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
     names = list(compiled.positiontup or ())
-    if not set(names) <= rows[0].keys():
-        # Column defaults to fill in: SQLAlchemy's own path knows them.
-        conn.execute(stmt, list(rows))
+    if conn.dialect.name != "sqlite" or not set(names) <= columns.keys():
+        # Postgres, or column defaults to fill in: SQLAlchemy's own path.
+        count = len(next(iter(columns.values())))
+        conn.execute(stmt, [{k: v[i] for k, v in columns.items()} for i in range(count)])
         return
     dialect = conn.dialect
-    processors = [
-        compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
-    ]
-    columns = []
-    for name, proc in zip(names, processors, strict=True):
-        values = [row[name] for row in rows]
+    bound_columns = []
+    for name in names:
+        values = columns[name]
+        proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
         if proc is not None:
             # A night's rows share a handful of dates and one timestamp: bind each once.
-            bound: dict[Any, Any] = {}
+            done: dict[Any, Any] = {}
             values = [
-                None if v is None else bound[v] if v in bound else bound.setdefault(v, proc(v))
+                None if v is None else done[v] if v in done else done.setdefault(v, proc(v))
                 for v in values
             ]
-        columns.append(values)
-    conn.exec_driver_sql(compiled.string, list(zip(*columns, strict=True)))
+        bound_columns.append(values)
+    conn.exec_driver_sql(compiled.string, list(zip(*bound_columns, strict=True)))

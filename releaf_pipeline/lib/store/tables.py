@@ -85,6 +85,9 @@ devices = sa.Table(
     sa.Column("life_count", sa.BigInteger, nullable=False, default=0),
     # The date of the device's latest mirrored reading: where the next night re-reads from.
     sa.Column("latest_day", sa.Date, nullable=True),
+    # The date of the reading LatestCount was taken from when the deposits were last
+    # computed: the next computation's starting count when it starts after that day.
+    sa.Column("counted_day", sa.Date, nullable=True),
     # Whether the latest Device/List of the feed's customer listed the device.
     sa.Column("listed", sa.Boolean, nullable=False, server_default=sa.false()),
 )

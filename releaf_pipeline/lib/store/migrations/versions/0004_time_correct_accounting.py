@@ -4,6 +4,7 @@
 - `feeds.dirty_from` / `feeds.inputs_version`: what the deposits still have to catch up on.
 - `devices.latest_day` / `devices.listed`: where the next night re-reads from, and whether
   the device is still listed (the month close waits for listed devices only).
+- `devices.counted_day`: the date of the reading the last deposit computation ended on.
 - `ix_deposits_day`: reports and partitions read deposits by day.
 
 Existing data: every synced feed is marked for one full recompute, each device's history
@@ -64,6 +65,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("devices") as batch_op:
         batch_op.add_column(sa.Column("latest_day", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("counted_day", sa.Date(), nullable=True))
         batch_op.add_column(
             sa.Column("listed", sa.Boolean(), nullable=False, server_default=sa.false())
         )
@@ -140,6 +142,7 @@ def downgrade() -> None:
     op.drop_table("device_scope")
     with op.batch_alter_table("devices") as batch_op:
         batch_op.drop_column("listed")
+        batch_op.drop_column("counted_day")
         batch_op.drop_column("latest_day")
     with op.batch_alter_table("feeds") as batch_op:
         batch_op.drop_column("inputs_version")
