@@ -24,8 +24,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from releaf_pipeline.lib.mpsmonitor.fleet import Fleet, FleetConfig
-from releaf_pipeline.lib.mpsmonitor.simulator import DEFAULT_TOKEN, Simulator
+from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
+from releaf_pipeline.simulator.server import DEFAULT_TOKEN, Simulator
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:

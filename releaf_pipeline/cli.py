@@ -756,7 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `releaf` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulator"]:
-        from releaf_pipeline.lib.mpsmonitor.simulator import main as simulator_main
+        from releaf_pipeline.simulator.server import main as simulator_main
 
         return simulator_main(argv[1:])
     args = build_parser().parse_args(argv)

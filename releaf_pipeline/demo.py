@@ -10,8 +10,6 @@ from pathlib import Path
 
 from releaf_pipeline import cli
 from releaf_pipeline.lib.markdown import markdown_table
-from releaf_pipeline.lib.mpsmonitor.fleet import Fleet, FleetConfig
-from releaf_pipeline.lib.mpsmonitor.simulator import Simulator
 from releaf_pipeline.lib.store.registry import (
     FeedSpec,
     RegistryError,
@@ -20,6 +18,8 @@ from releaf_pipeline.lib.store.registry import (
     list_feeds,
     update_server_connection,
 )
+from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
+from releaf_pipeline.simulator.server import Simulator
 
 DEMO_SERVER = "demo-mpsmonitor"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from releaf_pipeline import cli
-from releaf_pipeline.lib.mpsmonitor.fleet import Fleet, FleetConfig
-from releaf_pipeline.lib.mpsmonitor.simulator import Simulator
+from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
+from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests import postgres
 
 

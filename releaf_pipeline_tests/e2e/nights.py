@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Container
 from datetime import date, timedelta
 
-from releaf_pipeline.lib.mpsmonitor.simulator import Simulator
 from releaf_pipeline.replay import night_time
+from releaf_pipeline.simulator.server import Simulator
 
 Feed = tuple[str, str, date, str]  # customer code, account, activation, scope
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from releaf_pipeline.lib.mpsmonitor.fleet import Fleet, FleetConfig
-from releaf_pipeline.lib.mpsmonitor.simulator import Simulator
+from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
+from releaf_pipeline.simulator.server import Simulator
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from releaf_pipeline.lib.mpsmonitor.fleet import Fleet, FleetConfig
-from releaf_pipeline.lib.mpsmonitor.simulator import Simulator
+from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
+from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
 pytestmark = pytest.mark.e2e

@@ -16,14 +16,6 @@ import sqlalchemy as sa
 
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
-from releaf_pipeline.lib.mpsmonitor.fleet import Fleet
-from releaf_pipeline.lib.mpsmonitor.simulator import (
-    COUNTER_LIST_PATH,
-    CUSTOMER_PATH,
-    DEVICE_LIST_PATH,
-    PING_PATH,
-    Simulator,
-)
 from releaf_pipeline.lib.store.collection import INVALID_COUNTER, feed_day_statuses
 from releaf_pipeline.lib.store.registry import (
     FeedSpec,
@@ -33,6 +25,14 @@ from releaf_pipeline.lib.store.registry import (
     update_server_connection,
 )
 from releaf_pipeline.lib.store.tables import anomalies, deposits
+from releaf_pipeline.simulator.fleet import Fleet
+from releaf_pipeline.simulator.server import (
+    COUNTER_LIST_PATH,
+    CUSTOMER_PATH,
+    DEVICE_LIST_PATH,
+    PING_PATH,
+    Simulator,
+)
 from releaf_pipeline_tests.ground_truth import expected_feed_deposits
 
 pytestmark = pytest.mark.e2e

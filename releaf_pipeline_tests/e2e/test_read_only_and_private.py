@@ -19,14 +19,14 @@ import pytest
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import TLSError, UnauthorizedError
-from releaf_pipeline.lib.mpsmonitor.simulator import (
+from releaf_pipeline.lib.store.registry import add_server, server_token
+from releaf_pipeline.simulator.server import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
     DEVICE_LIST_PATH,
     PING_PATH,
     Simulator,
 )
-from releaf_pipeline.lib.store.registry import add_server, server_token
 from releaf_pipeline_tests.e2e.test_collect_month import _at, _collect, _feeds, _register
 
 pytestmark = pytest.mark.e2e

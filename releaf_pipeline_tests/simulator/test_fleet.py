@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from releaf_pipeline.lib.mpsmonitor.fleet import (
+from releaf_pipeline.simulator.fleet import (
     CustomerOutage,
     DeviceOutage,
     Fleet,

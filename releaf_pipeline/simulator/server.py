@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 import trustme
 
-from releaf_pipeline.lib.mpsmonitor.fleet import Fleet, FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
 
 __all__ = [
     "CA_BUNDLE_NAME",

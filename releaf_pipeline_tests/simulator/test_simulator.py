@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from releaf_pipeline.lib.mpsmonitor.fleet import (
+from releaf_pipeline.simulator.fleet import (
     CustomerOutage,
     DeviceOutage,
     Fleet,
@@ -28,7 +28,7 @@ from releaf_pipeline.lib.mpsmonitor.fleet import (
     ManagedChange,
     ManagedFlip,
 )
-from releaf_pipeline.lib.mpsmonitor.simulator import (
+from releaf_pipeline.simulator.server import (
     CA_BUNDLE_NAME,
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
@@ -607,7 +607,7 @@ def test_main_serves_until_interrupted(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import sys\n"
-            "from releaf_pipeline.lib.mpsmonitor.simulator import main\n"
+            "from releaf_pipeline.simulator.server import main\n"
             "sys.exit(main(sys.argv[1:]))",
             "--port",
             "0",
@@ -846,7 +846,7 @@ def test_main_local_time_publication(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import sys\n"
-            "from releaf_pipeline.lib.mpsmonitor.simulator import main\n"
+            "from releaf_pipeline.simulator.server import main\n"
             "sys.exit(main(sys.argv[1:]))",
             "--port",
             "0",
