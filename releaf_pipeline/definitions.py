@@ -15,14 +15,13 @@ from releaf_pipeline.defs.resources import (
 from releaf_pipeline.defs.rollup.assets import monthly_pages, reforestation_certificates
 from releaf_pipeline.defs.rollup.sensors import monthly_close_sensor
 from releaf_pipeline.defs.schedules import nightly_schedule
-from releaf_pipeline.defs.settings import CONCURRENCY_PER_SERVER
 
 
 def default_resources() -> dict:
     """The resources every run, sensor and schedule uses, configured from the environment."""
     return {
         "store": StoreResource(),
-        "mpsmonitor": MPSMonitorResource(concurrency_per_server=CONCURRENCY_PER_SERVER),
+        "mpsmonitor": MPSMonitorResource(),
         "clock": ClockResource(),
         "reforestation": ReforestationResource(),
     }

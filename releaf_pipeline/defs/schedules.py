@@ -5,13 +5,14 @@ from datetime import timedelta
 import dagster as dg
 
 from releaf_pipeline.defs.jobs import collection_job
-from releaf_pipeline.defs.settings import NIGHTLY_CRON
+from releaf_pipeline.launch import CollectionRequest
+from releaf_pipeline.settings import read_settings
 
 
 @dg.schedule(
     name="nightly",
     job=collection_job,
-    cron_schedule=NIGHTLY_CRON,
+    cron_schedule=read_settings().nightly_cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Collects yesterday for every active feed (RELEAF_NIGHTLY_CRON, UTC).",
@@ -19,8 +20,7 @@ from releaf_pipeline.defs.settings import NIGHTLY_CRON
 def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Yesterday's meter readings and deposits; catch-ups are the catch-up sensor's."""
     day = (context.scheduled_execution_time - timedelta(days=1)).date()
-    return dg.RunRequest(
-        run_key=f"nightly:{day}",
-        partition_key=day.isoformat(),
-        tags={"releaf/trigger": "nightly"},
+    request = CollectionRequest(
+        day, day, trigger="nightly", run_key=f"nightly:{day}", as_partition=True
     )
+    return request.run_request()

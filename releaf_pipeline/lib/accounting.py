@@ -24,13 +24,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-TREE_SHEETS = 8333
-"""Letter-size sheets of 20 lb paper in one standard tree."""
+from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS, SCOPES, TREE_SHEETS
 
-BASELINE_LOOKBACK_DAYS = 31
-"""A reading this many days or fewer before activation still sets the baseline."""
-
-SCOPES = ("all", "managed")
+__all__ = [
+    "BASELINE_LOOKBACK_DAYS",
+    "SCOPES",
+    "TREE_SHEETS",
+    "AccountingResult",
+    "compute_deposits",
+    "format_trees",
+    "trees",
+]
 
 _DECIMAL_PRECISION = 50
 

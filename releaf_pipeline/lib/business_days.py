@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection
 from datetime import date, timedelta
 from pathlib import Path
 
-UNHEALTHY_AFTER_BUSINESS_DAYS = 3
-HOLIDAYS_ENV = "RELEAF_HOLIDAYS"
+from releaf_pipeline.lib.dates import strict_date
+from releaf_pipeline.lib.rules import UNHEALTHY_AFTER_BUSINESS_DAYS
 
 
 def business_days_after(last: date, today: date, holidays: Collection[date] = ()) -> int:
@@ -30,25 +29,29 @@ def is_stale(last_data: date, today: date, holidays: Collection[date] = ()) -> b
     return business_days_after(last_data, today, holidays) >= UNHEALTHY_AFTER_BUSINESS_DAYS
 
 
-def load_holidays(value: str | None = None) -> frozenset[date]:
-    """Holidays from `RELEAF_HOLIDAYS`: dates separated by commas, or the path of a file with
-    one date per line (`#` starts a comment). Unset or empty means none."""
-    raw = (os.environ.get(HOLIDAYS_ENV, "") if value is None else value).strip()
+def parse_holidays(raw: str) -> frozenset[date]:
+    """Holidays given as dates separated by commas, or as the path of a file with one date
+    per line (`#` starts a comment). Empty means none; a bad date raises ValueError."""
+    raw = raw.strip()
     if not raw:
         return frozenset()
     path = Path(raw)
-    if "," not in raw and path.exists():
-        items = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
-        where = str(path)
+    if "," not in raw and path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read {path} ({type(exc).__name__})") from None
+        items = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        where = f"{path}: "
     else:
         items = [p.strip() for p in raw.split(",")]
-        where = HOLIDAYS_ENV
+        where = ""
     out = set()
     for item in items:
         if not item:
             continue
         try:
-            out.add(date.fromisoformat(item))
+            out.add(strict_date(item))
         except ValueError:
-            raise ValueError(f"{where}: {item!r} is not a date as YYYY-MM-DD") from None
+            raise ValueError(f"{where}{item!r} is not a date as YYYY-MM-DD") from None
     return frozenset(out)

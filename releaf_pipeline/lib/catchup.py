@@ -12,10 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from releaf_pipeline.lib.rules import REREAD_LOOKBACK_DAYS as DEFAULT_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.health import FeedHealth
 from releaf_pipeline.lib.store.registry import FeedRecord
-
-DEFAULT_LOOKBACK_DAYS = 35
 
 PAUSED, FAILED, RECOVERED, MISSING = "paused", "failed", "recovered", "missing"
 

@@ -17,9 +17,13 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.accounting import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
+from releaf_pipeline.lib.rules import (
+    BASELINE_LOOKBACK_DAYS,
+    REREAD_AT_LEAST_DAYS,
+    REREAD_LOOKBACK_DAYS,
+)
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
 from releaf_pipeline.lib.store.collection import (
     COLLECTED,
@@ -40,11 +44,6 @@ from releaf_pipeline.lib.store.registry import FeedRecord, ServerRecord, server_
 log = logging.getLogger(__name__)
 
 BASELINE_LOOKBACK = timedelta(days=BASELINE_LOOKBACK_DAYS)
-REREAD_LOOKBACK_DAYS = 35
-"""A device silent for longer counts as gone until it reports again."""
-REREAD_AT_LEAST_DAYS = 2
-"""Every night re-reads at least this many days before its own: readings of customers
-whose day ends after the night (time zones) arrive the next night."""
 
 
 @dataclass(frozen=True)

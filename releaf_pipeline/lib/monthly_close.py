@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.certificates import Certificate, certificate_id, render_certificate_pdf
+from releaf_pipeline.lib.rules import CERTIFICATE_GRACE_DAYS
 from releaf_pipeline.lib.store.certificates import (
     IssuedCertificate,
     account_pages,
@@ -29,7 +30,7 @@ from releaf_pipeline.lib.store.close import FeedMonth, account_had_deposits, fee
 from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds
 from releaf_pipeline.lib.store.reports import month_bounds
 
-DEFAULT_GRACE_DAYS = 10
+DEFAULT_GRACE_DAYS = CERTIFICATE_GRACE_DAYS
 COMPLETE, GRACE = "complete", "grace"
 
 

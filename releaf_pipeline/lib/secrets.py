@@ -77,12 +77,11 @@ def _write_key_file(path: Path, keys: list[bytes]) -> None:
     os.replace(tmp, path)
 
 
-def load_keys(home: Path) -> list[bytes]:
-    """The keys, newest first: `RELEAF_SECRET_KEY` if set, else `<home>/releaf.key`
-    (made with one new key if absent)."""
-    env = os.environ.get(KEY_ENV, "").strip()
-    if env:
-        return _parse_keys(env, KEY_ENV)
+def load_keys(home: Path, configured: str | None = None) -> list[bytes]:
+    """The keys, newest first: `configured` (the value of `RELEAF_SECRET_KEY`) if given,
+    else `<home>/releaf.key` (made with one new key if absent)."""
+    if configured:
+        return _parse_keys(configured, KEY_ENV)
     path = key_file(home)
     if not path.exists():
         home.mkdir(parents=True, exist_ok=True)
@@ -97,9 +96,9 @@ def load_keys(home: Path) -> list[bytes]:
     return _parse_keys(path.read_text(), str(path))
 
 
-def load_key(home: Path) -> bytes:
+def load_key(home: Path, configured: str | None = None) -> bytes:
     """The newest key (the one tokens are sealed with)."""
-    return load_keys(home)[0]
+    return load_keys(home, configured)[0]
 
 
 def new_key() -> str:

@@ -2,7 +2,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from releaf_pipeline.lib.business_days import business_days_after, is_stale, load_holidays
+from releaf_pipeline.lib.business_days import business_days_after, is_stale, parse_holidays
+from releaf_pipeline.settings import SettingsError, read_settings
 
 FRI = date(2026, 10, 2)
 
@@ -32,11 +33,14 @@ def test_matches_a_day_by_day_count():
 
 
 def test_holidays_from_env_list_or_file(tmp_path, monkeypatch):
-    assert load_holidays("") == frozenset()
-    assert load_holidays("2026-12-25, 2027-01-01") == {date(2026, 12, 25), date(2027, 1, 1)}
+    assert parse_holidays("") == frozenset()
+    assert parse_holidays("2026-12-25, 2027-01-01") == {date(2026, 12, 25), date(2027, 1, 1)}
     f = tmp_path / "h.txt"
     f.write_text("# holidays\n2026-12-25\n\n2026-12-31  # eve\n")
     monkeypatch.setenv("RELEAF_HOLIDAYS", str(f))
-    assert load_holidays() == {date(2026, 12, 25), date(2026, 12, 31)}
+    assert read_settings().holidays == {date(2026, 12, 25), date(2026, 12, 31)}
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
-        load_holidays("2026-13-01")
+        parse_holidays("2026-13-01")
+    monkeypatch.setenv("RELEAF_HOLIDAYS", "notadate")
+    with pytest.raises(SettingsError, match="^RELEAF_HOLIDAYS: 'notadate' is not a date"):
+        read_settings()

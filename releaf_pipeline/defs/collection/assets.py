@@ -7,41 +7,14 @@ import dagster as dg
 
 from releaf_pipeline.defs.partitions import daily_partitions
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
-from releaf_pipeline.lib.business_days import load_holidays
+from releaf_pipeline.launch import CollectionConfig
 from releaf_pipeline.lib.collector import collect
 from releaf_pipeline.lib.markdown import markdown_table
 from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
 from releaf_pipeline.lib.store.deposits import update_deposits
-from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds, list_servers
+from releaf_pipeline.lib.store.registry import find_feeds, list_feeds, list_servers
 from releaf_pipeline.lib.store.reports import account_day_pages
-
-
-class CollectionConfig(dg.Config):
-    """Which feeds a run collects."""
-
-    feeds: list[str] = []
-    """Customer codes to collect (`SERVER/CODE` where codes repeat across servers)."""
-    feed_ids: list[int] = []
-    """Feed ids to collect (what the catch-up sensor sets). Both empty: every active feed."""
-
-
-def select_feeds(
-    feeds: list[FeedRecord], codes: list[str], ids: list[int], end: date
-) -> list[FeedRecord]:
-    """The feeds a run's config names (all when it names none); unknown names fail the run."""
-    if not codes and not ids:
-        return feeds
-    by_code = {f.customer_code: f for f in feeds} | {
-        f"{f.server_name}/{f.customer_code}": f for f in feeds
-    }
-    unknown = [c for c in codes if c not in by_code]
-    unknown += [str(i) for i in ids if i not in {f.id for f in feeds}]
-    if unknown:
-        raise dg.Failure(
-            f"no feed active by {end} for {', '.join(unknown)}: see `releaf feed list`"
-        )
-    wanted = {by_code[c].id for c in codes} | set(ids)
-    return [f for f in feeds if f.id in wanted]
+from releaf_pipeline.settings import read_settings
 
 
 def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -76,7 +49,12 @@ def meter_readings(
     engine = store.engine()
     servers = {s.id: s for s in list_servers(engine)}
     feeds = [f for f in list_feeds(engine) if f.activation_date <= end]
-    feeds = select_feeds(feeds, config.feeds, config.feed_ids, end)
+    if config.feeds or config.feed_ids:
+        feeds, unknown = find_feeds(feeds, config.feeds, config.feed_ids)
+        if unknown:
+            raise dg.Failure(
+                f"no feed active by {end} for {', '.join(unknown)}: see `releaf feed list`"
+            )
     context.log.info(f"collecting {len(feeds)} feed(s) for {start}..{end}")
     report = asyncio.run(
         collect(
@@ -89,7 +67,7 @@ def meter_readings(
             settings=mpsmonitor.settings(),
             run_id=context.run.run_id,
             now=clock.now,
-            holidays=load_holidays(),
+            holidays=read_settings().holidays,
         )
     )
     for o in report.outcomes:

@@ -4,27 +4,19 @@ import asyncio
 from datetime import date, timedelta
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from releaf_pipeline.defs.jobs import collection_job
 from releaf_pipeline.defs.partitions import PARTITIONS_START
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
-from releaf_pipeline.defs.settings import (
-    CATCHUP_LOOKBACK_DAYS,
-    CATCHUP_SECONDS,
-    HEALTH_CHECK_SECONDS,
-)
+from releaf_pipeline.launch import CollectionRequest, requested_days
 from releaf_pipeline.lib.catchup import CatchupRequest, plan_catchup
 from releaf_pipeline.lib.server_checks import check_servers
 from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.lib.store.registry import list_feeds, list_servers
+from releaf_pipeline.settings import read_settings
 
 CATCHUP_SENSOR = "catch_up"
-RUN_KEY_TAG = "dagster/run_key"
 _ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -35,7 +27,7 @@ _ACTIVE = [
 
 @dg.sensor(
     name="server_health",
-    minimum_interval_seconds=HEALTH_CHECK_SECONDS,
+    minimum_interval_seconds=read_settings().health_check_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Pings every registered MPS Monitor server with its token and stores its health.",
 )
@@ -64,11 +56,9 @@ def busy_days(instance: dg.DagsterInstance) -> set[date]:
     days: set[date] = set()
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=collection_job.name, statuses=_ACTIVE))
     for run in runs:
-        tags = run.tags
-        first = tags.get(ASSET_PARTITION_RANGE_START_TAG) or tags.get("dagster/partition")
-        last = tags.get(ASSET_PARTITION_RANGE_END_TAG) or first
-        if first and last:
-            d, end = date.fromisoformat(first), date.fromisoformat(last)
+        covered = requested_days(run.tags)
+        if covered is not None:
+            d, end = covered
             while d <= end:
                 days.add(d)
                 d += timedelta(days=1)
@@ -80,8 +70,9 @@ def plan_requests(
 ) -> list[CatchupRequest]:
     """What the catch-up sensor would request now."""
     engine = store.engine()
+    lookback = read_settings().catchup_lookback_days
     feeds = {f.id: f for f in list_feeds(engine)}
-    lookback_start = today - timedelta(days=CATCHUP_LOOKBACK_DAYS)
+    lookback_start = today - timedelta(days=lookback)
     statuses = [
         (r.feed_id, r.day, r.status)
         for r in feed_day_statuses(engine, lookback_start, today, problems_only=True)
@@ -99,28 +90,22 @@ def plan_requests(
         materialized=materialized,
         busy=busy_days(instance),
         first_partition=date.fromisoformat(PARTITIONS_START),
-        lookback_days=CATCHUP_LOOKBACK_DAYS,
+        lookback_days=lookback,
     )
 
 
 def to_run_request(req: CatchupRequest) -> dg.RunRequest:
-    """The ranged run for one catch-up request, tagged with its reason."""
-    return dg.RunRequest(
+    """The collection run for one catch-up request, tagged with its reason."""
+    return CollectionRequest(
+        req.start, req.end, feed_ids=req.feed_ids, trigger="catch-up", reason=req.reason,
         run_key=req.key,
-        run_config={"ops": {"meter_readings": {"config": {"feed_ids": list(req.feed_ids)}}}},
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: req.start.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: req.end.isoformat(),
-            "releaf/trigger": "catch-up",
-            "releaf/catchup": req.reason,
-        },
-    )
+    ).run_request()  # fmt: skip
 
 
 @dg.sensor(
     name=CATCHUP_SENSOR,
     job=collection_job,
-    minimum_interval_seconds=CATCHUP_SECONDS,
+    minimum_interval_seconds=read_settings().catchup_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Requests ranged collections for paused or failed feed-days, feeds that recovered, "

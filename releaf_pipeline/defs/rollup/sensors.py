@@ -6,8 +6,9 @@ import dagster as dg
 
 from releaf_pipeline.defs.jobs import monthly_close_job
 from releaf_pipeline.defs.resources import ClockResource, ReforestationResource, StoreResource
-from releaf_pipeline.defs.settings import CATCHUP_SECONDS
+from releaf_pipeline.launch import TRIGGER_TAG
 from releaf_pipeline.lib.monthly_close import close_status
+from releaf_pipeline.settings import read_settings
 
 MONTHS_BACK = 4
 MONTHLY_CLOSE_SENSOR = "monthly_close"
@@ -26,7 +27,7 @@ def months_to_check(today: date) -> list[str]:
 @dg.sensor(
     name=MONTHLY_CLOSE_SENSOR,
     job=monthly_close_job,
-    minimum_interval_seconds=CATCHUP_SECONDS,
+    minimum_interval_seconds=read_settings().catchup_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Runs the monthly close for a month as soon as one of its accounts closes.",
 )
@@ -49,7 +50,7 @@ def monthly_close_sensor(
                 dg.RunRequest(
                     run_key=f"close:{month}:{today}",
                     partition_key=f"{month}-01",
-                    tags={"releaf/trigger": "monthly-close"},
+                    tags={TRIGGER_TAG: "monthly-close"},
                 )
             )
     if not requests:

@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.accounting import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings
+from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.engine import upsert
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.scope import record_scope

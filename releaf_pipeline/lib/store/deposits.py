@@ -31,7 +31,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import expression
 
-from releaf_pipeline.lib.accounting import BASELINE_LOOKBACK_DAYS, compute_deposits
+from releaf_pipeline.lib.accounting import compute_deposits
+from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.engine import execute_many, upsert
 from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds
 from releaf_pipeline.lib.store.scope import scope_runs

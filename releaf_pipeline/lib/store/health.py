@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.accounting import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.business_days import business_days_after, is_stale
+from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.tables import (
     device_readings,

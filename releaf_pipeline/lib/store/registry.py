@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from releaf_pipeline.lib.rules import SCOPES
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
 from releaf_pipeline.lib.store.tables import feeds, servers
-
-SCOPES = ("all", "managed")
 
 
 class RegistryError(ValueError):
@@ -272,3 +272,18 @@ def reseal_tokens(engine: Engine, cipher: TokenCipher) -> int:
                 .values(token_sealed=cipher.rotate(sealed))
             )
     return len(rows)
+
+
+def find_feeds(
+    feeds: list[FeedRecord], names: Sequence[str], ids: Sequence[int] = ()
+) -> tuple[list[FeedRecord], list[str]]:
+    """The feeds named by customer code (`SERVER/CODE` where codes repeat across servers)
+    or id, in `feeds` order, and the names and ids that match none."""
+    by_name = {f.customer_code: f for f in feeds} | {
+        f"{f.server_name}/{f.customer_code}": f for f in feeds
+    }
+    known_ids = {f.id for f in feeds}
+    unknown = [n for n in names if n not in by_name]
+    unknown += [str(i) for i in ids if i not in known_ids]
+    wanted = {by_name[n].id for n in names if n in by_name} | (set(ids) & known_ids)
+    return [f for f in feeds if f.id in wanted], unknown

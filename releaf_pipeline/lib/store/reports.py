@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.store.tables import deposits
+from releaf_pipeline.lib.dates import month_bounds
+from releaf_pipeline.lib.store.tables import deposits, feeds, servers
+
+__all__ = ["AccountMonth", "account_day_pages", "feed_month_pages", "month_bounds", "month_report"]
 
 
 @dataclass
@@ -19,18 +21,6 @@ class AccountMonth:
     account: str
     pages: int = 0
     days: dict[date, int] = field(default_factory=dict)
-
-
-def month_bounds(month: str) -> tuple[date, date]:
-    """First and last day of `YYYY-MM`; ValueError with a clear message otherwise."""
-    try:
-        year, mon = (int(p) for p in month.split("-"))
-        first = date(year, mon, 1)
-    except ValueError:
-        raise ValueError(f"month must look like YYYY-MM, got {month!r}") from None
-    if len(month) != 7:
-        raise ValueError(f"month must look like YYYY-MM, got {month!r}")
-    return first, date(year, mon, calendar.monthrange(year, mon)[1])
 
 
 def month_report(engine: Engine, month: str) -> list[AccountMonth]:
@@ -53,8 +43,6 @@ def month_report(engine: Engine, month: str) -> list[AccountMonth]:
 
 def feed_month_pages(engine: Engine, month: str) -> list[tuple[str, str, str, int]]:
     """(account, server, customer code, pages) per feed with deposits in `month`."""
-    from releaf_pipeline.lib.store.tables import feeds, servers
-
     first, last = month_bounds(month)
     query = (
         sa.select(deposits.c.account, servers.c.name, feeds.c.customer_code,
@@ -78,3 +66,15 @@ def account_day_pages(engine: Engine, first: date, last: date) -> dict[tuple[str
     )
     with engine.connect() as conn:
         return {(a, d): int(p) for a, d, p in conn.execute(query)}
+
+
+def pages_per_account(engine: Engine, first: date, last: date) -> list[tuple[str, int]]:
+    """(account, pages) deposited in [first, last], by account."""
+    query = (
+        sa.select(deposits.c.account, sa.func.sum(deposits.c.pages))
+        .where(deposits.c.day.between(first, last))
+        .group_by(deposits.c.account)
+        .order_by(deposits.c.account)
+    )
+    with engine.connect() as conn:
+        return [(a, int(p)) for a, p in conn.execute(query)]

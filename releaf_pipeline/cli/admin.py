@@ -1,0 +1,117 @@
+"""`releaf secrets`, `db`, `demo` and `simulator`: keys, schema, and the bundled demo."""
+
+from __future__ import annotations
+
+import click
+
+from releaf_pipeline.app import App, UserError
+
+
+@click.group("secrets", help="the key that seals dealer tokens")
+def secrets() -> None:
+    """Keys."""
+
+
+@secrets.command("new-key", help="print a fresh key (for RELEAF_SECRET_KEY)")
+def new_key() -> int:
+    from releaf_pipeline.lib.secrets import new_key as make_key
+
+    click.echo(make_key())
+    return 0
+
+
+@secrets.command("rotate", help="re-encrypt every token under a new key")
+def rotate() -> int:
+    from releaf_pipeline.lib.secrets import (
+        KEY_ENV,
+        TokenCipher,
+        key_file,
+        load_keys,
+        new_key,
+        prepend_key_file,
+    )
+    from releaf_pipeline.lib.store.registry import reseal_tokens
+
+    app = App()
+    home = app.settings.home
+    if app.settings.secret_keys:
+        keys = load_keys(home, app.settings.secret_keys)
+        if len(keys) < 2:
+            raise UserError(
+                f"{KEY_ENV} holds one key: set it to 'NEW,OLD' on every process first "
+                "(make NEW with `releaf secrets new-key`), then run this to re-encrypt"
+            )
+        count = reseal_tokens(app.engine, TokenCipher(keys))
+        click.echo(
+            f"re-encrypted {count} token(s) under the first key of {KEY_ENV}; "
+            "once every process has it, drop the old key from the variable"
+        )
+        return 0
+    # Both keys stay in the file while tokens are re-encrypted, so every process that
+    # reads it meanwhile can open old and new tokens alike: no downtime.
+    keys = prepend_key_file(home, new_key().encode())
+    count = reseal_tokens(app.engine, TokenCipher(keys))
+    click.echo(f"new key in {key_file(home)}; re-encrypted {count} token(s) under it")
+    return 0
+
+
+@click.group("db", help="the store's schema")
+def db() -> None:
+    """Schema."""
+
+
+@db.command("upgrade", help="apply schema migrations (also done on first use)")
+def upgrade() -> int:
+    import sqlalchemy as sa
+
+    from releaf_pipeline.lib.store.migrate import current_revision, head_revision
+    from releaf_pipeline.lib.store.migrate import upgrade as migrate
+
+    engine = sa.create_engine(App().settings.database_url)
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        before = current_revision(engine)
+        migrate(engine)
+        after = current_revision(engine)
+    except sa.exc.OperationalError as exc:
+        raise UserError(
+            f"cannot migrate the store: {exc.orig}; check RELEAF_DATABASE_URL"
+        ) from None
+    finally:
+        engine.dispose()
+    if before == after:
+        click.echo(f"store {shown} is at the newest schema ({after})")
+    else:
+        click.echo(
+            f"store {shown} migrated from {before or 'empty'} to {after} (head {head_revision()})"
+        )
+    return 0
+
+
+@click.command("demo", help="simulated fleet, collected, summarised, then the UI")
+@click.option("--no-ui", is_flag=True, help="stop after the summary")
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, help="Dagster UI port")
+def demo(no_ui: bool, port: int) -> int:
+    from releaf_pipeline.demo import run_demo
+
+    return run_demo(App(), ui=not no_ui, port=port)
+
+
+@click.command(
+    "simulator",
+    help="run the MPS Monitor simulator over HTTPS (`releaf simulator --help`)",
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def simulator(args: tuple[str, ...]) -> int:
+    # Its options are the simulator's own: everything after the word is handed over.
+    from releaf_pipeline.simulator.main import main
+
+    return main(list(args))
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to `releaf`."""
+    for command in (secrets, db, demo, simulator):
+        group.add_command(command)

@@ -1,0 +1,57 @@
+"""`releaf certificates ...`: the Certificates of Reforestation issued."""
+
+from __future__ import annotations
+
+import click
+
+from releaf_pipeline.app import App, UserError
+from releaf_pipeline.cli.output import check_month, emit
+
+
+@click.group("certificates", help="issued Certificates of Reforestation")
+def certificates() -> None:
+    """Certificates."""
+
+
+@certificates.command("list", help="list certificates")
+@click.option("--month", help="YYYY-MM")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def certificates_list(month: str | None, as_json: bool) -> int:
+    from releaf_pipeline.lib.reports import certificate_json
+    from releaf_pipeline.lib.store.certificates import list_certificates
+
+    if month:
+        check_month(month)
+    rows = [certificate_json(c) for c in list_certificates(App().engine, month=month)]
+    emit(
+        rows,
+        as_json=as_json,
+        empty="no certificates issued" + (f" for {month}" if month else ""),
+        headers=["id", "account", "month", "pages", "adjustment", "trees", "issued", "pdf"],
+        table=lambda r: (
+            r["id"], r["account"], r["month"], r["pages"], r["adjustment_pages"],
+            f"{r['trees']:.2f}", r["issued_on"], r["pdf"],
+        ),
+    )  # fmt: skip
+    return 0
+
+
+@certificates.command("show", help="one certificate's text and PDF path")
+@click.argument("cert_id", metavar="ID")
+def certificates_show(cert_id: str) -> int:
+    from releaf_pipeline.lib.certificates import certificate_text
+    from releaf_pipeline.lib.store.certificates import get_certificate
+
+    issued = get_certificate(App().engine, cert_id)
+    if issued is None:
+        raise UserError(f"no certificate {cert_id!r}: see `releaf certificates list`")
+    for line in certificate_text(issued.certificate):
+        click.echo(line)
+    click.echo(f"closed by: {issued.closed_by}")
+    click.echo(f"PDF: {issued.pdf_path}")
+    return 0
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to `releaf`."""
+    group.add_command(certificates)

@@ -1,0 +1,208 @@
+"""The one way a run starts: the Dagster instance, the run tags, typed run requests, and
+running them.
+
+The CLI, the demo, the night replay, the schedule and the sensors all build their runs
+here, so a run of the collection looks the same whoever started it: the same tags, the
+same run config, the same job.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+# The only imports of Dagster internals: the tags by which one run covers a range of
+# partitions (what a single-run backfill sets) have no public name, and neither has the
+# cron arithmetic the daemon uses to decide when the nightly schedule fires.
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+from dagster._utils.schedules import get_next_cron_tick
+
+if TYPE_CHECKING:
+    from releaf_pipeline.settings import Settings
+
+RANGE_START_TAG = ASSET_PARTITION_RANGE_START_TAG
+RANGE_END_TAG = ASSET_PARTITION_RANGE_END_TAG
+PARTITION_TAG = "dagster/partition"
+RUN_KEY_TAG = "dagster/run_key"
+SCHEDULE_TAG = "dagster/schedule_name"
+SENSOR_TAG = "dagster/sensor_name"
+TRIGGER_TAG = "releaf/trigger"
+CATCHUP_TAG = "releaf/catchup"
+
+COLLECTION_JOB = "collection"
+MONTHLY_CLOSE_JOB = "monthly_close"
+
+# Written when DAGSTER_HOME has no instance file; the repository's dagster.yaml is richer.
+DEFAULT_INSTANCE_YAML = """\
+# Dagster instance: SQLite storage in this directory (the default).
+telemetry:
+  enabled: false
+"""
+
+
+class CollectionConfig(dg.Config):
+    """Which feeds a collection run collects."""
+
+    feeds: list[str] = []
+    """Customer codes to collect (`SERVER/CODE` where codes repeat across servers)."""
+    feed_ids: list[int] = []
+    """Feed ids to collect (what the catch-up sensor sets). Both empty: every active feed."""
+
+
+@dataclass(frozen=True)
+class CollectionRequest:
+    """One collection run: `meter_readings` and `daily_deposits` for [start, end].
+
+    The days are run as one run over the range, as a single-run backfill is, or, with
+    `as_partition` and one day, as that day's partition (what the nightly schedule asks).
+    `trigger` says who asked (cli, backfill, nightly, catch-up, demo); `reason` why a
+    catch-up did.
+    """
+
+    start: date
+    end: date
+    feeds: tuple[str, ...] = ()
+    feed_ids: tuple[int, ...] = ()
+    trigger: str = "cli"
+    reason: str | None = None
+    run_key: str | None = None
+    as_partition: bool = False
+
+    @property
+    def partition_key(self) -> str | None:
+        """The partition of a one-day partition run; None for a run over a range."""
+        return self.start.isoformat() if self.as_partition and self.start == self.end else None
+
+    def tags(self) -> dict[str, str]:
+        """The run's tags: the range it covers and who asked for it."""
+        tags = {TRIGGER_TAG: self.trigger}
+        if self.reason:
+            tags[CATCHUP_TAG] = self.reason
+        if self.partition_key is None:
+            tags[RANGE_START_TAG] = self.start.isoformat()
+            tags[RANGE_END_TAG] = self.end.isoformat()
+        return tags
+
+    def run_config(self, now: datetime | None = None) -> dg.RunConfig:
+        """The run config: the feeds to collect and, to replay a moment, the clock."""
+        config = CollectionConfig(feeds=list(self.feeds), feed_ids=list(self.feed_ids))
+        return dg.RunConfig(ops={"meter_readings": config}, resources=clock_config(now))
+
+    def run_request(self) -> dg.RunRequest:
+        """The request a schedule or sensor returns for this run."""
+        return dg.RunRequest(
+            run_key=self.run_key,
+            partition_key=self.partition_key,
+            run_config=self.run_config(),
+            tags=self.tags(),
+        )
+
+
+def clock_config(now: datetime | None) -> dict[str, Any]:
+    """Resource config that freezes the clock resource at `now` (nothing when None)."""
+    return {} if now is None else {"clock": {"config": {"frozen_at": now.isoformat()}}}
+
+
+def requested_days(tags: dict[str, str]) -> tuple[date, date] | None:
+    """The first and last day a collection run covers, from its tags."""
+    first = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+    last = tags.get(RANGE_END_TAG) or first
+    if not first or not last:
+        return None
+    return date.fromisoformat(first), date.fromisoformat(last)
+
+
+def night_time(day: date, cron: str = "0 2 * * *") -> datetime:
+    """When the nightly schedule (`cron`, UTC) fires for `day`: its first tick after `day`
+    ends."""
+    midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+    return get_next_cron_tick(cron, midnight - timedelta(seconds=1), "UTC")
+
+
+def prepare_home(settings: Settings) -> Path:
+    """DAGSTER_HOME, made if missing, with an instance file if it has none."""
+    return _prepare_home(settings.home)
+
+
+@cache
+def _prepare_home(home: Path) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    instance_yaml = home / "dagster.yaml"
+    if not instance_yaml.exists():
+        instance_yaml.write_text(DEFAULT_INSTANCE_YAML)
+    return home
+
+
+def open_instance(settings: Settings) -> dg.DagsterInstance:
+    """The Dagster instance at DAGSTER_HOME.
+
+    Opening an instance creates and stamps its storage the first time; two commands
+    started at once on a fresh DAGSTER_HOME would both do it and leave it broken, so the
+    opening is serialised on a lock file next to it.
+    """
+    home = prepare_home(settings)
+    with (home / ".instance.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return dg.DagsterInstance.from_config(str(home))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def execute(
+    job_name: str,
+    instance: dg.DagsterInstance,
+    *,
+    run_config: dg.RunConfig | None = None,
+    tags: dict[str, str] | None = None,
+    partition_key: str | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run a job of the code location in this process, recorded in `instance`.
+
+    The terminal gets warnings and errors only: the full event log is in the Dagster UI.
+    """
+    from releaf_pipeline.definitions import defs
+
+    config = run_config.to_config_dict() if run_config is not None else {}
+    config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
+    with warnings.catch_warnings():
+        # Single-run backfills are marked beta: a design choice, nothing a user can act on.
+        warnings.simplefilter("ignore", category=dg.BetaWarning)
+        return defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance,
+            run_config=config,
+            tags=tags,
+            partition_key=partition_key,
+            raise_on_error=False,
+        )
+
+
+def collect(
+    request: CollectionRequest,
+    instance: dg.DagsterInstance,
+    *,
+    now: datetime | None = None,
+    origin: dict[str, str] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run one collection; `now` freezes its clock (a replayed night), `origin` adds the
+    tags of the schedule or sensor that asked for it."""
+    tags = {**request.tags(), **(origin or {})}
+    if request.run_key:
+        tags[RUN_KEY_TAG] = request.run_key
+    return execute(
+        COLLECTION_JOB,
+        instance,
+        run_config=request.run_config(now),
+        tags=tags,
+        partition_key=request.partition_key,
+    )

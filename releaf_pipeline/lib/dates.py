@@ -1,0 +1,31 @@
+"""Dates and months as users write them: strictly YYYY-MM-DD and YYYY-MM."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONTH = re.compile(r"\d{4}-\d{2}")
+
+
+def strict_date(text: str) -> date:
+    """A date written exactly as YYYY-MM-DD (not 20261001, not 2026-W40-4); ValueError
+    otherwise."""
+    if not isinstance(text, str) or not _DATE.fullmatch(text):
+        raise ValueError(f"{text!r} is not a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """First and last day of a month written exactly as YYYY-MM; ValueError otherwise."""
+    if not isinstance(month, str) or not _MONTH.fullmatch(month):
+        raise ValueError(f"month must look like YYYY-MM, got {month!r}")
+    year, mon = int(month[:4]), int(month[5:])
+    if not 1 <= mon <= 12 or year < 1:
+        raise ValueError(f"month must look like YYYY-MM, got {month!r}")
+    return date(year, mon, 1), date(year, mon, calendar.monthrange(year, mon)[1])

@@ -1,0 +1,151 @@
+"""Every setting the pipeline reads from the environment, read and validated in one place.
+
+Each process (the CLI, the webserver, the daemon, a run worker) reads the same variables;
+a bad value is refused with one line naming the variable. Nothing else in the project
+reads the environment: resources and commands take a `Settings` and hand plain values on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+
+from releaf_pipeline.lib.business_days import parse_holidays
+from releaf_pipeline.lib.rules import CERTIFICATE_GRACE_DAYS, REREAD_LOOKBACK_DAYS
+
+DEFAULT_HOME = ".releaf"
+DEFAULT_PROJECT = "Releaf Reforestation Project"
+DEFAULT_LOCATION = "Willamette National Forest, Oregon, USA"
+
+# Every variable, with what it is for: `releaf` and the README list them from here.
+VARIABLES = {
+    "DAGSTER_HOME": "the Dagster instance, the SQLite store and the key file",
+    "RELEAF_DATABASE_URL": "the store, any SQLAlchemy URL",
+    "RELEAF_SECRET_KEY": "Fernet key(s) that seal dealer tokens, newest first",
+    "RELEAF_DEALER_TOKEN": "the token `releaf server add` registers",
+    "RELEAF_CONCURRENCY_PER_SERVER": "requests in flight and feeds in progress per server",
+    "RELEAF_NOW": "an ISO date-time the pipeline takes as now",
+    "RELEAF_NIGHTLY_CRON": "when the nightly schedule runs (UTC)",
+    "RELEAF_HEALTH_CHECK_SECONDS": "how often the server_health sensor pings every server",
+    "RELEAF_CATCHUP_SECONDS": "how often the catch_up sensor looks for work",
+    "RELEAF_CATCHUP_LOOKBACK_DAYS": "how far back the catch-up sensor looks",
+    "RELEAF_CERTIFICATE_GRACE_DAYS": "days after a month's end after which it closes anyway",
+    "RELEAF_CERTIFICATES_DIR": "where certificate PDFs are written",
+    "RELEAF_FORESTRY_PROJECT": "the forestry project printed on certificates",
+    "RELEAF_FORESTRY_LOCATION": "where that project plants",
+    "RELEAF_HOLIDAYS": "dates that are not business days for feed freshness",
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the pipeline cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The pipeline's settings, validated."""
+
+    home: Path
+    database_url: str
+    secret_keys: str | None
+    dealer_token: str | None
+    concurrency_per_server: int
+    now: datetime | None
+    nightly_cron: str
+    health_check_seconds: int
+    catchup_seconds: int
+    catchup_lookback_days: int
+    grace_days: int
+    certificates_dir: Path
+    forestry_project: str
+    forestry_location: str
+    holidays: frozenset[date]
+
+    def current_time(self) -> datetime:
+        """Now, in UTC: `RELEAF_NOW` when set, else the wall clock."""
+        return self.now if self.now is not None else datetime.now(UTC)
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = _text(env, name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _moment(env: Mapping[str, str], name: str) -> datetime | None:
+    raw = _text(env, name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be an ISO date-time such as 2026-11-02T02:00:00+00:00, got {raw!r}"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _cron(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = _text(env, name) or default
+    fields = raw.split()
+    # Five fields of the characters cron takes; Dagster checks the rest when it loads.
+    allowed = set("0123456789*/,-")
+    if len(fields) != 5 or any(not f or not set(f) <= allowed for f in fields):
+        raise SettingsError(
+            f"{name} must be a cron expression of five fields such as '0 2 * * *', got {raw!r}"
+        )
+    return raw
+
+
+def read_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings in `env` (the process environment by default), validated."""
+    env = os.environ if env is None else env
+    return _settings(tuple((name, env.get(name, "")) for name in VARIABLES))
+
+
+@cache
+def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
+    # One validation per distinct environment: a long-lived process pays it once, and a
+    # test that changes a variable gets the new value.
+    env = dict(values)
+    home = Path(_text(env, "DAGSTER_HOME") or Path.cwd() / DEFAULT_HOME).resolve()
+    database_url = _text(env, "RELEAF_DATABASE_URL") or f"sqlite:///{home / 'releaf.db'}"
+    certificates = _text(env, "RELEAF_CERTIFICATES_DIR")
+    try:
+        holidays = parse_holidays(_text(env, "RELEAF_HOLIDAYS"))
+    except ValueError as exc:
+        raise SettingsError(f"RELEAF_HOLIDAYS: {exc}") from None
+    return Settings(
+        home=home,
+        database_url=database_url,
+        secret_keys=_text(env, "RELEAF_SECRET_KEY") or None,
+        dealer_token=_text(env, "RELEAF_DEALER_TOKEN") or None,
+        concurrency_per_server=_whole(env, "RELEAF_CONCURRENCY_PER_SERVER", 16, minimum=1),
+        now=_moment(env, "RELEAF_NOW"),
+        nightly_cron=_cron(env, "RELEAF_NIGHTLY_CRON", "0 2 * * *"),
+        health_check_seconds=_whole(env, "RELEAF_HEALTH_CHECK_SECONDS", 300, minimum=1),
+        catchup_seconds=_whole(env, "RELEAF_CATCHUP_SECONDS", 120, minimum=1),
+        catchup_lookback_days=_whole(
+            env, "RELEAF_CATCHUP_LOOKBACK_DAYS", REREAD_LOOKBACK_DAYS, minimum=1
+        ),
+        grace_days=_whole(env, "RELEAF_CERTIFICATE_GRACE_DAYS", CERTIFICATE_GRACE_DAYS, minimum=0),
+        certificates_dir=Path(certificates) if certificates else home / "certificates",
+        forestry_project=_text(env, "RELEAF_FORESTRY_PROJECT") or DEFAULT_PROJECT,
+        forestry_location=_text(env, "RELEAF_FORESTRY_LOCATION") or DEFAULT_LOCATION,
+        holidays=holidays,
+    )
