@@ -92,8 +92,9 @@ class Timings:
 def instrument_deposits(timings: Timings) -> None:
     """Time the parts of `update_deposits`: loading, computing, writing, committing."""
     from releaf_pipeline.lib.store import deposits
+    from releaf_pipeline.lib.store.deposits import load
 
-    timings.patch(deposits, "_frame", "update_deposits: load (select into a DataFrame)")
+    timings.patch(load, "_frame", "update_deposits: load (select into a DataFrame)")
     timings.patch(deposits, "compute_deposits", "update_deposits: compute_deposits")
     timings.patch(deposits, "upsert", "update_deposits: upsert statements")
     timings.patch(deposits, "_update_batch", "update_deposits: batches (everything)")

@@ -18,9 +18,7 @@ from releaf_pipeline.lib.accounting import (
     AccountingResult,
     compute_deposits,
     format_trees,
-    monthly_pages,
     trees,
-    window_readings,
 )
 
 A = date(2026, 11, 10)
@@ -439,6 +437,23 @@ def test_conflicting_readings_for_one_day_are_rejected() -> None:
 # --- Windowed recomputation ----------------------------------------------------------------------
 
 
+def window_readings(readings: pd.DataFrame, feeds: pd.DataFrame, start: date) -> pd.DataFrame:
+    """The readings a recomputation from ``start`` needs, as the store loads them: per
+    device, its latest reading dated in [A - 31, start - 1], plus every reading from
+    ``start`` on. Readings of feeds not in ``feeds`` are dropped."""
+    activation = readings["feed_id"].map(
+        dict(zip(feeds["feed_id"], pd.to_datetime(feeds["activation_date"]), strict=True))
+    )
+    day = pd.to_datetime(readings["day"])
+    known = activation.notna()
+    lookback = activation - pd.Timedelta(days=BASELINE_LOOKBACK_DAYS)
+    later = known & (day >= pd.Timestamp(start))
+    earlier = readings[known & (day < pd.Timestamp(start)) & (day >= lookback)]
+    seeds = earlier.assign(_day=day[earlier.index]).sort_values("_day")
+    seeds = seeds.drop_duplicates(["feed_id", "device_id"], keep="last").index
+    return readings[later | readings.index.isin(seeds)]
+
+
 def results_from(result: AccountingResult, start: date) -> tuple[pd.DataFrame, ...]:
     since = pd.Timestamp(start)
     return tuple(
@@ -479,29 +494,6 @@ def test_window_readings_keeps_only_the_latest_earlier_reading_per_device() -> N
 
 
 # --- Rule 6: months and trees ----------------------------------------------------------------
-
-
-def test_monthly_pages_sums_two_feeds_into_one_account() -> None:
-    deposits = pd.DataFrame(
-        {
-            "feed_id": [1, 1, 1, 2, 2, 3],
-            "day": pd.to_datetime(
-                ["2026-10-31", "2026-11-01", "2026-11-30", "2026-11-15", "2026-12-01", "2026-11-02"]
-            ),
-            "pages": np.array([5, 10, 20, 300, 4000, 7], dtype=np.int64),
-        }
-    )
-    accounts = pd.DataFrame({"feed_id": [1, 2, 3], "account": ["acc-a", "acc-a", "acc-b"]})
-    result = monthly_pages(deposits, accounts)
-
-    assert list(result.columns) == ["account", "month", "pages"]
-    assert result["pages"].dtype == np.int64
-    assert result.values.tolist() == [
-        ["acc-a", "2026-10", 5],
-        ["acc-a", "2026-11", 330],
-        ["acc-a", "2026-12", 4000],
-        ["acc-b", "2026-11", 7],
-    ]
 
 
 def test_trees_are_exact_decimals() -> None:

@@ -42,5 +42,5 @@ def test_holidays_from_env_list_or_file(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         parse_holidays("2026-13-01")
     monkeypatch.setenv("RELEAF_HOLIDAYS", "notadate")
-    with pytest.raises(SettingsError, match="^RELEAF_HOLIDAYS: 'notadate' is not a date"):
+    with pytest.raises(SettingsError, match=r"^RELEAF_HOLIDAYS: 'notadate' is not a date"):
         read_settings()

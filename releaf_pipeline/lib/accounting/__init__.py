@@ -1,0 +1,28 @@
+"""Page accounting: per-day life-count readings in, per-day page deposits out.
+
+This package is the single implementation of the contract's accounting rules (scope,
+baseline, daily deltas, meter resets, deposits, trees), so every caller agrees on the
+numbers. It is a pure function of its inputs: re-collecting a day only changes the
+readings it is given, never state kept here, which is what makes collection idempotent
+(rule 7).
+
+Page arithmetic is int64 throughout and trees are `Decimal`: a float anywhere would let
+rounding drift between runs and between implementations.
+
+Day columns are returned as `datetime64[ns]` values normalised to midnight, the form pandas
+groups, merges and compares fastest; callers wanting `date` objects use `.dt.date`.
+"""
+
+from releaf_pipeline.lib.accounting.compute import AccountingResult, compute_deposits
+from releaf_pipeline.lib.accounting.trees import format_trees, trees
+from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS, SCOPES, TREE_SHEETS
+
+__all__ = [
+    "BASELINE_LOOKBACK_DAYS",
+    "SCOPES",
+    "TREE_SHEETS",
+    "AccountingResult",
+    "compute_deposits",
+    "format_trees",
+    "trees",
+]

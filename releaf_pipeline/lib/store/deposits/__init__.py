@@ -1,0 +1,199 @@
+"""Deposits from the mirrored readings: recompute what changed, write what differs.
+
+Every change of a feed's deposit inputs (a reading added or changed, a day's scope
+recorded, new days synced, the activation moved) records the earliest day it affects in
+`feeds.dirty_from`. The deposits are recomputed from that day only, seeded by each
+device's latest reading before it: `count(X, S - 1)` is all the later days need to know
+about the past, so the result is exactly what a recompute of the whole history gives
+(rule 7), and a night's cost follows the feeds and days that changed, not the length of
+the history. A dirty day on or before activation recomputes the feed from its baseline.
+
+LifeCount is kept exact the same way: a device's pages since its baseline telescope to
+`latest - initial + (the previous counts of its meter resets)`, and every counted reset
+is kept as an anomaly (out-of-scope ones say so), so the days before S need no reloading.
+
+Writes go in one transaction per batch of feeds; a feed is marked clean only if its
+inputs did not change while it was being computed, so a collection that lands meanwhile
+is never lost and the month close can tell when deposits are up to date.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from releaf_pipeline.lib.accounting import compute_deposits
+from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
+from releaf_pipeline.lib.store.deposits.changes import (
+    OUT_OF_SCOPE_RESET,
+    changed_deposits,
+    device_counts,
+    per_feed,
+    reset_changes,
+)
+from releaf_pipeline.lib.store.deposits.load import (
+    EPOCH,
+    METER_RESET,
+    READING_COLUMNS,
+    concat,
+    load_batch,
+)
+from releaf_pipeline.lib.store.deposits.work import (
+    FEEDS_PER_BATCH,
+    READINGS_PER_BATCH,
+    DepositSummary,
+    Work,
+    batches,
+    pending_work,
+)
+from releaf_pipeline.lib.store.engine import execute_many, upsert
+from releaf_pipeline.lib.store.registry import list_feeds
+from releaf_pipeline.lib.store.tables import anomalies, deposits, devices, feeds
+
+__all__ = [
+    "FEEDS_PER_BATCH",
+    "METER_RESET",
+    "OUT_OF_SCOPE_RESET",
+    "READINGS_PER_BATCH",
+    "DepositSummary",
+    "pending_work",
+    "update_deposits",
+]
+
+
+def update_deposits(
+    engine: Engine,
+    *,
+    now: datetime,
+    feed_ids: list[int] | None = None,
+    everything: bool = False,
+) -> DepositSummary:
+    """Bring the deposits, anomalies and device counts of every dirty feed up to date.
+
+    `feed_ids` limits the update to those feeds; `everything` recomputes every synced feed
+    from its baseline (the slow, obviously-right path the incremental one must agree with).
+    """
+    summary = DepositSummary()
+    for batch in batches(pending_work(list_feeds(engine, feed_ids), everything=everything)):
+        _update_batch(engine, batch, now, summary)
+    return summary
+
+
+def _update_batch(
+    engine: Engine, batch: list[Work], now: datetime, summary: DepositSummary
+) -> None:
+    with engine.connect() as conn:
+        data = load_batch(conn, batch)
+    by_id = {w.feed.id: w for w in batch}
+    start = {w.feed.id: w.start for w in batch}
+    activation = {w.feed.id: w.feed.activation_date for w in batch}
+
+    seeds = data["seeds"]
+    if not seeds.empty:
+        # A reading before A - 31 is no baseline (rule 3): the device starts afresh.
+        earliest = per_feed(seeds, activation) - np.timedelta64(BASELINE_LOOKBACK_DAYS, "D")
+        seeds = seeds[seeds["day"].to_numpy() >= earliest]
+    reading_frame = concat([data["window"], seeds], READING_COLUMNS).astype(
+        {"feed_id": np.int64, "life_count": np.int64}
+    )
+    reading_frame["day"] = pd.to_datetime(reading_frame["day"])
+    summary.readings_loaded += len(reading_frame)
+
+    feed_frame = pd.DataFrame(
+        {
+            "feed_id": [w.feed.id for w in batch],
+            "activation_date": [w.feed.activation_date for w in batch],
+            "scope": [w.feed.scope for w in batch],
+        }
+    )
+    through = pd.Series(
+        [pd.Timestamp(w.feed.synced_through) for w in batch],
+        index=pd.Index([w.feed.id for w in batch], name="feed_id"),
+    )
+    device_frame = data["devices"]
+    result = compute_deposits(
+        reading_frame,
+        feed_frame,
+        device_frame[["feed_id", "device_id", "managed"]].astype({"feed_id": np.int64}),
+        through,
+        scope_history=data["runs"],
+    )
+
+    dep_rows = changed_deposits(result.deposits, data["old_deposits"], start, by_id, now)
+    # A full recompute owns every reset of the feed, even one dated before a moved
+    # activation; an incremental one only those from its start day.
+    window = {w.feed.id: (EPOCH if w.full else w.start) for w in batch}
+    old_resets = data["old_resets"]
+    add_resets, drop_resets, reset_totals = reset_changes(result.resets, old_resets, window, now)
+    known_resets = set(
+        zip(old_resets["feed_id"].astype(np.int64).tolist(), old_resets["device_id"],
+            old_resets["day"].dt.date.tolist(), strict=True)
+    )  # fmt: skip
+    dev_rows = device_counts(
+        result.devices, device_frame, seeds, reading_frame, reset_totals, by_id
+    )
+
+    full_ids = [w.feed.id for w in batch if w.full]
+    with engine.begin() as conn:
+        if full_ids:
+            # The activation may have moved later: days before it hold no deposit.
+            execute_many(
+                conn,
+                deposits.delete().where(
+                    deposits.c.feed_id == sa.bindparam("f"), deposits.c.day < sa.bindparam("a")
+                ),
+                [{"f": fid, "a": activation[fid]} for fid in full_ids],
+            )
+        upsert(conn, deposits, dep_rows, ["feed_id", "day"])
+        if drop_resets:
+            execute_many(
+                conn,
+                anomalies.delete().where(
+                    anomalies.c.feed_id == sa.bindparam("f"),
+                    anomalies.c.device_id == sa.bindparam("d"),
+                    anomalies.c.day == sa.bindparam("day"),
+                    anomalies.c.kind == METER_RESET,
+                ),
+                drop_resets,
+            )
+        upsert(conn, anomalies, add_resets, ["feed_id", "device_id", "day", "kind"])
+        if dev_rows:
+            execute_many(
+                conn,
+                devices.update()
+                .where(
+                    devices.c.feed_id == sa.bindparam("f"),
+                    devices.c.device_id == sa.bindparam("d"),
+                )
+                .values(
+                    initial_count=sa.bindparam("initial"),
+                    latest_count=sa.bindparam("latest"),
+                    life_count=sa.bindparam("life"),
+                    counted_day=sa.bindparam("counted", type_=sa.Date),
+                ),
+                dev_rows,
+            )
+        # Clean only if no collection changed the inputs meanwhile; otherwise the next run
+        # picks the feed up again from the earlier of both days.
+        execute_many(
+            conn,
+            feeds.update()
+            .where(feeds.c.id == sa.bindparam("f"), feeds.c.inputs_version == sa.bindparam("v"))
+            .values(dirty_from=None),
+            [{"f": w.feed.id, "v": w.feed.inputs_version} for w in batch],
+        )
+        left = conn.execute(
+            sa.select(sa.func.count()).where(
+                feeds.c.id.in_([w.feed.id for w in batch]), feeds.c.dirty_from.is_not(None)
+            )
+        ).scalar_one()
+    summary.feeds += len(batch)
+    summary.days_written += len(dep_rows["feed_id"])
+    summary.anomalies_new += sum(
+        1 for r in add_resets if (r["feed_id"], r["device_id"], r["day"]) not in known_resets
+    )
+    summary.feeds_left_dirty += left

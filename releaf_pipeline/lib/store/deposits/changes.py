@@ -1,0 +1,150 @@
+"""What a recomputation changes: deposits, meter resets and device counts to write."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from releaf_pipeline.lib.store.deposits.load import EPOCH, METER_RESET
+from releaf_pipeline.lib.store.deposits.work import Work
+
+OUT_OF_SCOPE_RESET = "out of scope that day: its pages are not deposited"
+
+
+def per_feed(frame: pd.DataFrame, values: dict[int, date]) -> np.ndarray:
+    """The per-feed day of `values` for each row of `frame`, as datetime64."""
+    mapped = frame["feed_id"].map({k: pd.Timestamp(v) for k, v in values.items()})
+    return mapped.to_numpy(dtype="datetime64[ns]")
+
+
+def changed_deposits(
+    new: pd.DataFrame,
+    old: pd.DataFrame,
+    start: dict[int, date],
+    by_id: dict[int, Work],
+    now: datetime,
+) -> dict[str, list]:
+    """The deposits to write, as columns."""
+    new = new[new["day"].to_numpy() >= per_feed(new, start)]
+    if not old.empty:
+        old = old.astype({"feed_id": np.int64, "pages": np.int64})
+        merged = new.merge(
+            old.rename(columns={"pages": "old_pages"}), on=["feed_id", "day"], how="left"
+        )
+        new = merged[merged["old_pages"].isna() | (merged["old_pages"] != merged["pages"])]
+    accounts = {fid: w.feed.account for fid, w in by_id.items()}
+    feed_ids = new["feed_id"].tolist()
+    return {
+        "feed_id": feed_ids,
+        "day": dates(new["day"]),
+        "account": [accounts[fid] for fid in feed_ids],
+        "pages": new["pages"].tolist(),
+        "updated_at": [now] * len(feed_ids),
+    }
+
+
+def dates(days: pd.Series) -> list[date]:
+    """The days as `date` objects; a batch has few distinct ones, each made once."""
+    numbers = days.to_numpy().astype("datetime64[D]").astype(np.int64)
+    made = {int(n): EPOCH + timedelta(days=int(n)) for n in np.unique(numbers)}
+    return [made[n] for n in numbers.tolist()]
+
+
+def reset_changes(
+    new: pd.DataFrame, old: pd.DataFrame, window: dict[int, date], now: datetime
+) -> tuple[list[dict], list[dict], dict[tuple[int, str], int]]:
+    """Meter resets to write and to drop on the recomputed days (from `window` per feed),
+    and each device's sum of the counts its resets started from (for LifeCount)."""
+    new = new[new["day"].to_numpy() >= per_feed(new, window)]
+    new_keys = {
+        (int(f), d, day.date()): (int(p), int(c), bool(s))
+        for f, d, day, p, c, s in new[
+            ["feed_id", "device_id", "day", "previous_count", "count", "in_scope"]
+        ].itertuples(index=False, name=None)
+    }
+    totals: dict[tuple[int, str], int] = {}
+    old_keys: dict[tuple[int, str, date], tuple[int, int, bool]] = {}
+    for f, d, day, p, c, detail in old.itertuples(index=False, name=None):
+        key = (int(f), d, day.date())
+        if key[2] >= window[key[0]]:
+            old_keys[key] = (p, c, detail != OUT_OF_SCOPE_RESET)
+        elif p is not None:
+            totals[(key[0], d)] = totals.get((key[0], d), 0) + int(p)
+    for (f, d, _day), (p, _c, _s) in new_keys.items():
+        totals[(f, d)] = totals.get((f, d), 0) + p
+    drop = [{"f": f, "d": d, "day": day} for (f, d, day) in old_keys.keys() - new_keys.keys()]
+    write = [
+        {"feed_id": f, "device_id": d, "day": day, "kind": METER_RESET,
+         "previous_count": p, "count": c,
+         "detail": None if s else OUT_OF_SCOPE_RESET, "detected_at": now}
+        for (f, d, day), (p, c, s) in new_keys.items()
+        if old_keys.get((f, d, day)) != (p, c, s)
+    ]  # fmt: skip
+    return write, drop, totals
+
+
+def device_counts(
+    summary: pd.DataFrame,
+    stored: pd.DataFrame,
+    seeds: pd.DataFrame,
+    loaded: pd.DataFrame,
+    reset_totals: dict[tuple[int, str], int],
+    by_id: dict[int, Work],
+) -> list[dict]:
+    """InitialCount, LatestCount and LifeCount of the devices the recomputation saw."""
+    keys = ["feed_id", "device_id"]
+    frame = summary[[*keys, "initial_count", "latest_count", "life_count", "latest_day"]].astype(
+        {"feed_id": np.int64}
+    )
+    frame = frame.merge(
+        stored[[*keys, "initial_count"]]
+        .astype({"feed_id": np.int64})
+        .rename(columns={"initial_count": "stored_initial"}),
+        on=keys,
+        how="left",
+    )
+    full = frame["feed_id"].map({fid: w.full for fid, w in by_id.items()}).to_numpy(dtype=bool)
+    has_readings = frame["latest_day"].notna().to_numpy()
+    seeded = pd.MultiIndex.from_frame(frame[keys]).isin(
+        pd.MultiIndex.from_frame(seeds[keys].astype({"feed_id": np.int64}))
+    )
+    # From the baseline the computation saw every page itself; from a later day, a seeded
+    # device keeps the baseline the days before fixed (its seed is count(X, S - 1)).
+    initial = frame["initial_count"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    stored_initial = pd.to_numeric(frame["stored_initial"]).to_numpy(dtype=float, na_value=np.nan)
+    initial = np.where(~full & seeded, stored_initial, initial)
+    latest = frame["latest_count"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    resets = np.array(
+        [
+            reset_totals.get(k, 0)
+            for k in zip(frame["feed_id"].tolist(), frame["device_id"], strict=True)
+        ],
+        dtype=float,
+    )
+    known = ~np.isnan(initial) & ~np.isnan(latest)
+    life = np.where(
+        full,
+        frame["life_count"].to_numpy(dtype=float),
+        np.where(known, latest - initial + resets, 0),
+    )
+    keep = full | has_readings
+
+    def ints(values: np.ndarray) -> list[int | None]:
+        return [None if np.isnan(v) else int(v) for v in values[keep]]
+
+    counted = dates(frame["latest_day"][keep].fillna(pd.Timestamp(EPOCH)))
+    counted = [None if h else c for c, h in zip(counted, ~has_readings[keep], strict=True)]
+    return [
+        {"f": f, "d": d, "initial": i, "latest": la, "life": li, "counted": c}
+        for f, d, i, la, li, c in zip(
+            frame["feed_id"].to_numpy()[keep].tolist(),
+            frame["device_id"].to_numpy()[keep].tolist(),
+            ints(initial),
+            ints(latest),
+            ints(life),
+            counted,
+            strict=True,
+        )
+    ]

@@ -1,0 +1,219 @@
+"""What a batch's recomputation reads: each device's window and seed, old deposits,
+stored resets, and the scope history."""
+
+from __future__ import annotations
+
+from datetime import date
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import expression
+
+from releaf_pipeline.lib.store.deposits.work import Work
+from releaf_pipeline.lib.store.scope import scope_runs
+from releaf_pipeline.lib.store.tables import anomalies, deposits, device_readings, devices, readings
+
+METER_RESET = "meter_reset"
+EPOCH = date(1970, 1, 1)
+# Two bound values per device, well under SQLite's limit of variables per statement.
+_PAIRS_PER_QUERY = 5000
+
+
+def _frame(conn: sa.Connection, query: sa.Select, columns: list[str]) -> pd.DataFrame:
+    # The driver's own tuples: the columns are plain numbers and text (dates cast to
+    # text), so SQLAlchemy's per-row processing would only cost time at fleet scale.
+    rows = conn.execute(query).cursor.fetchall()
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def _days(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    for column in columns:
+        numbers = pd.to_numeric(frame[column]).to_numpy(dtype=np.int64)
+        frame[column] = numbers.astype("datetime64[D]").astype("datetime64[ns]")
+    return frame
+
+
+class _EpochDay(expression.FunctionElement):
+    """A date column as whole days since 1970-01-01.
+
+    Millions of readings come back as plain integers, which numpy turns into dates at
+    once, instead of as text for the driver to build and pandas to parse one by one.
+    """
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "epoch_day"
+
+
+@compiles(_EpochDay, "sqlite")
+def _epoch_day_sqlite(element: _EpochDay, compiler: Any, **kw: Any) -> str:
+    return f"CAST(julianday({compiler.process(element.clauses, **kw)}) - 2440587.5 AS INTEGER)"
+
+
+@compiles(_EpochDay, "postgresql")
+def _epoch_day_postgres(element: _EpochDay, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} - DATE '1970-01-01')"
+
+
+def _epoch_day(column: sa.ColumnElement) -> sa.ColumnElement:
+    """`column` read as days since 1970-01-01 (see `_EpochDay`)."""
+    return _EpochDay(column).label(column.name)
+
+
+READING_COLUMNS = ["feed_id", "device_id", "day", "life_count"]
+
+
+def load_batch(conn: sa.Connection, batch: list[Work]) -> dict[str, pd.DataFrame]:
+    """Everything the batch's recomputation reads, one query per table and start day."""
+    ids = [w.feed.id for w in batch]
+    device_frame = _frame(
+        conn,
+        sa.select(
+            devices.c.feed_id, devices.c.device_id, devices.c.managed, devices.c.initial_count,
+            devices.c.latest_count, _epoch_day(devices.c.counted_day),
+        ).where(devices.c.feed_id.in_(ids)),
+        ["feed_id", "device_id", "managed", "initial_count", "latest_count", "counted_day"],
+    )  # fmt: skip
+    window, seeds, old_deposits = [], [], []
+    for (load_from, full), group in groupby(batch, key=lambda w: (w.load_from, w.full)):
+        items = list(group)
+        group_ids = [w.feed.id for w in items]
+        start = items[0].start
+        if full:
+            window.append(
+                _frame(
+                    conn,
+                    sa.select(
+                        readings.c.feed_id, readings.c.device_id, _epoch_day(readings.c.day),
+                        readings.c.life_count,
+                    ).where(readings.c.feed_id.in_(group_ids), readings.c.day >= load_from),
+                    READING_COLUMNS,
+                )
+            )  # fmt: skip
+        else:
+            window.append(
+                _frame(
+                    conn,
+                    sa.select(
+                        readings.c.feed_id, readings.c.device_id, _epoch_day(readings.c.day),
+                        readings.c.life_count,
+                    )
+                    .select_from(device_readings(readings.c.day >= start))
+                    .where(devices.c.feed_id.in_(group_ids)),
+                    READING_COLUMNS,
+                )
+            )  # fmt: skip
+            seeds += _seeds(conn, device_frame[device_frame["feed_id"].isin(group_ids)], start)
+        old_deposits.append(
+            _frame(
+                conn,
+                sa.select(deposits.c.feed_id, _epoch_day(deposits.c.day), deposits.c.pages).where(
+                    deposits.c.feed_id.in_(group_ids),
+                    deposits.c.day >= (load_from if full else start),
+                ),
+                ["feed_id", "day", "pages"],
+            )
+        )
+    old_resets = _frame(
+        conn,
+        sa.select(
+            anomalies.c.feed_id, anomalies.c.device_id, _epoch_day(anomalies.c.day),
+            anomalies.c.previous_count, anomalies.c.count, anomalies.c.detail,
+        ).where(anomalies.c.feed_id.in_(ids), anomalies.c.kind == METER_RESET),
+        ["feed_id", "device_id", "day", "previous_count", "count", "detail"],
+    )  # fmt: skip
+    managed_ids = [w.feed.id for w in batch if w.feed.scope == "managed"]
+    runs = pd.DataFrame.from_records(
+        scope_runs(conn, managed_ids, min(w.start for w in batch)),
+        columns=["feed_id", "device_id", "first_day", "last_day", "managed"],
+    )
+    return {
+        "window": _days(concat(window, READING_COLUMNS), "day"),
+        "seeds": _days(concat(seeds, READING_COLUMNS), "day"),
+        "old_deposits": _days(concat(old_deposits, ["feed_id", "day", "pages"]), "day"),
+        "devices": device_frame,
+        "old_resets": _days(old_resets, "day"),
+        "runs": runs,
+    }
+
+
+def _seeds(conn: sa.Connection, group_devices: pd.DataFrame, start: date) -> list[pd.DataFrame]:
+    """Each device's latest reading before `start`.
+
+    No reading before `start` changed since the deposits were last computed (else the
+    feed would be dirty from that reading's day), so when that computation ended on a
+    reading dated before `start`, that reading is the one: a night takes it from the
+    device's row. The others (the computation ended on `start` or later, or never ran)
+    look it up, one index seek each.
+    """
+    counted = pd.to_numeric(group_devices["counted_day"]).to_numpy(dtype=float, na_value=np.nan)
+    known = counted < epoch_number(start)
+    out = [
+        pd.DataFrame(
+            {
+                "feed_id": group_devices["feed_id"].to_numpy()[known],
+                "device_id": group_devices["device_id"].to_numpy()[known],
+                "day": counted[known].astype(np.int64),
+                "life_count": group_devices["latest_count"].to_numpy()[known],
+            }
+        )
+    ]
+    pairs = list(
+        zip(
+            group_devices["feed_id"].to_numpy()[~known].tolist(),
+            group_devices["device_id"].to_numpy()[~known].tolist(),
+            strict=True,
+        )
+    )
+    prior = readings.alias("prior")
+    before = (
+        sa.select(prior.c.day)
+        .where(
+            prior.c.feed_id == devices.c.feed_id,
+            prior.c.device_id == devices.c.device_id,
+            prior.c.day < start,
+        )
+        .order_by(prior.c.day.desc())
+        .limit(1)
+        .correlate(devices)
+        .scalar_subquery()
+    )
+    for i in range(0, len(pairs), _PAIRS_PER_QUERY):
+        out.append(
+            _frame(
+                conn,
+                sa.select(
+                    readings.c.feed_id, readings.c.device_id, _epoch_day(readings.c.day),
+                    readings.c.life_count,
+                )
+                .select_from(device_readings(readings.c.day == before))
+                .where(
+                    sa.tuple_(devices.c.feed_id, devices.c.device_id).in_(
+                        pairs[i : i + _PAIRS_PER_QUERY]
+                    )
+                ),
+                READING_COLUMNS,
+            )
+        )  # fmt: skip
+    return out
+
+
+def epoch_number(day: date) -> int:
+    return (day - EPOCH).days
+
+
+def concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _per_feed(frame: pd.DataFrame, values: dict[int, date]) -> np.ndarray:
+    """The per-feed day of `values` for each row of `frame`, as datetime64."""
+    mapped = frame["feed_id"].map({k: pd.Timestamp(v) for k, v in values.items()})
+    return mapped.to_numpy(dtype="datetime64[ns]")
