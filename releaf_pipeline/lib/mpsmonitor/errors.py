@@ -19,6 +19,12 @@ class InsecureURLError(MPSMonitorError, ValueError):
     reason = "insecure_url"
 
 
+class InvalidTokenError(MPSMonitorError, ValueError):
+    """The dealer token cannot be sent in an HTTP header (control or non-ASCII characters)."""
+
+    reason = "invalid_token"
+
+
 class TLSError(MPSMonitorError):
     """The server's certificate could not be verified."""
 

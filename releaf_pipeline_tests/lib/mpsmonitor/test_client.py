@@ -1,14 +1,9 @@
-"""Tests of the MPS Monitor client: requests on the wire, retries, parsing, HTTPS."""
+"""Tests of the MPS Monitor client's four requests: bodies on the wire, paging, windows."""
 
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
-import logging
-import random
-import ssl
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import trustme
 
 from releaf_pipeline.lib.mpsmonitor.client import (
     COUNTER_LIST_PATH,
@@ -25,159 +19,28 @@ from releaf_pipeline.lib.mpsmonitor.client import (
     PING_PATH,
     ClientSettings,
     MPSMonitorClient,
-    require_https,
 )
 from releaf_pipeline.lib.mpsmonitor.errors import (
     CustomerNotFoundError,
-    InsecureURLError,
     InvalidResponseError,
-    MPSMonitorError,
-    RequestRejectedError,
-    RequestTimeoutError,
     ServerError,
-    TLSError,
-    UnauthorizedError,
-    UnreachableError,
 )
 from releaf_pipeline.lib.mpsmonitor.models import Customer, Device, DeviceReadings, Ping
-
-BASE = "https://mps.example.test"
-TOKEN = "tok-SECRET-7f3a9c"
-CUSTOMER = "EA45CEF3D8EF6D0F"
-SERIAL = "X3B001234"
-
-PING_RESULT = {"DealerCode": "D-1042", "ServerTimeUtc": "2026-11-27T05:00:00Z"}
-
-Handler = Callable[[httpx.Request], Any]
-
-
-def envelope(result: Any, **extra: Any) -> dict[str, Any]:
-    return {"IsValid": True, "Errors": [], "ReturnValue": None, "Result": result, **extra}
-
-
-def ok(result: Any, **extra: Any) -> httpx.Response:
-    return httpx.Response(200, json=envelope(result, **extra))
-
-
-def rejected(status: int, *codes: str) -> httpx.Response:
-    errors = [{"Code": code, "Description": f"details about {SERIAL}"} for code in codes]
-    return httpx.Response(
-        status, json={"IsValid": False, "Errors": errors, "ReturnValue": None, "Result": None}
-    )
-
-
-def device_row(device_id: str, mono: int = 100, color: int = 20, **extra: Any) -> dict[str, Any]:
-    row = {
-        "Id": device_id,
-        "CustomerCode": CUSTOMER,
-        "IsManaged": True,
-        "CounterMono": mono,
-        "CounterColor": color,
-        "LastUpdate": "2026-11-26T23:10:00Z",
-        "IsOffline": False,
-        "SerialNumber": SERIAL,
-        "AssetNumber": "A-17",
-        "IpAddress": "10.2.3.4",
-        "MacAddress": "00:11:22:33:44:55",
-        "SystemName": "PRN-3F",
-        "Product": {"Brand": "Kyocera", "Model": "TASKalfa 5053ci"},
-    }
-    row.update(extra)
-    return row
-
-
-def counter_row(device_id: str, readings: dict[str, tuple[int, int]]) -> dict[str, Any]:
-    return {
-        "DeviceId": device_id,
-        "CustomerCode": CUSTOMER,
-        "SerialNumber": SERIAL,
-        "AssetNumber": "A-17",
-        "LastUpdate": "2026-11-26T23:10:00Z",
-        "Counters": [
-            {"Date": day, "Mono": mono, "Color": color, "MonoPagesInPeriod": 0}
-            for day, (mono, color) in readings.items()
-        ],
-    }
-
-
-class Recorder:
-    """A mock transport that records every request and answers with `handler`."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.requests: list[httpx.Request] = []
-        self.transport = httpx.MockTransport(self._handle)
-
-    async def _handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        response = self.handler(request)
-        if asyncio.iscoroutine(response):
-            response = await response
-        return response
-
-    def bodies(self) -> list[Any]:
-        return [json.loads(request.content) for request in self.requests]
-
-
-def sequence(*answers: httpx.Response | Exception) -> Handler:
-    """A handler that plays `answers` in order, repeating the last one."""
-    remaining = list(answers)
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        answer = remaining.pop(0) if len(remaining) > 1 else remaining[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    return handle
-
-
-class Harness:
-    """One client over a recorded mock transport, with recorded back-off sleeps."""
-
-    def __init__(self, handler: Handler, **settings: Any) -> None:
-        self.recorder = Recorder(handler)
-        self.delays: list[float] = []
-        self.settings = ClientSettings(**settings)
-        self.client: MPSMonitorClient | None = None
-
-    async def _sleep(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-    def run(self, call: Callable[[MPSMonitorClient], Any]) -> Any:
-        async def main() -> Any:
-            async with MPSMonitorClient(
-                BASE,
-                TOKEN,
-                settings=self.settings,
-                transport=self.recorder.transport,
-                sleep=self._sleep,
-                rng=random.Random(7),
-            ) as client:
-                self.client = client
-                return await call(client)
-
-        return asyncio.run(main())
-
-    def fails(self, call: Callable[[MPSMonitorClient], Any], error: type[Exception]) -> Exception:
-        with pytest.raises(error) as info:
-            self.run(call)
-        message = str(info.value)
-        assert TOKEN not in message
-        assert SERIAL not in message
-        return info.value
-
-    @property
-    def requests(self) -> list[httpx.Request]:
-        return self.recorder.requests
-
-    def bodies(self) -> list[Any]:
-        return self.recorder.bodies()
-
-
-def ping(client: MPSMonitorClient) -> Any:
-    return client.ping()
-
+from releaf_pipeline_tests.lib.mpsmonitor.support import (
+    BASE,
+    CUSTOMER,
+    PING_RESULT,
+    SERIAL,
+    TOKEN,
+    Handler,
+    Harness,
+    Recorder,
+    counter_row,
+    device_row,
+    ok,
+    ping,
+    rejected,
+)
 
 # -- requests on the wire -------------------------------------------------------------------
 
@@ -293,285 +156,6 @@ def test_counter_list_request_body_and_parsing() -> None:
             "ToDate": "2026-11-26",
         }
     ]
-
-
-# -- retries --------------------------------------------------------------------------------
-
-
-def test_5xx_burst_then_success_with_bounded_jittered_backoff(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    h = Harness(
-        sequence(
-            httpx.Response(503),
-            httpx.Response(500),
-            httpx.Response(502),
-            ok(PING_RESULT),
-        )
-    )
-    with caplog.at_level(logging.WARNING, logger="releaf_pipeline.lib.mpsmonitor.client"):
-        assert h.run(ping).dealer_code == "D-1042"
-
-    assert h.client is not None
-    assert (h.client.requests_sent, h.client.retries) == (4, 3)
-    assert len(h.delays) == 3
-    for attempt, delay in enumerate(h.delays):
-        assert 0 <= delay <= min(30.0, 0.5 * 2**attempt)
-    assert len(caplog.records) == 3
-    first = caplog.records[0].getMessage()
-    assert PING_PATH in first and "HTTP 503" in first and "attempt 1" in first
-    assert TOKEN not in caplog.text
-
-
-def test_backoff_is_capped_by_backoff_max() -> None:
-    h = Harness(sequence(httpx.Response(500)), max_attempts=8, backoff_base=1.0, backoff_max=2.0)
-    h.fails(ping, ServerError)
-    assert len(h.delays) == 7
-    assert all(0 <= delay <= 2.0 for delay in h.delays)
-
-
-def test_429_retry_after_is_honoured_and_capped() -> None:
-    h = Harness(
-        sequence(
-            httpx.Response(429, headers={"Retry-After": "7"}),
-            httpx.Response(429, headers={"Retry-After": "1000"}),
-            httpx.Response(429),
-            ok(PING_RESULT),
-        ),
-        max_retry_after=120.0,
-    )
-    h.run(ping)
-
-    assert h.delays[:2] == [7.0, 120.0]
-    assert 0 <= h.delays[2] <= 0.5 * 2**2  # no Retry-After: ordinary back-off
-    assert len(h.requests) == 4
-
-
-def test_timeouts_then_success() -> None:
-    h = Harness(
-        sequence(
-            httpx.ReadTimeout("slow"),
-            httpx.ConnectTimeout("slow"),
-            ok(PING_RESULT),
-        )
-    )
-    assert h.run(ping).dealer_code == "D-1042"
-    assert h.client is not None
-    assert (h.client.requests_sent, h.client.retries) == (3, 2)
-
-
-def test_connection_reset_mid_body_is_retried() -> None:
-    h = Harness(
-        sequence(
-            httpx.RemoteProtocolError("peer closed connection"),
-            httpx.ReadError("connection reset"),
-            ok(PING_RESULT),
-        )
-    )
-    assert h.run(ping).dealer_code == "D-1042"
-    assert len(h.requests) == 3
-
-
-def test_retries_exhausted_on_5xx_raise_server_error() -> None:
-    h = Harness(sequence(httpx.Response(500)))
-    error = h.fails(ping, ServerError)
-
-    message = str(error)
-    assert "https://mps.example.test" in message
-    assert PING_PATH in message
-    assert "HTTP 500" in message
-    assert "try later" in message
-    assert error.reason == "server_error"
-    assert h.client is not None
-    assert (h.client.requests_sent, h.client.retries) == (5, 4)
-    assert len(h.delays) == 4
-
-
-def test_retries_exhausted_on_429_raise_server_error() -> None:
-    h = Harness(sequence(httpx.Response(429, headers={"Retry-After": "1"})), max_attempts=3)
-    error = h.fails(ping, ServerError)
-    assert "HTTP 429" in str(error)
-    assert h.delays == [1.0, 1.0]
-
-
-def test_retries_exhausted_on_timeouts_raise_request_timeout_error() -> None:
-    h = Harness(sequence(httpx.ReadTimeout("slow")), max_attempts=3)
-    error = h.fails(ping, RequestTimeoutError)
-    assert "https://mps.example.test" in str(error)
-    assert PING_PATH in str(error)
-    assert "try later" in str(error)
-    assert len(h.requests) == 3
-
-
-def test_retries_exhausted_on_connection_errors_raise_unreachable_error() -> None:
-    h = Harness(sequence(httpx.ConnectError("refused")), max_attempts=2)
-    error = h.fails(ping, UnreachableError)
-    assert "https://mps.example.test" in str(error)
-    assert len(h.requests) == 2
-
-
-def test_a_server_that_trickles_its_answer_hits_the_whole_request_time_out() -> None:
-    async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(5)
-        return ok(PING_RESULT)
-
-    h = Harness(slow, timeout=0.05, max_attempts=2)
-    h.fails(ping, RequestTimeoutError)
-    assert len(h.requests) == 2
-
-
-def test_401_is_not_retried() -> None:
-    h = Harness(lambda request: rejected(401, "Unauthorized"))
-    error = h.fails(ping, UnauthorizedError)
-
-    assert str(error).startswith(
-        "the dealer token for https://mps.example.test was rejected (HTTP 401)"
-    )
-    assert "register a valid token" in str(error)
-    assert error.reason == "unauthorized"
-    assert len(h.requests) == 1
-    assert h.delays == []
-
-
-def test_is_valid_false_is_not_retried_and_carries_codes() -> None:
-    h = Harness(lambda request: rejected(200, "BadFilter", "Other"))
-    error = h.fails(lambda c: c.list_devices(CUSTOMER), RequestRejectedError)
-
-    assert type(error) is RequestRejectedError
-    assert error.codes == ["BadFilter", "Other"]
-    assert "BadFilter" in str(error)
-    assert "details about" not in str(error)  # descriptions stay out
-    assert len(h.requests) == 1
-
-
-def test_customer_not_found() -> None:
-    h = Harness(lambda request: rejected(200, "CustomerNotFound"))
-    error = h.fails(lambda c: c.get_customer("NOPE"), CustomerNotFoundError)
-
-    assert error.codes == ["CustomerNotFound"]
-    assert error.reason == "customer_not_found"
-    assert "NOPE" in str(error)
-    assert len(h.requests) == 1
-
-
-def test_other_4xx_is_rejected_without_retry() -> None:
-    h = Harness(lambda request: httpx.Response(403, text="forbidden"))
-    error = h.fails(ping, RequestRejectedError)
-    assert "HTTP 403" in str(error)
-    assert len(h.requests) == 1
-
-
-def test_redirects_are_not_followed() -> None:
-    h = Harness(lambda request: httpx.Response(302, headers={"Location": "http://evil.test/"}))
-    h.fails(ping, InvalidResponseError)
-    assert len(h.requests) == 1
-
-
-def test_tls_failure_in_connect_is_not_retried() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        try:
-            raise ssl.SSLCertVerificationError(1, "certificate verify failed")
-        except ssl.SSLError as exc:
-            raise httpx.ConnectError("verify failed") from exc
-
-    h = Harness(handler)
-    error = h.fails(ping, TLSError)
-    assert "CA bundle" in str(error)
-    assert len(h.requests) == 1
-
-
-# -- envelope and parsing -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (b"<html>oops</html>", "not valid JSON"),
-        (b'{"IsValid": true, "Errors": [], "Res', "not valid JSON"),
-        (b"[1, 2]", "must be an object, got list"),
-        (b'{"Errors": [], "Result": {}}', "field 'IsValid' is missing"),
-        (b'{"IsValid": "yes", "Errors": [], "Result": {}}', "'IsValid' must be a boolean"),
-        (b'{"IsValid": true, "Errors": {}, "Result": {}}', "'Errors' must be a list"),
-        (b'{"IsValid": true, "Errors": []}', "field 'Result' is missing"),
-    ],
-)
-def test_bad_envelopes_are_invalid_responses_and_not_retried(body: bytes, expected: str) -> None:
-    h = Harness(lambda request: httpx.Response(200, content=body))
-    error = h.fails(ping, InvalidResponseError)
-    assert expected in str(error)
-    assert "PrintReleaf/Ping" in str(error)
-    assert error.reason == "invalid_response"
-    assert len(h.requests) == 1
-
-
-def test_missing_field_names_request_and_field() -> None:
-    h = Harness(lambda request: ok({"DealerCode": "D-1042"}))
-    error = h.fails(ping, InvalidResponseError)
-    assert "PrintReleaf/Ping Result: field 'ServerTimeUtc' is missing" in str(error)
-
-
-def test_wrong_type_names_row_and_field() -> None:
-    rows = [
-        counter_row("dev-1", {"2026-11-01": (1, 1)}),
-        counter_row("dev-2", {"2026-11-01": (1, 1)}),
-        counter_row("dev-3", {"2026-11-01": (1, 1), "2026-11-02": (2, 2)}),
-    ]
-    rows[2]["Counters"][1]["Mono"] = "2"
-    h = Harness(lambda request: ok(rows))
-    error = h.fails(
-        lambda c: c.counter_list("D-1042", CUSTOMER, date(2026, 11, 1), date(2026, 11, 2)),
-        InvalidResponseError,
-    )
-    assert "Counter/List 2026-11-01..2026-11-02 row 3, Counters[2]: field 'Mono' must be an " in (
-        str(error)
-    )
-    assert "integer, got str" in str(error)
-
-
-@pytest.mark.parametrize(
-    ("field", "value", "expected"),
-    [
-        ("CounterMono", True, "field 'CounterMono' must be an integer, got bool"),
-        ("CounterColor", 1.5, "field 'CounterColor' must be an integer, got float"),
-        ("CounterColor", -1, "field 'CounterColor' must not be negative"),
-        ("IsManaged", 1, "field 'IsManaged' must be a boolean, got int"),
-        ("Id", None, "field 'Id' must be a string, got null"),
-        ("LastUpdate", "yesterday", "field 'LastUpdate' is not an ISO date-time"),
-        ("CustomerCode", "OTHER", "belongs to another customer"),
-    ],
-)
-def test_device_field_types_are_checked(field: str, value: Any, expected: str) -> None:
-    row = device_row("dev-1", **{field: value})
-    h = Harness(lambda request: ok([row], TotalRows=1))
-    error = h.fails(lambda c: c.list_devices(CUSTOMER), InvalidResponseError)
-    assert "Device/List page 1 row 1" in str(error)
-    assert expected in str(error)
-
-
-@pytest.mark.parametrize(
-    "mutate",
-    [
-        lambda row: row.pop("Counters"),
-        lambda row: row.update(Counters=None),
-        lambda row: row["Counters"][0].update(Date="01/11/2026"),
-        lambda row: row["Counters"][0].update(Color=False),
-        lambda row: row.update(DeviceId=7),
-    ],
-)
-def test_counter_row_fields_are_checked(mutate: Callable[[dict[str, Any]], Any]) -> None:
-    row = counter_row("dev-1", {"2026-11-01": (1, 1)})
-    mutate(row)
-    h = Harness(lambda request: ok([row]))
-    h.fails(
-        lambda c: c.counter_list("D-1042", CUSTOMER, date(2026, 11, 1), date(2026, 11, 2)),
-        InvalidResponseError,
-    )
-
-
-def test_customer_answer_for_another_code_is_invalid() -> None:
-    result = {"Id": "g", "Code": "SOMEONEELSE", "TimeZoneIana": "UTC"}
-    h = Harness(lambda request: ok(result))
-    h.fails(lambda c: c.get_customer(CUSTOMER), InvalidResponseError)
 
 
 # -- paging ---------------------------------------------------------------------------------
@@ -723,202 +307,319 @@ def test_a_reading_outside_the_requested_window_is_invalid() -> None:
     assert "outside the requested range" in str(error)
 
 
-# -- secrets, concurrency, settings ---------------------------------------------------------
+# -- one Device/List for many customers -----------------------------------------------------
+
+OTHER = "0B1C2D3E4F506172"
+EMPTY = "FFEEDDCCBBAA9988"
 
 
-def test_token_is_not_in_repr() -> None:
-    client = MPSMonitorClient(BASE, TOKEN)
-    try:
-        assert TOKEN not in repr(client)
-        assert "mps.example.test" in repr(client)
-    finally:
-        asyncio.run(client.aclose())
-
-
-@pytest.mark.parametrize("token", [" padded", "line\nbreak", "n\u00f6n-ascii"])
-def test_tokens_that_cannot_be_headers_are_refused_without_echo(token: str) -> None:
-    with pytest.raises(ValueError) as info:
-        MPSMonitorClient(BASE, token)
-    assert token.strip() not in str(info.value)
-
-
-def test_concurrency_bounds_requests_in_flight() -> None:
-    in_flight = 0
-    peak = 0
+def fleet_server(
+    devices: dict[str, list[str]],
+    *,
+    total: Callable[[int], int] | None = None,
+    delay: float = 0.0,
+    log: list[tuple[str, int, float]] | None = None,
+) -> Handler:
+    """A Device/List server over `devices` (code -> ids): filters by FilterCustomerCodes,
+    sorts by Id, pages by PageNumber/PageRows and says TotalRows (or `total(page)`)."""
 
     async def handle(request: httpx.Request) -> httpx.Response:
-        nonlocal in_flight, peak
-        in_flight += 1
+        body = json.loads(request.content)
+        codes = body["FilterCustomerCodes"]
+        unknown = [code for code in codes if code not in devices]
+        if unknown:
+            return rejected(200, "CustomerNotFound")
+        rows = sorted(
+            (device_row(i, CustomerCode=code) for code in codes for i in devices[code]),
+            key=lambda row: row["Id"],
+        )
+        size, number = body["PageRows"], body["PageNumber"]
+        loop = asyncio.get_running_loop()
+        if log is not None:
+            log.append(("start", number, loop.time()))
+        await asyncio.sleep(delay)
+        if log is not None:
+            log.append(("end", number, loop.time()))
+        page = rows[(number - 1) * size : number * size]
+        return ok(page, TotalRows=len(rows) if total is None else total(number))
+
+    return handle
+
+
+def ids(devices: list[Device]) -> list[str]:
+    return [device.device_id for device in devices]
+
+
+def test_list_devices_of_groups_several_customers_across_several_pages() -> None:
+    fleet = {CUSTOMER: ["a1", "c3", "e5"], OTHER: ["b2", "d4"], EMPTY: []}
+    h = Harness(fleet_server(fleet), page_rows=2)
+    listing = h.run(lambda c: c.list_devices_of([CUSTOMER, OTHER, EMPTY], status="Managed"))
+
+    assert list(listing) == [CUSTOMER, OTHER, EMPTY]
+    assert ids(listing[CUSTOMER]) == ["a1", "c3", "e5"]
+    assert ids(listing[OTHER]) == ["b2", "d4"]
+    assert listing[EMPTY] == []  # a customer with no device is still a key
+    assert {d.customer_code for d in listing[OTHER]} == {OTHER}
+    assert sorted(b["PageNumber"] for b in h.bodies()) == [1, 2, 3]  # one paged request
+    for body in h.bodies():
+        assert body["FilterCustomerCodes"] == [CUSTOMER, OTHER, EMPTY]
+        assert (body["Status"], body["PageRows"]) == ("Managed", 2)
+        assert (body["SortColumn"], body["SortOrder"]) == ("Id", "Asc")
+    for forbidden in (SERIAL, "10.2.3.4", "PRN-3F"):
+        assert forbidden not in repr(listing)
+
+
+def test_list_devices_of_asks_for_pages_at_the_contracts_limit() -> None:
+    h = Harness(fleet_server({CUSTOMER: ["a"], OTHER: ["b"]}))
+    h.run(lambda c: c.list_devices_of([CUSTOMER, OTHER]))
+    assert [b["PageRows"] for b in h.bodies()] == [500]
+
+
+def test_pages_after_the_first_are_fetched_concurrently_within_the_limit() -> None:
+    fleet = {CUSTOMER: [f"a{n:02}" for n in range(12)], OTHER: [f"b{n:02}" for n in range(12)]}
+    log: list[tuple[str, int, float]] = []
+    h = Harness(fleet_server(fleet, delay=0.02, log=log), page_rows=2, concurrency=4)
+    listing = h.run(lambda c: c.list_devices_of([CUSTOMER, OTHER]))
+
+    assert ids(listing[CUSTOMER]) == fleet[CUSTOMER]
+    assert ids(listing[OTHER]) == fleet[OTHER]
+    assert sorted(b["PageNumber"] for b in h.bodies()) == list(range(1, 13))  # each once
+    # Page 1 alone (it says TotalRows), then the other 11 pages, never more than 4 at once.
+    first_end = next(t for kind, page, t in log if kind == "end" and page == 1)
+    assert all(t >= first_end for kind, page, t in log if kind == "start" and page != 1)
+    in_flight = peak = 0
+    for kind, _page, _t in sorted(log, key=lambda e: (e[2], e[0] == "start")):
+        in_flight += 1 if kind == "start" else -1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.01)
-        in_flight -= 1
-        return ok(PING_RESULT)
-
-    h = Harness(handle, concurrency=2)
-
-    async def ten_pings(client: MPSMonitorClient) -> list[Ping]:
-        return await asyncio.gather(*(client.ping() for _ in range(10)))
-
-    assert len(h.run(ten_pings)) == 10
-    assert peak == 2
-    assert len(h.requests) == 10
+    assert peak == 4
+    assert h.client is not None and h.client.requests_sent == 12
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"page_rows": 501},
-        {"page_rows": 0},
-        {"max_range_days": 0},
-        {"max_range_days": 95},
-        {"max_attempts": 0},
-        {"concurrency": 0},
-        {"timeout": 0},
-    ],
-)
-def test_settings_are_validated(settings: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
-        ClientSettings(**settings)
+def test_concurrent_pages_give_the_answer_of_paging_page_by_page() -> None:
+    fleet = {CUSTOMER: [f"a{n}" for n in range(7)], OTHER: []}
+    h = Harness(fleet_server(fleet), page_rows=3)
+
+    async def both(client: MPSMonitorClient) -> tuple[Any, Any]:
+        return await client.list_devices_of([CUSTOMER]), await client.list_devices(CUSTOMER)
+
+    batch, alone = h.run(both)
+    assert batch == {CUSTOMER: alone}
 
 
-# -- HTTPS only -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("https://mps.example.test/", "https://mps.example.test"),
-        ("HTTPS://mps.example.test:8443/api//", "https://mps.example.test:8443/api"),
-        (" https://10.0.0.5 ", "https://10.0.0.5"),
-    ],
-)
-def test_require_https_normalises(url: str, expected: str) -> None:
-    assert require_https(url) == expected
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://mps.example.test",
-        "ftp://mps.example.test",
-        "mps.example.test",
-        "https://",
-        "https:///path",
-        "https://user:pw@mps.example.test",
-        "https://mps.example.test/?token=x",
-        "https://mps.example.test:notaport",
-        "",
-    ],
-)
-def test_require_https_refuses(url: str) -> None:
-    with pytest.raises(InsecureURLError) as info:
-        require_https(url)
-    assert "pw" not in str(info.value)
-    assert isinstance(info.value, ValueError)
-
-
-def test_http_url_is_refused_at_construction() -> None:
-    with pytest.raises(InsecureURLError, match="https://"):
-        MPSMonitorClient("http://mps.example.test", TOKEN)
-
-
-def test_http_url_is_refused_at_request_time() -> None:
-    h = Harness(lambda request: ok(PING_RESULT))
-
-    async def downgrade(client: MPSMonitorClient) -> Ping:
-        client._base_url = "http://mps.example.test"
-        return await client.ping()
-
-    h.fails(downgrade, InsecureURLError)
+def test_list_devices_of_no_codes_sends_nothing() -> None:
+    h = Harness(fleet_server({}))
+    assert h.run(lambda c: c.list_devices_of([])) == {}
     assert h.requests == []
 
 
-def test_all_errors_share_the_base_class() -> None:
-    for error in (InsecureURLError, TLSError, ServerError, CustomerNotFoundError):
-        assert issubclass(error, MPSMonitorError)
+def test_list_devices_of_compares_codes_like_the_single_customer_request() -> None:
+    lower = CUSTOMER.lower()
+    rows = [device_row("a", CustomerCode=lower), device_row("b", CustomerCode=OTHER)]
+    h = Harness(lambda request: ok(rows, TotalRows=2))
+    listing = h.run(lambda c: c.list_devices_of([CUSTOMER, f" {lower} ", OTHER]))
+
+    # Each customer is asked for once, as first spelled; every spelling asked for is a key.
+    assert h.bodies()[0]["FilterCustomerCodes"] == [CUSTOMER, OTHER]
+    assert ids(listing[CUSTOMER]) == ids(listing[f" {lower} "]) == ["a"]
+    assert ids(listing[OTHER]) == ["b"]
 
 
-# -- real HTTPS against an in-test server ---------------------------------------------------
+def test_list_devices_of_refuses_a_bare_string_and_an_unknown_status() -> None:
+    h = Harness(fleet_server({CUSTOMER: ["a"]}))
+    with pytest.raises(TypeError, match="sequence"):
+        h.run(lambda c: c.list_devices_of(CUSTOMER))
+    with pytest.raises(ValueError, match="status"):
+        h.run(lambda c: c.list_devices_of([CUSTOMER], status="Offline"))
+    assert h.requests == []
 
 
-class _PingHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path != PING_PATH or self.headers.get("X-Dealer-Token") != TOKEN:
-            status, body = 401, {"IsValid": False, "Errors": [{"Code": "Unauthorized"}]}
-        else:
-            status, body = 200, envelope(PING_RESULT)
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+def test_a_row_for_a_customer_not_asked_for_is_invalid() -> None:
+    rows = [device_row("a"), device_row("b", CustomerCode=EMPTY)]
+    h = Harness(lambda request: ok(rows, TotalRows=2))
+    error = h.fails(lambda c: c.list_devices_of([CUSTOMER, OTHER]), InvalidResponseError)
+    assert "Device/List page 1 row 2: device b belongs to another customer" in str(error)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+
+@pytest.mark.parametrize("second_code", [CUSTOMER, OTHER])
+def test_a_device_listed_twice_with_different_values_is_invalid(second_code: str) -> None:
+    # Page 1 and page 2 (fetched concurrently) list device "a" with different counters, or
+    # under two different customers.
+    def handle(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["PageNumber"] == 1:
+            return ok([device_row("a", mono=1)], TotalRows=2)
+        return ok([device_row("a", mono=2, CustomerCode=second_code)], TotalRows=2)
+
+    h = Harness(handle, page_rows=1)
+    error = h.fails(lambda c: c.list_devices_of([CUSTOMER, OTHER]), InvalidResponseError)
+    assert "Device/List page 2 row 1: device a is listed twice with different values" in str(error)
+
+
+def test_a_device_listed_twice_alike_across_pages_is_kept_once() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        number = json.loads(request.content)["PageNumber"]
+        rows = {1: ["a", "b"], 2: ["b", "c"], 3: ["d"]}[number]
+        return ok([device_row(i) for i in rows], TotalRows=4)
+
+    h = Harness(handle, page_rows=2)
+    assert ids(h.run(lambda c: c.list_devices_of([CUSTOMER]))[CUSTOMER]) == ["a", "b", "c", "d"]
+
+
+def test_paging_that_never_ends_is_refused_with_concurrent_pages() -> None:
+    # A server that ignores PageNumber: the same full page, never reaching TotalRows.
+    h = Harness(lambda request: ok([device_row("a"), device_row("b")], TotalRows=6), page_rows=2)
+    error = h.fails(lambda c: c.list_devices_of([CUSTOMER, OTHER]), InvalidResponseError)
+    assert "still short of TotalRows=6 after 4 pages" in str(error)
+    assert len(h.requests) == 4  # TotalRows / PageRows + 1
+
+
+def test_a_total_that_keeps_growing_does_not_page_forever() -> None:
+    # Every page brings fresh devices and a TotalRows two pages further on.
+    def handle(request: httpx.Request) -> httpx.Response:
+        number = json.loads(request.content)["PageNumber"]
+        rows = [device_row(f"p{number}-{n}") for n in range(2)]
+        return ok(rows, TotalRows=2 * number + 4)
+
+    h = Harness(handle, page_rows=2)
+    error = h.fails(lambda c: c.list_devices_of([CUSTOMER]), InvalidResponseError)
+    assert "the server's paging does not end" in str(error)
+    assert len(h.requests) <= 5  # the first page's 3, plus one page of growth
+
+
+def test_an_empty_page_ends_the_listing_even_when_total_rows_says_more() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        number = json.loads(request.content)["PageNumber"]
+        rows = {1: ["a", "b"], 2: ["c"]}.get(number, [])
+        return ok([device_row(i) for i in rows], TotalRows=10)
+
+    h = Harness(handle, page_rows=2, concurrency=2)
+    assert ids(h.run(lambda c: c.list_devices_of([CUSTOMER]))[CUSTOMER]) == ["a", "b", "c"]
+    assert len(h.requests) < 5  # pages after the first empty one are not all asked for
+
+
+def test_an_unknown_code_in_the_batch_is_customer_not_found_and_each_alone_finds_it() -> None:
+    fleet = {CUSTOMER: ["a"], OTHER: ["b"]}
+    h = Harness(fleet_server(fleet))
+    error = h.fails(lambda c: c.list_devices_of([CUSTOMER, "NOPE", OTHER]), CustomerNotFoundError)
+    assert error.codes == ["CustomerNotFound"]
+    assert "one of the 3 customer codes asked for is not known" in str(error)
+    assert "ask for each customer alone" in str(error)
+    assert len(h.requests) == 1  # not retried
+
+    async def one_by_one(client: MPSMonitorClient) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for code in (CUSTOMER, "NOPE", OTHER):
+            try:
+                found[code] = ids(await client.list_devices(code))
+            except CustomerNotFoundError as exc:
+                found[code] = str(exc)
+        return found
+
+    found = h.run(one_by_one)
+    assert found[CUSTOMER] == ["a"] and found[OTHER] == ["b"]
+    assert found["NOPE"].startswith("customer code 'NOPE' is not known on https://mps.example")
+
+
+def test_a_failing_page_fails_the_listing_and_stops_the_others() -> None:
+    answered: list[int] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        number = json.loads(request.content)["PageNumber"]
+        if number == 3:
+            return httpx.Response(500)
+        if number != 1:
+            await asyncio.sleep(0.5)
+        answered.append(number)
+        return ok([device_row(f"d{number}")], TotalRows=6)
+
+    h = Harness(handle, page_rows=1, concurrency=3, max_attempts=2)
+    error = h.fails(lambda c: c.list_devices_of([CUSTOMER]), ServerError)
+    assert "HTTP 500" in str(error)
+    pages = [b["PageNumber"] for b in h.bodies()]
+    assert pages.count(3) == 2  # page 3 used its attempts...
+    assert answered == [1]  # ...while pages 2 and 4, still in flight, were cancelled
+    assert max(pages) <= 4  # and no page was claimed after the failure
+
+
+def test_a_page_failing_past_an_empty_page_does_not_count() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        number = json.loads(request.content)["PageNumber"]
+        if number == 2:
+            return ok([], TotalRows=6)
+        if number > 2:
+            return httpx.Response(500)
+        return ok([device_row("a")], TotalRows=6)
+
+    h = Harness(handle, page_rows=1, max_attempts=1)
+    assert ids(h.run(lambda c: c.list_devices_of([CUSTOMER]))[CUSTOMER]) == ["a"]
+
+
+# -- against the simulator ------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """An HTTPS server on 127.0.0.1 with a certificate from a private CA; yields URL and CA."""
-    ca = trustme.CA()
-    ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The project's MPS Monitor simulator over HTTPS, five customers."""
+    from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
+    from releaf_pipeline.simulator.server import Simulator
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PingHandler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", ca_file
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    workdir = tmp_path_factory.mktemp("sim")
+    fleet = Fleet(FleetConfig(customers=5, devices_per_customer=4))
+    with Simulator(fleet, token=TOKEN, today=date(2026, 10, 1), workdir=workdir) as sim:
+        yield sim
 
 
-def _ping_over_https(url: str, token: str = TOKEN, **kw: Any) -> tuple[Ping, MPSMonitorClient]:
-    async def main() -> tuple[Ping, MPSMonitorClient]:
+def sim_run(sim: Any, call: Callable[[MPSMonitorClient], Any], **settings: Any) -> Any:
+    async def main() -> Any:
         async with MPSMonitorClient(
-            url, token, settings=ClientSettings(timeout=5.0, max_attempts=2), **kw
+            sim.url,
+            TOKEN,
+            ca_data=sim.ca_bundle.read_text(),
+            settings=ClientSettings(timeout=10.0, **settings),
         ) as client:
-            return await client.ping(), client
+            return await call(client), client.requests_sent
 
     return asyncio.run(main())
 
 
-def test_https_with_registered_ca_bundle_verifies(https_server: tuple[str, Path]) -> None:
-    url, ca_file = https_server
-    result, client = _ping_over_https(url, ca_bundle=ca_file)
-    assert result.dealer_code == "D-1042"
-    assert client.requests_sent == 1
-
-
-def test_https_with_untrusted_certificate_raises_tls_error(
-    https_server: tuple[str, Path],
+@pytest.mark.parametrize("status", ["All", "Managed", "NotManaged"])
+def test_simulator_one_request_for_every_customer_matches_one_per_customer(
+    simulator: Any, status: str
 ) -> None:
-    url, _ = https_server
-    with pytest.raises(TLSError) as info:
-        _ping_over_https(url)
-    assert "127.0.0.1" in str(info.value)
-    assert "CA bundle" in str(info.value)
-    assert TOKEN not in str(info.value)
+    codes = list(simulator.fleet.customer_codes)
+
+    async def both(client: MPSMonitorClient) -> tuple[Any, Any]:
+        alone = {code: await client.list_devices(code, status) for code in codes}
+        return await client.list_devices_of(codes, status), alone
+
+    (batch, alone), _ = sim_run(simulator, both, page_rows=3)
+    assert list(batch) == codes
+    assert batch == alone
+    assert sum(len(devices) for devices in batch.values()) > 3  # several pages
+    for code, devices in batch.items():
+        assert {d.customer_code for d in devices} <= {code}
 
 
-def test_https_wrong_token_is_unauthorized(https_server: tuple[str, Path]) -> None:
-    url, ca_file = https_server
-    with pytest.raises(UnauthorizedError):
-        _ping_over_https(url, token="wrong", ca_bundle=ca_file)
+def test_simulator_pages_of_the_batch_are_counted_by_total_rows(simulator: Any) -> None:
+    codes = list(simulator.fleet.customer_codes)
+    listing, sent = sim_run(simulator, lambda c: c.list_devices_of(codes), page_rows=4)
+    total = sum(len(devices) for devices in listing.values())
+    assert sent == -(-total // 4)  # one request per page, no more
 
 
-def test_unreadable_ca_bundle_is_a_tls_error(tmp_path: Path) -> None:
-    with pytest.raises(TLSError, match="CA bundle"):
-        MPSMonitorClient(BASE, TOKEN, ca_bundle=tmp_path / "missing.pem")
+def test_simulator_unknown_code_in_the_batch(simulator: Any) -> None:
+    codes = [*simulator.fleet.customer_codes[:2], "0000000000000000"]
+    with pytest.raises(CustomerNotFoundError, match="one of the 3 customer codes"):
+        sim_run(simulator, lambda c: c.list_devices_of(codes))
 
 
-def test_plain_http_server_url_is_refused(https_server: tuple[str, Path]) -> None:
-    url, ca_file = https_server
-    with pytest.raises(InsecureURLError):
-        MPSMonitorClient(url.replace("https://", "http://"), TOKEN, ca_bundle=ca_file)
+def test_simulator_customers_without_devices_are_empty_keys(tmp_path: Path) -> None:
+    from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
+    from releaf_pipeline.simulator.server import Simulator
+
+    fleet = Fleet(FleetConfig(customers=3))
+    # Before the fleet's history starts, no customer has a device yet.
+    with Simulator(fleet, token=TOKEN, today=date(2026, 7, 1), workdir=tmp_path) as sim:
+        codes = list(fleet.customer_codes)
+        listing, sent = sim_run(sim, lambda c: c.list_devices_of(codes))
+    assert listing == {code: [] for code in codes}
+    assert sent == 1

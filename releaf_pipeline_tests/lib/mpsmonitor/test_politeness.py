@@ -60,7 +60,7 @@ def test_client_in_flight_follows_the_adaptive_limit():
     )
     asyncio.run(run())
     assert client.throttled == 6
-    assert client._limit.lowest == 1  # six throttles: 8 -> 4 -> 2 -> 1
+    assert client._transport.limit.lowest == 1  # six throttles: 8 -> 4 -> 2 -> 1
     assert max(n for n, _ in peaks) <= 8
 
 

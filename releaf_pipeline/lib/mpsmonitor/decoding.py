@@ -1,0 +1,270 @@
+"""From the contract's JSON to the typed models of `models.py`, checking every field.
+
+Nothing here knows about HTTP or the server: each parser takes decoded JSON and a `where`
+(the request and the row, e.g. ``Device/List page 2 row 7``) and either returns a model
+holding only the fields the pipeline may keep, or raises `Malformed` naming the request and
+the field. The client turns a `Malformed` into one `InvalidResponseError` naming the server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Container
+from datetime import UTC, date, datetime
+from typing import Any
+
+from releaf_pipeline.lib.mpsmonitor.models import Customer, Device, Ping
+
+# A lifetime counter above this is not a printer's: a billion pages is decades of the
+# busiest production press.
+MAX_LIFE_COUNT = 1_000_000_000
+
+
+class Malformed(Exception):
+    """A response does not follow the contract; the message names the request and the field."""
+
+
+def type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def field(obj: dict[str, Any], key: str, where: str) -> Any:
+    if key not in obj:
+        raise Malformed(f"{where}: field {key!r} is missing")
+    return obj[key]
+
+
+def as_object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Malformed(f"{where}: must be an object, got {type_name(value)}")
+    return value
+
+
+def as_list(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise Malformed(f"{where} must be a list, got {type_name(value)}")
+    return value
+
+
+def get_str(obj: dict[str, Any], key: str, where: str) -> str:
+    value = field(obj, key, where)
+    if not isinstance(value, str):
+        raise Malformed(f"{where}: field {key!r} must be a string, got {type_name(value)}")
+    if not value.strip():
+        raise Malformed(f"{where}: field {key!r} must not be empty")
+    return value
+
+
+def get_int(obj: dict[str, Any], key: str, where: str) -> int:
+    value = field(obj, key, where)
+    # bool is a subclass of int in Python, but `true` is not a page count.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Malformed(f"{where}: field {key!r} must be an integer, got {type_name(value)}")
+    if value < 0:
+        raise Malformed(f"{where}: field {key!r} must not be negative")
+    return value
+
+
+def get_bool(obj: dict[str, Any], key: str, where: str) -> bool:
+    value = field(obj, key, where)
+    if not isinstance(value, bool):
+        raise Malformed(f"{where}: field {key!r} must be a boolean, got {type_name(value)}")
+    return value
+
+
+def get_date(obj: dict[str, Any], key: str, where: str) -> date:
+    value = field(obj, key, where)
+    if not isinstance(value, str):
+        raise Malformed(f"{where}: field {key!r} must be an ISO date, got {type_name(value)}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Malformed(f"{where}: field {key!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def parse_datetime(value: object, key: str, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise Malformed(f"{where}: field {key!r} must be an ISO date-time, got {type_name(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Malformed(f"{where}: field {key!r} is not an ISO date-time") from None
+    # The contract's times are UTC ("...Z"); a naive value is read as UTC rather than
+    # as the pipeline host's local time.
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def get_datetime(obj: dict[str, Any], key: str, where: str) -> datetime:
+    return parse_datetime(field(obj, key, where), key, where)
+
+
+def get_optional_datetime(obj: dict[str, Any], key: str, where: str) -> datetime | None:
+    value = obj.get(key)
+    return None if value is None else parse_datetime(value, key, where)
+
+
+def code_key(code: str) -> str:
+    """A customer code as compared: hex codes that a server may echo in another case."""
+    return code.strip().casefold()
+
+
+def same_code(a: str, b: str) -> bool:
+    return code_key(a) == code_key(b)
+
+
+# -- the envelope ---------------------------------------------------------------------------
+
+
+def parse_envelope(content: bytes, label: str) -> dict[str, Any]:
+    """The body as the contract's envelope: an object with IsValid, Errors and Result."""
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        raise Malformed(f"{label}: the body is not valid JSON") from None
+    envelope = as_object(data, f"{label}: the body")
+    get_bool(envelope, "IsValid", label)
+    as_list(field(envelope, "Errors", label), f"{label}: field 'Errors'")
+    field(envelope, "Result", label)
+    return envelope
+
+
+def error_codes(body: bytes | dict[str, Any]) -> list[str]:
+    """The error codes of a rejection (its raw body or its envelope), or none when it has
+    no readable `Errors`."""
+    data: object = body
+    if isinstance(body, bytes):
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return []
+    errors = data.get("Errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return []
+    # Only the codes: an error's Description may quote customer or device details.
+    return [
+        entry["Code"]
+        for entry in errors
+        if isinstance(entry, dict) and isinstance(entry.get("Code"), str)
+    ]
+
+
+def total_rows(envelope: dict[str, Any], label: str) -> int:
+    total = envelope.get("TotalRows")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise Malformed(
+            f"{label}: field 'TotalRows' must be a non-negative integer, got {type_name(total)}"
+        )
+    return total
+
+
+# -- the four results -----------------------------------------------------------------------
+
+
+def parse_ping(result: object, label: str) -> Ping:
+    where = f"{label} Result"
+    obj = as_object(result, where)
+    return Ping(
+        dealer_code=get_str(obj, "DealerCode", where),
+        server_time_utc=get_datetime(obj, "ServerTimeUtc", where),
+    )
+
+
+def parse_customer(result: object, label: str, code: str) -> Customer:
+    where = f"{label} Result"
+    obj = as_object(result, where)
+    customer = Customer(
+        id=get_str(obj, "Id", where),
+        code=get_str(obj, "Code", where),
+        time_zone=get_str(obj, "TimeZoneIana", where),
+    )
+    if not same_code(customer.code, code):
+        raise Malformed(f"{where}: the server answered for another customer code")
+    return customer
+
+
+def parse_device(row: object, where: str, wanted: Container[str]) -> Device:
+    """One Device/List row; `wanted` holds the `code_key` of every customer asked for."""
+    obj = as_object(row, where)
+    device = Device(
+        device_id=get_str(obj, "Id", where),
+        customer_code=get_str(obj, "CustomerCode", where),
+        managed=get_bool(obj, "IsManaged", where),
+        life_count=get_int(obj, "CounterMono", where) + get_int(obj, "CounterColor", where),
+        last_update=get_optional_datetime(obj, "LastUpdate", where),
+    )
+    # A device of another customer would deposit its pages on the wrong account.
+    if code_key(device.customer_code) not in wanted:
+        raise Malformed(f"{where}: device {device.device_id} belongs to another customer")
+    return device
+
+
+def _counter_value(obj: dict[str, Any], key: str, where: str) -> int:
+    value = field(obj, key, where)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Malformed(f"{where}: field {key!r} must be an integer, got {type_name(value)}")
+    return value
+
+
+def implausible(mono: int, color: int) -> str | None:
+    """Why a well-formed reading cannot be a printer's (None when it can)."""
+    if mono < 0 or color < 0:
+        return f"negative counter (Mono {mono}, Color {color})"
+    if mono + color > MAX_LIFE_COUNT:
+        return f"absurd counter (Mono {mono}, Color {color}: over {MAX_LIFE_COUNT:,} pages)"
+    return None
+
+
+def parse_counter_row(
+    row: object, where: str, customer_code: str, first: date, last: date
+) -> tuple[str, dict[date, int], dict[date, str]]:
+    """One Counter/List row: its DeviceId, life count per date and the dates set aside."""
+    obj = as_object(row, where)
+    device_id = get_str(obj, "DeviceId", where)
+    if obj.get("CustomerCode") is not None and not same_code(
+        get_str(obj, "CustomerCode", where), customer_code
+    ):
+        raise Malformed(f"{where}: device {device_id} belongs to another customer")
+    counters = as_list(field(obj, "Counters", where), f"{where}: field 'Counters'")
+    counts: dict[date, int] = {}
+    rejected: dict[date, str] = {}
+    for index, entry in enumerate(counters, start=1):
+        at = f"{where}, Counters[{index}]"
+        reading = as_object(entry, at)
+        day = get_date(reading, "Date", at)
+        mono, color = _counter_value(reading, "Mono", at), _counter_value(reading, "Color", at)
+        if not first <= day <= last:
+            raise Malformed(f"{at}: reading dated {day} is outside the requested range")
+        # A well-formed but impossible reading is the device's problem, not the response's:
+        # it is set aside (and flagged) so the rest of the customer's data still counts.
+        problem = implausible(mono, color)
+        if problem:
+            rejected[day] = problem
+            continue
+        life_count = mono + color
+        if counts.get(day, life_count) != life_count:
+            raise Malformed(f"{where}: device {device_id} has two different readings for {day}")
+        counts[day] = life_count
+    return device_id, counts, rejected
+
+
+def parse_counter_window(
+    result: object, label: str, customer_code: str, first: date, last: date
+) -> tuple[dict[str, dict[date, int]], dict[str, dict[date, str]]]:
+    """One Counter/List answer: readings per device, merging rows that agree."""
+    rows: dict[str, dict[date, int]] = {}
+    rejected: dict[str, dict[date, str]] = {}
+    for index, row in enumerate(as_list(result, f"{label}: field 'Result'"), start=1):
+        where = f"{label} row {index}"
+        device_id, counts, problems = parse_counter_row(row, where, customer_code, first, last)
+        if problems:
+            rejected.setdefault(device_id, {}).update(problems)
+        known = rows.setdefault(device_id, {})
+        for day, life_count in counts.items():
+            if known.get(day, life_count) != life_count:
+                raise Malformed(
+                    f"{where}: device {device_id} is listed twice with different readings for {day}"
+                )
+            known[day] = life_count
+    return rows, rejected
