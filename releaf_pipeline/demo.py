@@ -14,7 +14,6 @@ from releaf_pipeline.app import (
     run_collection,
     verify_server,
 )
-from releaf_pipeline.lib.accounting import format_trees, trees
 from releaf_pipeline.lib.markdown import markdown_table
 from releaf_pipeline.lib.reports import month_json
 from releaf_pipeline.lib.store.registry import (
@@ -25,6 +24,7 @@ from releaf_pipeline.lib.store.registry import (
     list_feeds,
     update_server_connection,
 )
+from releaf_pipeline.lib.trees import format_trees, trees
 
 DEMO_SERVER = "demo-mpsmonitor"
 

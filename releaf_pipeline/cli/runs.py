@@ -13,7 +13,7 @@ from releaf_pipeline.lib.markdown import markdown_table
 
 def _summary(app: App, start: date, end: date) -> None:
     """Pages per account for the range, and every feed that was not collected, with why."""
-    from releaf_pipeline.lib.accounting import format_trees, trees
+    from releaf_pipeline.lib.trees import format_trees, trees
 
     summary = collection_summary(app, start, end)
     click.echo(f"pages per account, {start} to {end}:")

@@ -5,23 +5,30 @@ which never reads the environment itself. Empty fields take their value from the
 settings (`releaf_pipeline.settings`), so one environment configures every process.
 """
 
+from __future__ import annotations
+
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.monthly_close import ForestryProject
-from releaf_pipeline.lib.mpsmonitor.client import ClientSettings
-from releaf_pipeline.lib.secrets import TokenCipher, load_keys
-from releaf_pipeline.lib.store.engine import make_engine
+from releaf_pipeline.lib.certificates import ForestryProject
+from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
 from releaf_pipeline.settings import Settings, read_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from releaf_pipeline.lib.secrets import TokenCipher
 
 
 @cache
 def _engine(url: str) -> Engine:
     # One engine (and pool) per process and URL: runs and sensors reuse connections.
+    from releaf_pipeline.lib.store.engine import make_engine
+
     return make_engine(url)
 
 
@@ -58,6 +65,8 @@ class StoreResource(dg.ConfigurableResource):
 
     def cipher(self) -> TokenCipher:
         """Opens dealer tokens, in memory only."""
+        from releaf_pipeline.lib.secrets import TokenCipher, load_keys
+
         return TokenCipher(load_keys(self.home_path(), self.settings().secret_keys))
 
 

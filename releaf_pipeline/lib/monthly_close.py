@@ -17,7 +17,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.certificates import Certificate, certificate_id, render_certificate_pdf
+from releaf_pipeline.lib.certificate_pdf import render_certificate_pdf
+from releaf_pipeline.lib.certificates import Certificate, ForestryProject, certificate_id
 from releaf_pipeline.lib.rules import CERTIFICATE_GRACE_DAYS
 from releaf_pipeline.lib.store.certificates import (
     IssuedCertificate,
@@ -157,14 +158,6 @@ def close_status(
         elif today >= grace_until:
             status.closed_by = GRACE
     return out
-
-
-@dataclass(frozen=True)
-class ForestryProject:
-    """Where the trees are planted: printed on every certificate."""
-
-    name: str
-    location: str
 
 
 def issue_certificates(

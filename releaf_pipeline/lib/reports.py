@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.accounting import format_trees, trees
 from releaf_pipeline.lib.store.certificates import IssuedCertificate, list_certificates
 from releaf_pipeline.lib.store.reports import month_bounds, month_report
+from releaf_pipeline.lib.trees import format_trees, trees
 
 
 def month_json(engine: Engine, month: str) -> dict[str, Any]:

@@ -15,12 +15,8 @@ import pytest
 from pypdf import PdfReader
 
 from releaf_pipeline.lib.accounting import trees
-from releaf_pipeline.lib.certificates import (
-    Certificate,
-    certificate_id,
-    certificate_text,
-    render_certificate_pdf,
-)
+from releaf_pipeline.lib.certificate_pdf import render_certificate_pdf
+from releaf_pipeline.lib.certificates import Certificate, certificate_id, certificate_text
 
 START = date(2026, 9, 1)
 END = date(2026, 9, 30)

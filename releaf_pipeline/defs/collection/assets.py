@@ -8,13 +8,11 @@ import dagster as dg
 from releaf_pipeline.defs.partitions import daily_partitions
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.launch import CollectionConfig
-from releaf_pipeline.lib.collector import collect
 from releaf_pipeline.lib.markdown import markdown_table
-from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
-from releaf_pipeline.lib.store.deposits import update_deposits
-from releaf_pipeline.lib.store.registry import find_feeds, list_feeds, list_servers
-from releaf_pipeline.lib.store.reports import account_day_pages
 from releaf_pipeline.settings import read_settings
+
+# The collector (httpx) and the accounting (pandas) are imported where the assets run:
+# every command loads this code location, and most never run an asset.
 
 
 def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -45,6 +43,10 @@ def meter_readings(
     feed-day is recorded as collected, paused (server unhealthy) or failed, with the
     reason. A failing feed never stops the others.
     """
+    from releaf_pipeline.lib.collector import collect
+    from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
+    from releaf_pipeline.lib.store.registry import find_feeds, list_feeds, list_servers
+
     start, end = partition_days(context)
     engine = store.engine()
     servers = {s.id: s for s in list_servers(engine)}
@@ -125,6 +127,9 @@ def daily_deposits(
     re-collections, in any order, give the same deposits; late readings move pages to
     their own dates. Meter resets are recorded as anomalies.
     """
+    from releaf_pipeline.lib.store.deposits import update_deposits
+    from releaf_pipeline.lib.store.reports import account_day_pages
+
     start, end = partition_days(context)
     engine = store.engine()
     summary = update_deposits(engine, now=clock.now())

@@ -10,7 +10,6 @@ from releaf_pipeline.defs.partitions import PARTITIONS_START
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.launch import CollectionRequest, requested_days
 from releaf_pipeline.lib.catchup import CatchupRequest, plan_catchup
-from releaf_pipeline.lib.server_checks import check_servers
 from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.lib.store.registry import list_feeds, list_servers
@@ -39,6 +38,9 @@ def server_health_sensor(
 ) -> dg.SkipReason:
     """A server that fails its check is unhealthy at once; collection pauses its feeds
     until it passes again, and the catch-up sensor then collects the paused days."""
+    # The client (httpx) is loaded when a check runs, not with the code location.
+    from releaf_pipeline.lib.server_checks import check_servers
+
     checks = asyncio.run(
         check_servers(store.engine(), store.cipher(), settings=mpsmonitor.settings(), now=clock.now)
     )

@@ -7,11 +7,11 @@ import dagster as dg
 from releaf_pipeline.defs.collection.assets import daily_deposits
 from releaf_pipeline.defs.partitions import monthly_partitions
 from releaf_pipeline.defs.resources import ClockResource, ReforestationResource, StoreResource
-from releaf_pipeline.lib.accounting import format_trees, trees
-from releaf_pipeline.lib.charts import daily_pages_chart
 from releaf_pipeline.lib.markdown import markdown_table
-from releaf_pipeline.lib.monthly_close import issue_certificates
-from releaf_pipeline.lib.store.reports import feed_month_pages, month_report
+from releaf_pipeline.lib.trees import format_trees, trees
+
+# The chart (matplotlib) and the certificates (reportlab) are imported where the assets
+# run: every command loads this code location, and most never run an asset.
 
 
 def _month(context: dg.AssetExecutionContext) -> str:
@@ -27,6 +27,9 @@ def _month(context: dg.AssetExecutionContext) -> str:
 def monthly_pages(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult:
     """Pages per account (and per feed) deposited in the month, and the trees they make:
     pages / 8,333, kept exact, shown to 2 decimals. A chart shows each account's days."""
+    from releaf_pipeline.lib.charts import daily_pages_chart
+    from releaf_pipeline.lib.store.reports import feed_month_pages, month_report
+
     month = _month(context)
     engine = store.engine()
     accounts = month_report(engine, month)
@@ -77,6 +80,8 @@ def reforestation_certificates(
     collected through the last day and fresh, or the grace period over), as a record and a
     PDF. A certificate is never rewritten: pages that arrive later for a certified month
     are carried into the account's next certificate as an adjustment."""
+    from releaf_pipeline.lib.monthly_close import issue_certificates
+
     month = _month(context)
     engine = store.engine()
     issued, statuses = issue_certificates(

@@ -14,8 +14,8 @@ groups, merges and compares fastest; callers wanting `date` objects use `.dt.dat
 """
 
 from releaf_pipeline.lib.accounting.compute import AccountingResult, compute_deposits
-from releaf_pipeline.lib.accounting.trees import format_trees, trees
 from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS, SCOPES, TREE_SHEETS
+from releaf_pipeline.lib.trees import format_trees, trees
 
 __all__ = [
     "BASELINE_LOOKBACK_DAYS",

@@ -36,3 +36,9 @@ def test_releaf_db_upgrade(home, releaf):
     assert r.code == 0 and head_revision() in r.out
     r = releaf("db", "upgrade")
     assert r.code == 0 and "newest schema" in r.out
+
+
+def test_the_head_revision_known_to_the_code_is_the_scripts_newest():
+    from releaf_pipeline.lib.store.migrate import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION
