@@ -122,7 +122,7 @@ def instrument_collection(timings: Timings) -> None:
     from releaf_pipeline.lib import collector
     from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
 
-    for method in ("ping", "get_customer", "list_devices", "counter_list"):
+    for method in ("ping", "get_customer", "list_devices", "list_devices_of", "counter_list"):
         timings.patch(MPSMonitorClient, method, f"http: {method} (queueing included)")
     for fn in ("save_collection", "evaluate_feed_health", "clear_recollect", "record_status"):
         timings.patch(collector, fn, f"store: {fn}")

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
+from releaf_pipeline.lib.mpsmonitor.models import Device
 from releaf_pipeline.lib.rules import (
     BASELINE_LOOKBACK_DAYS,
     REREAD_AT_LEAST_DAYS,
@@ -245,16 +246,36 @@ async def _collect_server(
         await run.write(
             record_server_health, run.engine, server.id, healthy=True, reason=None, now=run.now()
         )
+        listed = await _list_devices(client, server, feeds)
         gate = asyncio.Semaphore(run.settings.concurrency)
 
         async def one(feed: FeedRecord) -> FeedOutcome:
             async with gate:
-                return await _collect_feed(run, client, server, feed, plans[feed.id], dealer_code)
+                return await _collect_feed(
+                    run, client, server, feed, plans[feed.id], dealer_code,
+                    listed.get(feed.customer_code) if listed is not None else None,
+                )  # fmt: skip
 
         outcomes = list(await asyncio.gather(*(one(f) for f in feeds)))
         run.report.requests += client.requests_sent
         run.report.retries += client.retries
         return outcomes
+
+
+async def _list_devices(
+    client: MPSMonitorClient, server: ServerRecord, feeds: list[FeedRecord]
+) -> dict[str, list[Device]] | None:
+    """Every feed's devices from one paged Device/List for the whole server, or None when
+    that fails: each feed then asks for its own, so that a customer code the server does
+    not know, or any other failure, stays with the feed it belongs to."""
+    try:
+        return await client.list_devices_of([f.customer_code for f in feeds])
+    except MPSMonitorError as exc:
+        log.warning(
+            "listing the devices of %d feed(s) of %s at once failed (%s); asking feed by feed",
+            len(feeds), server.name, exc.reason,
+        )  # fmt: skip
+        return None
 
 
 async def _record(run: _Run, feed: FeedRecord, first: date, status: str, reason: str) -> None:
@@ -291,16 +312,21 @@ async def _collect_feed(
     feed: FeedRecord,
     plan: FetchPlan,
     dealer_code: str,
+    device_rows: list[Device] | None,
 ) -> FeedOutcome:
+    """One feed: its devices (listed for the whole server already, unless that failed),
+    its readings over the plan's range, stored with the status of each day."""
     began = time.monotonic()
     first = max(run.start, feed.activation_date)
     covered_from = max(plan.fetch_from, feed.activation_date)
     try:
         # The customer lookup proves the code exists; after the first sync it is only
-        # needed when the device list comes back empty, so a night costs two requests.
+        # needed when the device list comes back empty, so a night costs one request per
+        # feed beside the server's shared device list.
         if feed.synced_through is None:
             await client.get_customer(feed.customer_code)
-        device_rows = await client.list_devices(feed.customer_code, "All")
+        if device_rows is None:
+            device_rows = await client.list_devices(feed.customer_code, "All")
         if not device_rows and feed.synced_through is not None:
             await client.get_customer(feed.customer_code)
         reading_rows = await client.counter_list(

@@ -238,12 +238,15 @@ def test_throttling_honours_retry_after(store, sim, fleet, feeds, monkeypatch):
 def test_bad_response(store, sim, fleet, feeds, fault, path, params, needle):
     code = fleet.customer_codes[0]
     hit = _feed_id(feeds, code)
-    sim.inject(fault, path=path, customer=code, times=1, **params)
+    # A server's feeds share one Device/List: a bad answer there sends every feed to ask
+    # for its own devices, and the hit feed's own bad answer then fails it alone.
+    shared = path == DEVICE_LIST_PATH
+    sim.inject(fault, path=path, customer=code, times=2 if shared else 1, **params)
 
     _materialize(store)
 
     assert sim.pending_faults == 0
-    assert _count(sim, path) == 4, "a bad response is not worth retrying"
+    assert _count(sim, path) == (5 if shared else 4), "a bad response is not worth retrying"
     statuses = _statuses(store)
     status, why = statuses[hit]
     assert status == "failed" and why.startswith("invalid_response:"), why
@@ -340,7 +343,9 @@ def test_unknown_customer_fails_alone(store, sim, fleet, feeds):
     status, why = statuses.pop(unknown)
     assert status == "failed" and why.startswith("customer_not_found:") and UNKNOWN_CODE in why
     assert _count(sim, CUSTOMER_PATH) == 5, "an unknown customer is not worth retrying"
-    assert _count(sim, DEVICE_LIST_PATH) == 4
+    # The server's shared Device/List names the unknown code and is refused; each known
+    # feed then lists its own devices.
+    assert _count(sim, DEVICE_LIST_PATH) == 1 + 4
     assert statuses == {fid: ("collected", None) for fid in feeds}
     _assert_exact(store, fleet, feeds, feeds)
     assert unknown not in _deposits(store)
