@@ -135,9 +135,10 @@ def collection_request(
 
 def run_collection(app: App, request: CollectionRequest) -> Any:
     """Run a collection in this process, recorded in the instance at DAGSTER_HOME."""
+    from releaf_pipeline.definitions import defs
     from releaf_pipeline.launch import collect
 
-    return collect(request, app.instance)
+    return collect(defs, request, app.instance)
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,7 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
 
 
 def execute(
+    defs: dg.Definitions,
     job_name: str,
     instance: dg.DagsterInstance,
     *,
@@ -167,12 +168,10 @@ def execute(
     tags: dict[str, str] | None = None,
     partition_key: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Run a job of the code location in this process, recorded in `instance`.
+    """Run a job of the code location `defs` in this process, recorded in `instance`.
 
     The terminal gets warnings and errors only: the full event log is in the Dagster UI.
     """
-    from releaf_pipeline.definitions import defs
-
     config = run_config.to_config_dict() if run_config is not None else {}
     config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
     with warnings.catch_warnings():
@@ -188,6 +187,7 @@ def execute(
 
 
 def collect(
+    defs: dg.Definitions,
     request: CollectionRequest,
     instance: dg.DagsterInstance,
     *,
@@ -200,6 +200,7 @@ def collect(
     if request.run_key:
         tags[RUN_KEY_TAG] = request.run_key
     return execute(
+        defs,
         COLLECTION_JOB,
         instance,
         run_config=request.run_config(now),

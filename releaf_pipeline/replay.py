@@ -71,8 +71,15 @@ def _run(
         tags[RUN_KEY_TAG] = request.run_key
     run_config = dg.RunConfig(**_run_config_parts(request.run_config))
     run_config.resources.update(clock_config(at))
+    from releaf_pipeline.definitions import defs
+
     result = execute(
-        job_name, instance, run_config=run_config, tags=tags, partition_key=request.partition_key
+        defs,
+        job_name,
+        instance,
+        run_config=run_config,
+        tags=tags,
+        partition_key=request.partition_key,
     )
     days = requested_days(tags)
     start, end = (d.isoformat() for d in days) if days else ("", "")
