@@ -49,6 +49,15 @@ def _key(reason: str, stamp: str, start: date, end: date, feed_ids: Iterable[int
     return f"catchup:{reason}:{stamp}:{start}:{end}:{digest}"
 
 
+def _request(
+    reason: str, today: date, first: date, last: date, ids: Iterable[int]
+) -> CatchupRequest:
+    ids = tuple(sorted(ids))
+    return CatchupRequest(
+        first, last, ids, reason, _key(reason, today.isoformat(), first, last, ids)
+    )
+
+
 def plan_catchup(
     *,
     today: date,
@@ -89,15 +98,7 @@ def plan_catchup(
             while d <= last:
                 ids |= per_day[d]
                 d += timedelta(days=1)
-            requests.append(
-                CatchupRequest(
-                    first,
-                    last,
-                    tuple(sorted(ids)),
-                    status,
-                    _key(status, today.isoformat(), first, last, ids),
-                )
-            )
+            requests.append(_request(status, today, first, last, ids))
 
     by_range: dict[tuple[date, date], set[int]] = {}
     for feed_id, state in feed_health.items():
@@ -105,15 +106,7 @@ def plan_catchup(
             continue
         by_range.setdefault((state.recollect_from, state.recollect_to), set()).add(feed_id)
     for (first, last), ids in sorted(by_range.items()):
-        requests.append(
-            CatchupRequest(
-                first,
-                last,
-                tuple(sorted(ids)),
-                RECOVERED,
-                _key(RECOVERED, today.isoformat(), first, last, ids),
-            )
-        )
+        requests.append(_request(RECOVERED, today, first, last, ids))
 
     if feeds:
         earliest = min(f.activation_date for f in feeds.values())
@@ -126,9 +119,5 @@ def plan_catchup(
             and start + timedelta(days=i) not in busy
         ]
         for first, last in contiguous_ranges(missing):
-            requests.append(
-                CatchupRequest(
-                    first, last, (), MISSING, _key(MISSING, today.isoformat(), first, last, ())
-                )
-            )
+            requests.append(_request(MISSING, today, first, last, ()))
     return requests

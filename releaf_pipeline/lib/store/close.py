@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.store.registry import FeedRecord
+from releaf_pipeline.lib.store.scope import managed_readings_only
 from releaf_pipeline.lib.store.tables import (
     deposits,
     device_readings,
-    device_scope,
     devices,
     feed_days,
     feed_health,
@@ -76,12 +76,7 @@ def _devices_waiting(conn: sa.Connection, feed: FeedRecord, first: date, last: d
     )
     if feed.scope == "managed":
         # In scope on a day it reported: the history, not the flag as last seen (rule 1).
-        query = query.join(
-            device_scope,
-            (device_scope.c.feed_id == readings.c.feed_id)
-            & (device_scope.c.device_id == readings.c.device_id)
-            & readings.c.day.between(device_scope.c.first_day, device_scope.c.last_day),
-        ).where(device_scope.c.managed.is_(True))
+        query = managed_readings_only(query)
     return int(conn.execute(query).scalar_one())
 
 

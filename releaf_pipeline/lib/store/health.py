@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 from releaf_pipeline.lib.business_days import business_days_after, is_stale
 from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.registry import FeedRecord
+from releaf_pipeline.lib.store.scope import managed_readings_only
 from releaf_pipeline.lib.store.tables import (
     device_readings,
-    device_scope,
     devices,
     feed_health,
     feeds,
@@ -85,12 +85,7 @@ def _reading_days(conn: sa.Connection, feed: FeedRecord, since: date, last: date
         .where(devices.c.feed_id == feed.id)
     )
     if feed.scope == "managed":
-        query = query.join(
-            device_scope,
-            (device_scope.c.feed_id == readings.c.feed_id)
-            & (device_scope.c.device_id == readings.c.device_id)
-            & readings.c.day.between(device_scope.c.first_day, device_scope.c.last_day),
-        ).where(device_scope.c.managed.is_(True))
+        query = managed_readings_only(query)
     return sorted(conn.execute(query).scalars())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -93,18 +94,24 @@ def add_server(
     ca_bundle_pem: str | None,
     dealer_code: str | None,
     now: datetime,
+    replace: bool = False,
 ) -> ServerRecord:
-    """Register a server; its token is stored sealed."""
+    """Register a server; its token is stored sealed. With `replace`, point the server
+    already registered as `name` at a new URL, token and CA bundle instead (its feeds
+    stay)."""
+    values = _connection(cipher, url, token, ca_bundle_pem, dealer_code, now)
     with engine.begin() as conn:
-        if conn.execute(sa.select(servers.c.id).where(servers.c.name == name)).first():
-            raise RegistryError(f"a server named {name!r} is already registered")
-        conn.execute(
-            servers.insert().values(
-                name=name,
-                created_at=now,
-                **_connection(cipher, url, token, ca_bundle_pem, dealer_code, now),
-            )
-        )
+        exists = conn.execute(sa.select(servers.c.id).where(servers.c.name == name)).first()
+        if replace:
+            if not exists:
+                raise RegistryError(
+                    f"no server named {name!r} is registered: see `releaf server list`"
+                )
+            conn.execute(servers.update().where(servers.c.name == name).values(**values))
+        else:
+            if exists:
+                raise RegistryError(f"a server named {name!r} is already registered")
+            conn.execute(servers.insert().values(name=name, created_at=now, **values))
     return get_server(engine, name)
 
 
@@ -240,25 +247,11 @@ def list_feeds(engine: Engine, feed_ids: list[int] | None = None) -> list[FeedRe
 
 
 def update_server_connection(
-    engine: Engine,
-    cipher: TokenCipher,
-    *,
-    name: str,
-    url: str,
-    token: str,
-    ca_bundle_pem: str | None,
-    dealer_code: str | None,
-    now: datetime,
+    engine: Engine, cipher: TokenCipher, **connection: Any
 ) -> ServerRecord:
-    """Point a registered server at a new URL, token and CA bundle (its feeds stay)."""
-    get_server(engine, name)
-    with engine.begin() as conn:
-        conn.execute(
-            servers.update()
-            .where(servers.c.name == name)
-            .values(**_connection(cipher, url, token, ca_bundle_pem, dealer_code, now))
-        )
-    return get_server(engine, name)
+    """Point a registered server at a new URL, token and CA bundle (its feeds stay); takes
+    the keyword arguments of `add_server`."""
+    return add_server(engine, cipher, replace=True, **connection)
 
 
 def reseal_tokens(engine: Engine, cipher: TokenCipher) -> int:

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from releaf_pipeline.lib.store.tables import device_scope
+from releaf_pipeline.lib.store.tables import device_scope, readings
 
 _DAY = timedelta(days=1)
 
@@ -158,3 +158,14 @@ def scope_runs(conn: sa.Connection, feed_ids: list[int], since: date) -> list[tu
             ).where(device_scope.c.feed_id.in_(feed_ids), device_scope.c.last_day >= since)
         )
     ]
+
+
+def managed_readings_only(query: sa.Select) -> sa.Select:
+    """`query` (over `readings`) kept to the readings of days their device was recorded
+    as managed (rule 1's history)."""
+    return query.join(
+        device_scope,
+        (device_scope.c.feed_id == readings.c.feed_id)
+        & (device_scope.c.device_id == readings.c.device_id)
+        & readings.c.day.between(device_scope.c.first_day, device_scope.c.last_day),
+    ).where(device_scope.c.managed.is_(True))

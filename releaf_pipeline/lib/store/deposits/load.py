@@ -23,6 +23,13 @@ EPOCH = date(1970, 1, 1)
 _PAIRS_PER_QUERY = 5000
 
 
+def _readings_query() -> sa.Select:
+    """Readings as the accounting takes them: feed, device, day (as a number), life count."""
+    return sa.select(
+        readings.c.feed_id, readings.c.device_id, _epoch_day(readings.c.day), readings.c.life_count
+    )
+
+
 def _frame(conn: sa.Connection, query: sa.Select, columns: list[str]) -> pd.DataFrame:
     # The driver's own tuples: the columns are plain numbers and text (dates cast to
     # text), so SQLAlchemy's per-row processing would only cost time at fleet scale.
@@ -84,29 +91,17 @@ def load_batch(conn: sa.Connection, batch: list[Work]) -> dict[str, pd.DataFrame
         group_ids = [w.feed.id for w in items]
         start = items[0].start
         if full:
-            window.append(
-                _frame(
-                    conn,
-                    sa.select(
-                        readings.c.feed_id, readings.c.device_id, _epoch_day(readings.c.day),
-                        readings.c.life_count,
-                    ).where(readings.c.feed_id.in_(group_ids), readings.c.day >= load_from),
-                    READING_COLUMNS,
-                )
-            )  # fmt: skip
+            query = _readings_query().where(
+                readings.c.feed_id.in_(group_ids), readings.c.day >= load_from
+            )
         else:
-            window.append(
-                _frame(
-                    conn,
-                    sa.select(
-                        readings.c.feed_id, readings.c.device_id, _epoch_day(readings.c.day),
-                        readings.c.life_count,
-                    )
-                    .select_from(device_readings(readings.c.day >= start))
-                    .where(devices.c.feed_id.in_(group_ids)),
-                    READING_COLUMNS,
-                )
-            )  # fmt: skip
+            query = (
+                _readings_query()
+                .select_from(device_readings(readings.c.day >= start))
+                .where(devices.c.feed_id.in_(group_ids))
+            )
+        window.append(_frame(conn, query, READING_COLUMNS))
+        if not full:
             seeds += _seeds(conn, device_frame[device_frame["feed_id"].isin(group_ids)], start)
         old_deposits.append(
             _frame(
@@ -186,10 +181,7 @@ def _seeds(conn: sa.Connection, group_devices: pd.DataFrame, start: date) -> lis
         out.append(
             _frame(
                 conn,
-                sa.select(
-                    readings.c.feed_id, readings.c.device_id, _epoch_day(readings.c.day),
-                    readings.c.life_count,
-                )
+                _readings_query()
                 .select_from(device_readings(readings.c.day == before))
                 .where(
                     sa.tuple_(devices.c.feed_id, devices.c.device_id).in_(
