@@ -9,6 +9,7 @@ same run config, the same job.
 from __future__ import annotations
 
 import fcntl
+import sys
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,12 +20,21 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 # The only imports of Dagster internals: the tags by which one run covers a range of
-# partitions (what a single-run backfill sets) have no public name, and neither has the
-# cron arithmetic the daemon uses to decide when the nightly schedule fires.
+# partitions (what a single-run backfill sets) have no public name, nor has the cron
+# arithmetic the daemon uses to decide when the nightly schedule fires, nor the way to
+# record a run executed here as a run of the code location the webserver loads.
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
+from dagster._core.execution.api import execute_run
+from dagster._core.remote_origin import (
+    ManagedGrpcPythonEnvCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._utils.schedules import get_next_cron_tick
 
 if TYPE_CHECKING:
@@ -38,6 +48,11 @@ SCHEDULE_TAG = "dagster/schedule_name"
 SENSOR_TAG = "dagster/sensor_name"
 TRIGGER_TAG = "releaf/trigger"
 CATCHUP_TAG = "releaf/catchup"
+
+# The code location as workspace.yaml and [tool.dagster] name it.
+DEFINITIONS_MODULE = "releaf_pipeline.definitions"
+CODE_LOCATION = "releaf_pipeline"
+REPOSITORY = "__repository__"
 
 COLLECTION_JOB = "collection"
 MONTHLY_CLOSE_JOB = "monthly_close"
@@ -159,6 +174,14 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run this process executed ended."""
+
+    run_id: str
+    success: bool
+
+
 def execute(
     defs: dg.Definitions,
     job_name: str,
@@ -167,23 +190,54 @@ def execute(
     run_config: dg.RunConfig | None = None,
     tags: dict[str, str] | None = None,
     partition_key: str | None = None,
-) -> dg.ExecuteInProcessResult:
-    """Run a job of the code location `defs` in this process, recorded in `instance`.
+) -> RunOutcome:
+    """Run a job of the code location `defs` in this process, recorded in `instance` as a
+    run of the code location the webserver and the daemon load (`workspace.yaml`): the UI
+    lists it under its job and on the timeline, and can re-execute it.
 
     The terminal gets warnings and errors only: the full event log is in the Dagster UI.
     """
+    job = _reconstructable(job_name)
     config = run_config.to_config_dict() if run_config is not None else {}
     config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
+    # One process: the steps share the run's process instead of one process each.
+    config["execution"] = {"config": {"in_process": {}}}
+    run_tags = dict(tags or {})
+    if partition_key is not None:
+        run_tags[PARTITION_TAG] = partition_key
     with warnings.catch_warnings():
         # Single-run backfills are marked beta: a design choice, nothing a user can act on.
         warnings.simplefilter("ignore", category=dg.BetaWarning)
-        return defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance,
+        job_def = defs.resolve_job_def(job_name)
+        run = instance.create_run_for_job(
+            job_def=job_def,
             run_config=config,
-            tags=tags,
-            partition_key=partition_key,
-            raise_on_error=False,
+            tags={**job_def.run_tags, **run_tags},
+            remote_job_origin=_remote_origin(job_name),
+            job_code_origin=job.get_python_origin(),
         )
+        result = execute_run(job, run, instance)
+    return RunOutcome(run.run_id, result.success)
+
+
+def _reconstructable(job_name: str) -> ReconstructableJob:
+    return ReconstructableRepository.for_module(
+        DEFINITIONS_MODULE, "defs", working_directory=str(Path.cwd())
+    ).get_reconstructable_job(job_name)
+
+
+def _remote_origin(job_name: str) -> RemoteJobOrigin:
+    # The origin the webserver and the daemon give the code location of workspace.yaml:
+    # the UI files runs under `repository@location`, so a run carrying it is theirs.
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(
+        LoadableTargetOrigin(
+            executable_path=sys.executable,
+            module_name=DEFINITIONS_MODULE,
+            working_directory=str(Path.cwd()),
+        ),
+        location_name=CODE_LOCATION,
+    )
+    return RemoteJobOrigin(RemoteRepositoryOrigin(location, REPOSITORY), job_name)
 
 
 def collect(
@@ -193,7 +247,7 @@ def collect(
     *,
     now: datetime | None = None,
     origin: dict[str, str] | None = None,
-) -> dg.ExecuteInProcessResult:
+) -> RunOutcome:
     """Run one collection; `now` freezes its clock (a replayed night), `origin` adds the
     tags of the schedule or sensor that asked for it."""
     tags = {**request.tags(), **(origin or {})}
