@@ -16,6 +16,8 @@ done
 # The Postgres tests start their own PostgreSQL 15 server from its binaries.
 [ -x /usr/lib/postgresql/15/bin/postgres ] || command -v pg_ctl >/dev/null 2>&1 ||
   missing+=(postgresql-15)
+# Certificate PDFs embed the DejaVu fonts; the pipeline itself needs them too.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf ] || missing+=(fonts-dejavu-core)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

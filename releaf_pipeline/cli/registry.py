@@ -95,27 +95,38 @@ def feed() -> None:
 @click.option("--account", required=True, help="PrintReleaf account")
 @click.option("--activation-date", required=True, help="YYYY-MM-DD")
 @click.option("--scope", required=True, type=click.Choice(SCOPES))
+@click.option(
+    "--account-name",
+    help="the account's name on its certificates (at most 100 characters); replaces the "
+    "name it had, and without it the account keeps its name",
+)
 def feed_add(
-    server_name: str, customer_code: str, account: str, activation_date: str, scope: str
+    server_name: str,
+    customer_code: str,
+    account: str,
+    activation_date: str,
+    scope: str,
+    account_name: str | None,
 ) -> int:
     from releaf_pipeline.lib.feed_csv import feed_spec
     from releaf_pipeline.lib.store.registry import add_feeds
 
     try:
-        spec = feed_spec(server_name, customer_code, account, activation_date, scope)
+        spec = feed_spec(server_name, customer_code, account, activation_date, scope, account_name)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     app = App()
     (added,) = add_feeds(app.engine, [spec], now=app.now())
+    named = f" ({spec.account_name})" if spec.account_name else ""
     click.echo(
         f"registered feed {added.customer_code} on {added.server_name} -> account "
-        f"{added.account} from {added.activation_date} (scope {added.scope})"
+        f"{added.account}{named} from {added.activation_date} (scope {added.scope})"
     )
     return 0
 
 
 @feed.command("import", help="register feeds from a CSV (server,customer_code,account,"
-              "activation_date,scope), all or none")  # fmt: skip
+              "activation_date,scope[,account_name]), all or none")  # fmt: skip
 @click.argument("path")
 def feed_import(path: str) -> int:
     from releaf_pipeline.lib.feed_csv import FeedCsvError, read_feed_csv

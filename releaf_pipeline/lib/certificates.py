@@ -21,7 +21,12 @@ from releaf_pipeline.lib.rules import TREE_SHEETS
 from releaf_pipeline.lib.trees import format_trees, trees
 
 TITLE = "Certificate of Reforestation"
+# Printed above the account's name on the PDF; not one of the certificate's text lines.
+PREAMBLE = "This certifies that"
 FOOTNOTE = f"One standard tree = {TREE_SHEETS:,} letter-size sheets of 20 lb paper."
+
+ACCOUNT_NAME_MAX = 100
+"""The longest display name an account may have, in characters."""
 
 # Bumping this changes every id, so it may only change together with a deliberate
 # re-issue of all certificates.
@@ -53,6 +58,9 @@ class Certificate:
     ``pages`` are the pages deposited in the period as known when the certificate was
     issued; ``adjustment_pages`` are pages of earlier periods that arrived after those
     periods' certificates were issued (zero or negative too), credited here instead.
+    ``account_name`` is the account's display name when the certificate was issued (None:
+    the account had none, and the certificate names it by ``account``). It is not part of
+    the id: naming an account changes no certificate's id.
     """
 
     id: str
@@ -64,6 +72,7 @@ class Certificate:
     project_name: str
     project_location: str
     issued_on: date
+    account_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.period_end < self.period_start:
@@ -84,6 +93,26 @@ class Certificate:
     def trees(self) -> Decimal:
         """Trees planted for the credited pages, exact (`credited_pages / 8333`)."""
         return trees(self.credited_pages)
+
+
+def check_account_name(text: str) -> str:
+    """An account's display name as given, stripped; ValueError saying what is wrong.
+
+    A certificate prints it as the account's name, so it is one line of printable text
+    (no control characters, tabs or line breaks) of at most 100 characters.
+    """
+    name = text.strip()
+    if not name:
+        raise ValueError("the account name is empty")
+    if not name.isprintable():
+        raise ValueError(
+            f"the account name must be printable text without control characters, got {name!r}"
+        )
+    if len(name) > ACCOUNT_NAME_MAX:
+        raise ValueError(
+            f"the account name must be at most {ACCOUNT_NAME_MAX} characters, got {len(name)}"
+        )
+    return name
 
 
 def certificate_id(
@@ -133,6 +162,9 @@ class CertificateLines:
 
     title: str
     account: str
+    """The account's display name, or its slug when it has none."""
+    account_slug: str | None
+    """The slug in small print (``"account acct-alpha"``), when the name above is not it."""
     offset: str
     adjustment: str | None
     trees: str
@@ -144,6 +176,7 @@ class CertificateLines:
 
 
 def certificate_lines(cert: Certificate) -> CertificateLines:
+    """The certificate's wording, by role."""
     adjustment = None
     if cert.adjustment_pages != 0:
         adjustment = (
@@ -152,7 +185,8 @@ def certificate_lines(cert: Certificate) -> CertificateLines:
         )
     return CertificateLines(
         title=TITLE,
-        account=cert.account,
+        account=cert.account_name or cert.account,
+        account_slug=f"account {cert.account}" if cert.account_name else None,
         # The credited total, so that the pages stated and the trees stated agree; the
         # adjustment line says how much of it came late.
         offset=(
@@ -169,12 +203,21 @@ def certificate_lines(cert: Certificate) -> CertificateLines:
     )
 
 
+def certificate_subject(cert: Certificate) -> str:
+    """Whom and which period the certificate is for, in one line (the PDF's subject)."""
+    who = f"{cert.account_name} (account {cert.account})" if cert.account_name else cert.account
+    return (
+        f"Reforestation for {who}, {_long_date(cert.period_start)} to {_long_date(cert.period_end)}"
+    )
+
+
 def certificate_text(cert: Certificate) -> list[str]:
-    """The lines printed on the certificate, top to bottom."""
+    """The lines printed on the certificate, top to bottom (without the PDF's preamble)."""
     lines = certificate_lines(cert)
     return [
         lines.title,
         lines.account,
+        *([lines.account_slug] if lines.account_slug else []),
         lines.offset,
         *([lines.adjustment] if lines.adjustment else []),
         lines.trees,

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from releaf_pipeline.lib.certificate_pdf import render_certificate_pdf
 from releaf_pipeline.lib.certificates import Certificate, ForestryProject, certificate_id
 from releaf_pipeline.lib.rules import CERTIFICATE_GRACE_DAYS
+from releaf_pipeline.lib.store.accounts import account_names
 from releaf_pipeline.lib.store.certificates import (
     IssuedCertificate,
     account_pages,
@@ -176,6 +177,8 @@ def issue_certificates(
     """
     first, last = month_bounds(month)
     statuses = close_status(engine, month, today, grace_days=grace_days)
+    # The names as of now: each certificate records the one it is issued with, for good.
+    names = account_names(engine)
     issued = []
     for status in statuses:
         if not status.closable:
@@ -189,6 +192,7 @@ def issue_certificates(
             account=status.account, period_start=start, period_end=last, pages=pages,
             adjustment_pages=adjustment, project_name=project.name,
             project_location=project.location, issued_on=today,
+            account_name=names.get(status.account),
         )  # fmt: skip
         path = directory / month / f"{cert.id}.pdf"
         # The PDF first: a record never points at a file that is not there.

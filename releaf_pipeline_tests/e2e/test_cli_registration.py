@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
@@ -148,3 +150,168 @@ def test_collect_refuses_a_day_not_over(home, releaf, monkeypatch):
     monkeypatch.setenv("RELEAF_NOW", "2026-10-01T03:00:00+00:00")
     r = releaf("collect", "--start", "2026-10-01")
     assert r.code != 0 and "2026-09-30" in r.err
+
+
+def _account_names() -> dict[str, str]:
+    from releaf_pipeline.app import App
+    from releaf_pipeline.lib.store.accounts import account_names
+
+    app = App()
+    try:
+        return account_names(app.engine)
+    finally:
+        app.close()
+
+
+def _feed_add(releaf, code: str, account: str, *extra: str):
+    return releaf(
+        "feed", "add", "--server", "east", "--customer-code", code, "--account", account,
+        "--activation-date", "2026-09-01", "--scope", "all", *extra,
+    )  # fmt: skip
+
+
+def test_feed_add_names_the_account(registered, releaf):
+    codes = registered.fleet.customer_codes
+    r = _feed_add(releaf, codes[0], "acct-a", "--account-name", "  Café Ødegård ")
+    assert r.code == 0, r.err
+    assert "acct-a (Café Ødegård)" in r.out
+    assert _account_names() == {"acct-a": "Café Ødegård"}
+    # Without the option the name stays; with another, it is replaced.
+    assert _feed_add(releaf, codes[1], "acct-a").code == 0
+    assert _account_names() == {"acct-a": "Café Ødegård"}
+    assert _feed_add(releaf, codes[2], "acct-a", "--account-name", "Łódź Print").code == 0
+    assert _account_names() == {"acct-a": "Łódź Print"}
+    # `feed list --json` is as it was.
+    assert set(releaf("feed", "list", "--json").json()[0]) == {
+        "server", "customer_code", "account", "activation_date", "scope", "synced_through",
+        "healthy", "health_since", "last_data", "health_reason",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Acme\x07Corp", "control characters"),
+        ("Acme\nCorp", "control characters"),
+        ("Acme\tCorp", "control characters"),
+        ("x" * 101, "at most 100 characters, got 101"),
+        ("   ", "the account name is empty"),
+    ],
+)
+def test_feed_add_refuses_a_bad_account_name(registered, releaf, name, message):
+    code = registered.fleet.customer_codes[0]
+    r = _feed_add(releaf, code, "acct-a", "--account-name", name)
+    assert r.code != 0 and message in r.err and len(r.err.strip().splitlines()) == 1
+    assert releaf("feed", "list", "--json").json() == []
+    assert _account_names() == {}
+
+
+def test_feed_import_takes_an_optional_account_name_column(registered, releaf, tmp_path):
+    codes = registered.fleet.customer_codes
+    path = tmp_path / "feeds.csv"
+    path.write_text(
+        "server,customer_code,account,activation_date,scope,account_name\n"
+        f'east,{codes[0]},acct-a,2026-09-01,all,"Acme, Inc."\n'
+        f"east,{codes[1]},acct-a,2026-09-01,all,\n"
+        f"east,{codes[2]},acct-b,2026-09-01,managed, Δάσος Φωτοτυπιών \n",
+        # As a spreadsheet saves CSV UTF-8: with a byte-order mark.
+        encoding="utf-8-sig",
+    )
+    r = releaf("feed", "import", str(path))
+    assert r.code == 0, r.err
+    assert _account_names() == {"acct-a": "Acme, Inc.", "acct-b": "Δάσος Φωτοτυπιών"}
+    assert len(releaf("feed", "list", "--json").json()) == 3
+    # The five-column file still imports, and leaves the names alone.
+    five = tmp_path / "five.csv"
+    five.write_text(
+        f"server,customer_code,account,activation_date,scope\neast,{codes[3]},acct-a,2026-09-01,all\n"
+    )
+    assert releaf("feed", "import", str(five)).code == 0
+    assert _account_names() == {"acct-a": "Acme, Inc.", "acct-b": "Δάσος Φωτοτυπιών"}
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ('east,{0},acct-a,2026-09-01,all,Acme\neast,{1},acct-b,2026-09-01,all,"Bad\x1bName"\n',
+         "feeds.csv:3: the account name must be printable text without control characters"),
+        ('east,{0},acct-a,2026-09-01,all,"Two\nLines"\n', "feeds.csv:3: the account name"),
+        ("east,{0},acct-a,2026-09-01,all," + "x" * 101 + "\n",
+         "feeds.csv:2: the account name must be at most 100 characters"),
+        ("east,{0},acct-a,2026-09-01,all,Acme\neast,{1},acct-a,2026-09-01,all,Acne\n",
+         "feeds.csv:3: account 'acct-a' is given two names, 'Acme' and 'Acne' "
+         "(nothing was imported)"),
+        ("east,{0},acct-a,2026-09-01,all\n", "feeds.csv:2: expected 6 columns"),
+    ],
+)  # fmt: skip
+def test_feed_import_refuses_bad_account_names(registered, releaf, tmp_path, rows, message):
+    codes = registered.fleet.customer_codes
+    path = tmp_path / "feeds.csv"
+    path.write_text(
+        "server,customer_code,account,activation_date,scope,account_name\n" + rows.format(*codes)
+    )
+    r = releaf("feed", "import", str(path))
+    assert r.code != 0 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert releaf("feed", "list", "--json").json() == []
+    assert _account_names() == {}
+
+
+def test_feed_import_refuses_a_file_not_in_utf8(registered, releaf, tmp_path):
+    path = tmp_path / "feeds.csv"
+    code = registered.fleet.customer_codes[0]
+    path.write_bytes(
+        "server,customer_code,account,activation_date,scope,account_name\n"
+        f"east,{code},acct-a,2026-09-01,all,Café\n".encode("latin-1")
+    )
+    r = releaf("feed", "import", str(path))
+    assert r.code != 0 and "UTF-8" in r.err and len(r.err.strip().splitlines()) == 1
+    assert releaf("feed", "list", "--json").json() == []
+
+
+def test_feed_import_refuses_another_header(registered, releaf, tmp_path):
+    path = tmp_path / "feeds.csv"
+    code = registered.fleet.customer_codes[0]
+    path.write_text(
+        f"server,customer_code,account,activation_date,scope,name\neast,{code},a,2026-09-01,all,A\n"
+    )
+    r = releaf("feed", "import", str(path))
+    assert r.code != 0 and len(r.err.strip().splitlines()) == 1
+    assert "server,customer_code,account,activation_date,scope[,account_name]" in r.err
+    assert releaf("feed", "list", "--json").json() == []
+
+
+def test_the_certificate_shows_the_name_it_was_issued_with(
+    registered, releaf, monkeypatch, tmp_path
+):
+    from releaf_pipeline.app import App
+    from releaf_pipeline.lib.certificates import ForestryProject
+    from releaf_pipeline.lib.monthly_close import issue_certificates
+
+    code = registered.fleet.customer_codes[0]
+    assert _feed_add(releaf, code, "acct-a", "--account-name", "Acme Corp").code == 0
+    app = App()
+    try:
+        # Nothing was collected: September closes by grace, with what is known.
+        (issued,), _ = issue_certificates(
+            app.engine, "2026-09", today=date(2026, 10, 11), now=app.now,
+            project=ForestryProject("P", "L"), directory=tmp_path / "certs",
+        )  # fmt: skip
+    finally:
+        app.close()
+    cert_id = issued.certificate.id
+    # Renamed after the certificate was issued.
+    assert _feed_add(releaf, registered.fleet.customer_codes[1], "acct-a", "--account-name",
+                     "Acme Corporation").code == 0  # fmt: skip
+    shown = releaf("certificates", "show", cert_id)
+    assert shown.code == 0, shown.err
+    assert shown.out.splitlines()[1:3] == ["Acme Corp", "account acct-a"]
+    assert "Acme Corporation" not in shown.out
+    (listed,) = releaf("certificates", "list", "--json").json()
+    assert listed["account"] == "acct-a"
+    assert set(listed) == {
+        "id", "account", "month", "period_start", "period_end", "pages", "adjustment_pages",
+        "credited_pages", "trees", "project", "project_location", "issued_on", "closed_by",
+        "pdf",
+    }  # fmt: skip
+    report = releaf("report", "--month", "2026-09", "--json").json()
+    assert set(report) == {"month", "accounts"}

@@ -1,4 +1,4 @@
-"""Tests of certificate ids, wording and PDF rendering."""
+"""Tests of certificate ids, wording, account names and PDF rendering."""
 
 from __future__ import annotations
 
@@ -7,16 +7,24 @@ import os
 import re
 import shutil
 import subprocess
-from datetime import date, datetime
+import sys
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
+from releaf_pipeline.lib import certificate_pdf
 from releaf_pipeline.lib.accounting import trees
 from releaf_pipeline.lib.certificate_pdf import render_certificate_pdf
-from releaf_pipeline.lib.certificates import Certificate, certificate_id, certificate_text
+from releaf_pipeline.lib.certificates import (
+    ACCOUNT_NAME_MAX,
+    Certificate,
+    certificate_id,
+    certificate_text,
+    check_account_name,
+)
 
 START = date(2026, 9, 1)
 END = date(2026, 9, 30)
@@ -212,3 +220,229 @@ def test_pdf_renders_to_png(tmp_path: Path) -> None:
 def test_certificate_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         make_cert().pages = 1  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------------------
+# The account's display name.
+
+
+def test_text_names_the_account_by_its_display_name_with_the_slug_in_small_print() -> None:
+    lines = certificate_text(make_cert(account="acct-alpha", account_name="Acme Corp"))
+    assert lines[:3] == ["Certificate of Reforestation", "Acme Corp", "account acct-alpha"]
+    # Without a name the slug is the name, printed once.
+    plain = certificate_text(make_cert(account="acct-alpha"))
+    assert plain[1] == "acct-alpha" and not any(line.startswith("account ") for line in plain)
+    assert lines[3:] == plain[2:]
+
+
+def test_display_name_does_not_change_the_certificate_id() -> None:
+    named = make_cert(account_name="Acme Corp")
+    assert named.id == make_cert().id == certificate_id(*ID_ARGS)
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("  Acme Corp  ", "Acme Corp"),
+        ("Café Ødegård", "Café Ødegård"),
+        ("Δάσος Φωτοτυπιών", "Δάσος Φωτοτυπιών"),
+        ("x" * ACCOUNT_NAME_MAX, "x" * ACCOUNT_NAME_MAX),
+    ],
+)
+def test_account_name_is_stripped(given: str, kept: str) -> None:
+    assert check_account_name(given) == kept
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("Acme\nCorp", "control characters"),
+        ("Acme\tCorp", "control characters"),
+        ("Acme\x07Corp", "control characters"),
+        ("Acme\u200bCorp", "control characters"),
+        ("x" * (ACCOUNT_NAME_MAX + 1), "at most 100 characters, got 101"),
+    ],
+)
+def test_account_name_refuses_what_would_not_print_on_one_line(given: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as exc:
+        check_account_name(given)
+    assert "\n" not in str(exc.value)
+
+
+# ---------------------------------------------------------------------------------------
+# The PDF as a document: fonts, metadata, bytes.
+
+
+def _need(tool: str, package: str) -> str:
+    """The tool's path; a missing tool fails in CI and skips elsewhere."""
+    path = shutil.which(tool)
+    if path is None:
+        message = f"{tool} not found: install {package} (apt-get install {package})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def _run(*args: str) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_every_font_is_embedded(tmp_path: Path) -> None:
+    pdffonts = _need("pdffonts", "poppler-utils")
+    cert = make_cert(account_name="Łódź Print")
+    out = _run(pdffonts, str(render_certificate_pdf(cert, tmp_path / "cert.pdf")))
+    rows = out.splitlines()[2:]
+    assert rows, out
+    for row in rows:
+        # name, type, encoding, then emb sub uni: the fixed columns counted from the end.
+        emb, sub, uni = row.split()[-5:-2]
+        assert (emb, sub, uni) == ("yes", "yes", "yes"), row
+        assert "DejaVu" in row, row
+
+
+def test_metadata_names_the_certificate_and_its_issue_date(tmp_path: Path) -> None:
+    cert = make_cert(account="acct-alpha", account_name="Acme Corp")
+    reader = PdfReader(render_certificate_pdf(cert, tmp_path / "cert.pdf"))
+    meta = reader.metadata
+    assert meta.title == f"Certificate of Reforestation {cert.id}"
+    assert meta.author == "releaf-pipeline"
+    assert meta.creator == "releaf-pipeline"
+    assert meta.producer == "releaf-pipeline (ReportLab PDF Library)"
+    assert meta.subject == (
+        "Reforestation for Acme Corp (account acct-alpha), September 1, 2026 to September 30, 2026"
+    )
+    issued = datetime(2026, 10, 3, tzinfo=UTC)
+    assert meta.creation_date == issued
+    assert meta.modification_date == issued
+    plain = PdfReader(render_certificate_pdf(make_cert(account="acct-alpha"), tmp_path / "p.pdf"))
+    assert "acct-alpha" in plain.metadata.subject and "account" not in plain.metadata.subject
+
+
+def _document_id(path: Path) -> bytes:
+    first, second = PdfReader(path).trailer["/ID"]
+    assert first.original_bytes == second.original_bytes
+    return first.original_bytes
+
+
+def test_document_id_follows_the_certificate_not_the_clock(tmp_path: Path) -> None:
+    cert = make_cert(account_name="Acme Corp")
+    one = _document_id(render_certificate_pdf(cert, tmp_path / "a.pdf"))
+    assert len(one) == 16
+    assert _document_id(render_certificate_pdf(cert, tmp_path / "b.pdf")) == one
+    # reportlab's invariant mode derives the id from the title, author and subject alone,
+    # which these share with `cert`; the certificates differ, and so do their ids.
+    for i, other in enumerate(
+        [
+            dataclasses.replace(cert, issued_on=date(2026, 10, 4)),
+            dataclasses.replace(cert, project_name="Another Forest"),
+        ]
+    ):
+        assert _document_id(render_certificate_pdf(other, tmp_path / f"o{i}.pdf")) != one
+
+
+_RENDER_SCRIPT = """
+import sys
+from pathlib import Path
+from releaf_pipeline.lib.certificate_pdf import render_certificate_pdf
+from releaf_pipeline_tests.lib.test_certificates import make_cert
+render_certificate_pdf(make_cert(account_name=sys.argv[2]), Path(sys.argv[1]))
+"""
+
+
+def test_same_certificate_same_bytes_in_other_processes(tmp_path: Path) -> None:
+    name = "Café Ødegård"
+    here = render_certificate_pdf(make_cert(account_name=name), tmp_path / "here.pdf")
+    # Other hash seeds, time zones, a clock override reportlab reads, and another day.
+    envs = [
+        {"PYTHONHASHSEED": "1", "TZ": "Pacific/Kiritimati"},
+        {"PYTHONHASHSEED": "4242", "TZ": "America/Los_Angeles", "SOURCE_DATE_EPOCH": "86400"},
+    ]
+    for i, extra in enumerate(envs):
+        out = tmp_path / f"there-{i}.pdf"
+        subprocess.run(
+            [sys.executable, "-c", _RENDER_SCRIPT, str(out), name],
+            env=os.environ | extra,
+            cwd=Path(__file__).parents[2],
+            check=True,
+            timeout=120,
+        )
+        assert out.read_bytes() == here.read_bytes(), extra
+
+
+# ---------------------------------------------------------------------------------------
+# The PDF's text: the name as itself, whole, inside the frame.
+
+
+def _pdf_text(path: Path) -> str:
+    return " ".join(PdfReader(path).pages[0].extract_text().split())
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Acme Corp",
+        "Café Ødegård",
+        "Łódź Print",
+        "Δάσος Φωτοτυπιών",
+        "Типография «Берёза»",
+    ],
+)
+def test_pdf_prints_the_display_name_as_itself_and_the_slug(tmp_path: Path, name: str) -> None:
+    cert = make_cert(account="acct-alpha", account_name=name)
+    text = _pdf_text(render_certificate_pdf(cert, tmp_path / "cert.pdf"))
+    assert name in text
+    assert "account acct-alpha" in text
+    assert "This certifies that" in text
+
+
+def test_pdf_without_a_name_prints_the_slug_once(tmp_path: Path) -> None:
+    text = _pdf_text(render_certificate_pdf(make_cert(account="acct-alpha"), tmp_path / "c.pdf"))
+    assert text.count("acct-alpha") == 1
+
+
+_LONG_NAMES = [
+    # Words: set on two lines.
+    ("The Extraordinarily Long-Named International Printing & Reprographics Company of "
+     "Springfield")[:ACCOUNT_NAME_MAX],
+    # One word: only shrinking can make it fit.
+    "Ω" + "x" * (ACCOUNT_NAME_MAX - 1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", _LONG_NAMES)
+def test_long_name_fits_the_frame(tmp_path: Path, name: str) -> None:
+    pdftotext = _need("pdftotext", "poppler-utils")
+    pdftoppm = _need("pdftoppm", "poppler-utils")
+    cert = make_cert(account="acct-" + "y" * 60, account_name=name)
+    pdf = render_certificate_pdf(cert, tmp_path / "cert.pdf")
+    assert name in _pdf_text(pdf)
+    # Every word lies inside the inner frame (32 pt in from each edge), clear of it.
+    boxes = re.findall(
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">',
+        _run(pdftotext, "-bbox", str(pdf), "-"),
+    )
+    assert len(boxes) > 20
+    width, height = 792, 612
+    for x_min, y_min, x_max, y_max in ((float(v) for v in box) for box in boxes):
+        assert 40 < x_min < x_max < width - 40
+        assert 40 < y_min < y_max < height - 40
+    _run(pdftoppm, "-png", "-r", "30", "-singlefile", str(pdf), str(tmp_path / "cert"))
+    assert (tmp_path / "cert.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_missing_fonts_fail_in_one_line_naming_the_package(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(certificate_pdf, "FONT_DIR", tmp_path / "no-fonts")
+    monkeypatch.setattr(certificate_pdf, "_registered", set())
+    target = tmp_path / "cert.pdf"
+    with pytest.raises(certificate_pdf.CertificateFontError) as exc:
+        render_certificate_pdf(make_cert(), target)
+    message = str(exc.value)
+    assert "\n" not in message
+    assert "apt-get install fonts-dejavu-core" in message
+    assert str(tmp_path / "no-fonts" / "DejaVuSerif.ttf") in message
+    assert not target.exists() and os.listdir(tmp_path) == []

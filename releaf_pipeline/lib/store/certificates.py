@@ -27,7 +27,7 @@ def _issued(row: sa.Row) -> IssuedCertificate:
         id=row.id, account=row.account, period_start=row.period_start,
         period_end=row.period_end, pages=row.pages, adjustment_pages=row.adjustment_pages,
         project_name=row.project_name, project_location=row.project_location,
-        issued_on=row.issued_on,
+        issued_on=row.issued_on, account_name=row.account_name,
     )  # fmt: skip
     return IssuedCertificate(cert, row.month, row.closed_by, row.pdf_path)
 
@@ -88,7 +88,8 @@ def pending_adjustment(engine: Engine, account: str, before: date) -> int:
 def record_certificate(
     engine: Engine, issued: IssuedCertificate, *, now: datetime
 ) -> IssuedCertificate:
-    """Record a certificate; one already issued for the account and month wins, unchanged."""
+    """Record a certificate; one already issued for the account and month wins, unchanged
+    (with the account name it was issued with)."""
     cert = issued.certificate
     with engine.begin() as conn:
         existing = conn.execute(
@@ -110,6 +111,7 @@ def record_certificate(
                 project_name=cert.project_name,
                 project_location=cert.project_location,
                 issued_on=cert.issued_on,
+                account_name=cert.account_name,
                 closed_by=issued.closed_by,
                 pdf_path=issued.pdf_path,
                 created_at=now,

@@ -10,8 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from releaf_pipeline.lib.certificates import check_account_name
 from releaf_pipeline.lib.rules import SCOPES
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
+from releaf_pipeline.lib.store.accounts import set_account_names
 from releaf_pipeline.lib.store.tables import feeds, servers
 
 
@@ -61,6 +63,8 @@ class FeedSpec:
     account: str
     activation_date: date
     scope: str
+    account_name: str | None = None
+    """The account's display name for certificates; None leaves the account's as it is."""
 
 
 def _connection(
@@ -185,11 +189,24 @@ def _check_spec(conn: Connection, spec: FeedSpec, server_ids: dict[str, int]) ->
         )
 
 
+def _name_account(names: dict[str, str], account: str, given: str) -> None:
+    try:
+        name = check_account_name(given)
+    except ValueError as exc:
+        raise RegistryError(str(exc)) from None
+    # Which of two names should win is a guess: ask for one.
+    known = names.setdefault(account, name)
+    if known != name:
+        raise RegistryError(f"account {account!r} is given two names, {known!r} and {name!r}")
+
+
 def add_feeds(engine: Engine, specs: list[FeedSpec], *, now: datetime) -> list[FeedRecord]:
     """Register feeds, all or none: the first bad spec raises and nothing is stored.
 
+    The display names the specs give are set on their accounts in the same transaction.
     A RegistryError for spec i carries `index = i` so a caller can name the line.
     """
+    names: dict[str, str] = {}
     with engine.begin() as conn:
         server_ids = {n: i for n, i in conn.execute(sa.select(servers.c.name, servers.c.id))}
         seen: set[tuple[str, str]] = set()
@@ -200,6 +217,8 @@ def add_feeds(engine: Engine, specs: list[FeedSpec], *, now: datetime) -> list[F
                         f"customer {spec.customer_code} on server {spec.server!r} appears twice"
                     )
                 _check_spec(conn, spec, server_ids)
+                if spec.account_name is not None:
+                    _name_account(names, spec.account, spec.account_name)
             except RegistryError as exc:
                 exc.index = i  # type: ignore[attr-defined]
                 raise
@@ -214,6 +233,7 @@ def add_feeds(engine: Engine, specs: list[FeedSpec], *, now: datetime) -> list[F
                     created_at=now,
                 )
             )
+        set_account_names(conn, names, now=now)
     codes = {(s.server, s.customer_code) for s in specs}
     return [f for f in list_feeds(engine) if (f.server_name, f.customer_code) in codes]
 

@@ -201,7 +201,20 @@ certificates = sa.Table(
     sa.Column("closed_by", sa.String(10), nullable=False),
     sa.Column("pdf_path", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # The account's display name when the certificate was issued: a later rename does not
+    # reach a certificate already issued (NULL: it had none, the slug is printed).
+    sa.Column("account_name", sa.Text, nullable=True),
     sa.UniqueConstraint("account", "month", name="uq_certificate_account_month"),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    # What is known of an account beyond its slug; an account needs no row to have feeds.
+    sa.Column("account", sa.Text, primary_key=True),
+    # The name certificates print; NULL: they print the slug.
+    sa.Column("display_name", sa.Text, nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 
