@@ -24,8 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
-from releaf_pipeline.simulator.server import DEFAULT_TOKEN, Simulator
+from releaf_pipeline.simulator import DEFAULT_TOKEN, Fleet, FleetConfig, Simulator
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:

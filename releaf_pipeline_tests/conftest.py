@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from releaf_pipeline import cli
-from releaf_pipeline.simulator.fleet import Fleet, FleetConfig
+from releaf_pipeline.simulator import Fleet, FleetConfig
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests import postgres
 

@@ -25,7 +25,7 @@ from releaf_pipeline.lib.store.registry import (
     update_server_connection,
 )
 from releaf_pipeline.lib.store.tables import anomalies, deposits
-from releaf_pipeline.simulator.fleet import Fleet
+from releaf_pipeline.simulator import Fleet
 from releaf_pipeline.simulator.server import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,

@@ -15,7 +15,7 @@ from releaf_pipeline.defs.resources import StoreResource
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.replay import night_time
-from releaf_pipeline.simulator.fleet import (
+from releaf_pipeline.simulator import (
     CustomerOutage,
     DeviceOutage,
     Fleet,

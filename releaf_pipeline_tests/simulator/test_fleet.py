@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from releaf_pipeline.simulator.fleet import (
+from releaf_pipeline.simulator import (
     CustomerOutage,
     DeviceOutage,
     Fleet,

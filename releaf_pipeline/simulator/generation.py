@@ -1,0 +1,414 @@
+"""Seeded generation of a fleet: customers, devices, daily counters and scenario cases.
+
+Everything here is drawn from `random.Random` instances seeded by the `FleetConfig`, in a
+fixed order, so equal configs generate equal fleets on every run and every machine. Each
+customer has its own seed, so its devices can be generated on first use, in any order.
+
+Time is one UTC timeline of whole seconds: ordinal day * `DAY` + seconds into the day.
+Integers keep the per-reading visibility check as cheap as comparing date ordinals.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from releaf_pipeline.simulator.config import (
+    AddedDevice,
+    FleetConfig,
+    MeterReset,
+    MissingDay,
+    StaleSpan,
+)
+
+DAY = 86_400
+_LOCAL_PUBLICATION_LAG = 30 * 60
+
+_TIME_ZONES = (
+    "America/Denver",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "America/Phoenix",
+    "Europe/London",
+)
+
+_PRODUCTS = (
+    ("Kyocera", "TASKalfa 5053ci"),
+    ("Kyocera", "ECOSYS M3655idn"),
+    ("HP", "LaserJet Pro M404dn"),
+    ("HP", "Color LaserJet Enterprise M555"),
+    ("Canon", "imageRUNNER ADVANCE DX C5840i"),
+    ("Ricoh", "IM C3000"),
+    ("Xerox", "VersaLink C405"),
+    ("Brother", "HL-L6200DW"),
+)
+
+# Scenario kinds, assigned to customers round-robin so no customer carries more than two.
+_KIND_MONTH_END_OUTAGE = 0
+_KIND_RESET_AND_MISSING = 1
+_KIND_ADDED = 2
+_KIND_RESET_AND_OUTAGE = 3
+_KINDS = 4
+
+
+def seconds(moment: date | datetime) -> int:
+    """`moment` on the fleet's timeline; a date means its 00:00 UTC."""
+    if isinstance(moment, datetime):
+        if moment.utcoffset() is None:
+            raise ValueError(f"{moment!r} is a naive datetime; give one with a time zone")
+        u = moment.astimezone(UTC)
+        # Sub-second parts are dropped: visibility times are whole seconds, so flooring
+        # the query moment never changes which readings it sees.
+        return u.toordinal() * DAY + u.hour * 3600 + u.minute * 60 + u.second
+    return moment.toordinal() * DAY
+
+
+def moment(t: int) -> datetime:
+    """The aware UTC datetime of timeline second `t`."""
+    day, sec = divmod(t, DAY)
+    return datetime.combine(date.fromordinal(day), time(), UTC) + timedelta(seconds=sec)
+
+
+class Device:
+    """One device's identity and precomputed daily counters."""
+
+    __slots__ = (
+        "color",
+        "first_idx",
+        "flips",
+        "info",
+        "listed_from",
+        "managed",
+        "minute",
+        "mono",
+        "visible_from",
+    )
+
+    def __init__(self, info: dict[str, Any], managed: bool, minute: int) -> None:
+        self.info = info
+        # IsManaged before any configured change; `flips` holds (moment, flag) in time order.
+        self.managed = managed
+        self.flips: list[tuple[int, bool]] = []
+        self.minute = minute
+        self.first_idx = 0
+        # Device/List shows the device from this moment: its first reading's publication.
+        self.listed_from = 0
+        # Lifetime counters at the end of day index i (index 0 = history_start).
+        self.mono: list[int] = []
+        self.color: list[int] = []
+        # The moment (see `seconds`) from which the reading of day i is served;
+        # None when the device has no reading that day, ever.
+        self.visible_from: list[int | None] = []
+
+    def managed_at(self, t: int) -> bool:
+        """IsManaged at moment `t`: the last change at or before `t`, else the base flag."""
+        flag = self.managed
+        for at, managed in self.flips:
+            if at > t:
+                break
+            flag = managed
+        return flag
+
+    @property
+    def id(self) -> str:
+        return self.info["Id"]
+
+
+class Customer:
+    """One customer: its `GetCustomerByCode` answer, its seed and, once generated, its
+    devices and scenario facts."""
+
+    __slots__ = ("added", "devices", "index", "info", "missing", "resets", "rng_seed", "stale")
+
+    def __init__(self, index: int, info: dict[str, Any], rng_seed: int) -> None:
+        self.index = index
+        self.info = info
+        self.rng_seed = rng_seed
+        self.devices: list[Device] | None = None
+        self.resets: list[MeterReset] = []
+        self.stale: list[StaleSpan] = []
+        self.added: list[AddedDevice] = []
+        self.missing: list[MissingDay] = []
+
+    @property
+    def code(self) -> str:
+        return self.info["Code"]
+
+
+def make_customers(cfg: FleetConfig) -> list[Customer]:
+    """The fleet's customers, with unique codes, drawn from `cfg.seed`."""
+    rng = random.Random(cfg.seed)
+    customers: list[Customer] = []
+    codes: set[str] = set()
+    for i in range(cfg.customers):
+        code = f"{rng.getrandbits(64):016X}"
+        while code in codes:
+            code = f"{rng.getrandbits(64):016X}"
+        codes.add(code)
+        info = {
+            "Id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "Code": code,
+            "Description": f"Customer {i + 1}",
+            "TimeZoneIana": _TIME_ZONES[rng.randrange(len(_TIME_ZONES))],
+        }
+        customers.append(Customer(i, info, rng.getrandbits(64)))
+    return customers
+
+
+class Calendar:
+    """The fleet's days (index 0 = `history_start`) and when each day's reading is published."""
+
+    def __init__(self, cfg: FleetConfig, delays: dict[int, int]) -> None:
+        self.start = cfg.history_start
+        self.start_ord = cfg.history_start.toordinal()
+        self.ndays = cfg.history_end.toordinal() - self.start_ord + 1
+        self._delays = delays
+        self._local = cfg.publish_in_local_time
+
+    def idx(self, d: date) -> int:
+        return d.toordinal() - self.start_ord
+
+    def date(self, idx: int) -> date:
+        return date.fromordinal(self.start_ord + idx)
+
+    def in_range(self, d: date) -> bool:
+        return 0 <= self.idx(d) < self.ndays
+
+    def publish_seconds(self, cust: Customer, day_ord: int) -> int:
+        """The moment the reading dated `day_ord` (an ordinal) is normally published."""
+        delay = self._delays.get(cust.index)
+        if delay is None and self._local:
+            # The day ends at the next local midnight; converting that instant to UTC
+            # takes care of daylight saving time.
+            tz = ZoneInfo(cust.info["TimeZoneIana"])
+            end = datetime.combine(date.fromordinal(day_ord + 1), time(), tz)
+            return seconds(end) + _LOCAL_PUBLICATION_LAG
+        return (day_ord + 1) * DAY + (delay or 0)
+
+
+def generate_devices(cfg: FleetConfig, cal: Calendar, cust: Customer) -> list[Device]:
+    """Build one customer's devices, their counters and its scenario cases.
+
+    Records the scenario facts on `cust`. Raises ValueError for a configured case that
+    names a device the customer does not have.
+    """
+    rng = random.Random(cust.rng_seed)
+    code = cust.code
+    n_base = max(2, cfg.devices_per_customer + rng.randint(-2, 2))
+    devices = [_new_device(rng, cust, n) for n in range(n_base)]
+    first_date: dict[int, date] = {}
+    kind = cust.index % _KINDS if cfg.scenarios else None
+    # The first customer of each kind gets the canonical dates; later ones are shifted
+    # by a seeded offset so a large fleet does not have every event on the same day.
+    shift = timedelta(days=0 if cust.index < _KINDS else rng.randint(-30, 30))
+    start = cfg.history_start
+
+    if kind == _KIND_ADDED:
+        for offset in (80, 128):
+            d = _next_weekday(start + timedelta(days=offset) + shift)
+            if cal.in_range(d) and d > start:
+                dev = _new_device(rng, cust, len(devices))
+                # New devices arrive as managed contracts, so both scopes see them.
+                dev.managed = True
+                first_date[len(devices)] = d
+                devices.append(dev)
+
+    # Every customer has a managed device and, with three or more, an unmanaged one.
+    if not any(d.managed for d in devices):
+        devices[0].managed = True
+    if len(devices) >= 3 and not any(not d.managed for d in devices):
+        devices[rng.randrange(n_base)].managed = False
+
+    published = [cal.publish_seconds(cust, cal.start_ord + i) for i in range(cal.ndays)]
+    for i, dev in enumerate(devices):
+        dev.first_idx = cal.idx(first_date.get(i, start))
+        dev.listed_from = published[dev.first_idx]
+        _fill_counters(rng, cal, dev, published, is_new=i in first_date)
+
+    if kind == _KIND_ADDED:
+        for i, d in first_date.items():
+            cust.added.append(AddedDevice(code, devices[i].id, d))
+    elif kind == _KIND_MONTH_END_OUTAGE:
+        ends = _month_ends(start + timedelta(days=45), cfg.history_end - timedelta(days=10))
+        if ends:
+            month_end = ends[0] if cust.index < _KINDS else ends[rng.randrange(len(ends))]
+            # Offline Sep 28, back Oct 9 for the default config: 9 business days.
+            _outage(
+                cal, cust, devices, month_end - timedelta(days=2), month_end + timedelta(days=9)
+            )
+    elif kind == _KIND_RESET_AND_MISSING:
+        reset_dev = _pick(rng, devices)
+        _reset(cal, cust, reset_dev, _next_weekday(start + timedelta(days=107) + shift))
+        others = [d for d in devices if d is not reset_dev]
+        missing_dev = others[rng.randrange(len(others))]
+        for offset in (40, 41, 150):
+            _miss(cal, cust, missing_dev, _next_weekday(start + timedelta(days=offset) + shift))
+    elif kind == _KIND_RESET_AND_OUTAGE:
+        _outage(
+            cal,
+            cust,
+            devices,
+            start + timedelta(days=165) + shift,
+            start + timedelta(days=177) + shift,
+        )
+        reset_dev = _pick(rng, devices)
+        _reset(cal, cust, reset_dev, _next_weekday(start + timedelta(days=186) + shift))
+    # The configured cases come last and draw nothing from `rng`, so they never change
+    # the seeded fleet underneath them.
+    _configured(cfg, cal, cust, devices)
+    return devices
+
+
+def _configured(cfg: FleetConfig, cal: Calendar, cust: Customer, devices: list[Device]) -> None:
+    """Apply the config's outages and IsManaged changes that name this customer."""
+
+    def device(index: int, what: str) -> Device:
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ValueError(f"{what}: device index must be an int, got {index!r}")
+        if not 0 <= index < len(devices):
+            raise ValueError(
+                f"{what}: customer {cust.index} has no device index {index} (it has {len(devices)})"
+            )
+        return devices[index]
+
+    for c_out in cfg.customer_outages:
+        if c_out.customer == cust.index:
+            _outage(cal, cust, devices, c_out.first, c_out.upload)
+    for d_out in cfg.device_outages:
+        if d_out.customer != cust.index:
+            continue
+        dev = device(d_out.device, repr(d_out))
+        if dev.first_idx > cal.idx(d_out.first):
+            raise ValueError(
+                f"{d_out!r}: the device's first reading is dated "
+                f"{cal.date(dev.first_idx)}, after first"
+            )
+        _outage(cal, cust, [dev], d_out.first, d_out.upload)
+    for change in cfg.managed_changes:
+        if change.customer == cust.index:
+            dev = device(change.device, repr(change))
+            dev.flips.append((seconds(change.at), change.managed))
+    for dev in devices:
+        # A stable sort: changes at the same moment apply in config order.
+        dev.flips.sort(key=lambda flip: flip[0])
+
+
+def _new_device(rng: random.Random, cust: Customer, n: int) -> Device:
+    brand, model = _PRODUCTS[rng.randrange(len(_PRODUCTS))]
+    info = {
+        "Id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "SerialNumber": f"{brand[:2].upper()}{rng.randrange(10**7):07d}",
+        "AssetNumber": f"A-{rng.randrange(1, 1000)}",
+        "IpAddress": f"10.{cust.index % 250 + 1}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+        # Locally administered unicast, so no real vendor's address is ever shown.
+        "MacAddress": ":".join(
+            f"{(rng.randrange(256) & 0xFC) | 0x02 if k == 0 else rng.randrange(256):02x}"
+            for k in range(6)
+        ),
+        "SystemName": f"PRN-{n + 1}{'ABCDEFGH'[rng.randrange(8)]}",
+        "Product": {"Brand": brand, "Model": model},
+    }
+    return Device(info, managed=rng.random() < 0.7, minute=rng.randrange(60))
+
+
+def _pick(rng: random.Random, devices: list[Device]) -> Device:
+    """A managed device when there is one, so the case is in scope for both scopes."""
+    pool = [d for d in devices if d.managed] or devices
+    return pool[rng.randrange(len(pool))]
+
+
+def _fill_counters(
+    rng: random.Random, cal: Calendar, dev: Device, published: list[int], *, is_new: bool
+) -> None:
+    n = cal.ndays
+    dev.mono = [0] * n
+    dev.color = [0] * n
+    dev.visible_from = [None] * n
+    mono = rng.randint(0, 2_000) if is_new else rng.randint(10_000, 500_000)
+    # About a third of the fleet is mono-only.
+    color_share = 0.0 if rng.random() < 0.3 else rng.uniform(0.1, 0.5)
+    color = 0 if color_share == 0.0 else (rng.randint(0, 500) if is_new else mono // 8)
+    weekday0 = cal.start.weekday()
+    for i in range(dev.first_idx, n):
+        if (weekday0 + i) % 7 < 5:
+            pages = rng.randint(20, 400)
+        elif rng.random() < 0.1:
+            pages = rng.randint(1, 15)
+        else:
+            pages = 0
+        c = round(pages * color_share)
+        mono += pages - c
+        color += c
+        dev.mono[i] = mono
+        dev.color[i] = color
+        dev.visible_from[i] = published[i]
+
+
+def _reset(cal: Calendar, cust: Customer, dev: Device, d: date) -> None:
+    i = cal.idx(d)
+    if not (dev.first_idx < i < cal.ndays) or dev.visible_from[i] is None:
+        return
+    # The meter restarts at zero, so that day's reading is that day's pages alone and
+    # every later reading drops by the counter it had the day before.
+    dm, dc = dev.mono[i - 1], dev.color[i - 1]
+    for j in range(i, cal.ndays):
+        dev.mono[j] -= dm
+        dev.color[j] -= dc
+    cust.resets.append(MeterReset(cust.code, dev.id, d))
+
+
+def _outage(
+    cal: Calendar, cust: Customer, devices: list[Device], first: date, upload: date
+) -> None:
+    # The DCA reports nothing from `first` until it reconnects on `upload`, and then
+    # uploads everything it missed at once. Holding back only part of that window would
+    # let the feed look healthy again before the backlog exists, and the contract's
+    # recovery (re-collect from L + 1 once healthy) could never put those pages on
+    # their own dates.
+    last = upload - timedelta(days=1)
+    if not (cal.in_range(first) and cal.in_range(last)) or last < first:
+        return
+    lo, hi = cal.idx(first), cal.idx(last)
+    # The backlog goes up when the DCA would have published the day before `upload`.
+    released = cal.publish_seconds(cust, last.toordinal())
+    for dev in devices:
+        if dev.first_idx > lo:
+            continue
+        for i in range(lo, hi + 1):
+            vf = dev.visible_from[i]
+            # Overlapping outages hold a reading until the last of them uploads.
+            if vf is not None and vf < released:
+                dev.visible_from[i] = released
+        cust.stale.append(StaleSpan(cust.code, dev.id, first, last, upload))
+
+
+def _miss(cal: Calendar, cust: Customer, dev: Device, d: date) -> None:
+    i = cal.idx(d)
+    if not (dev.first_idx < i < cal.ndays) or dev.visible_from[i] is None:
+        return
+    dev.visible_from[i] = None
+    cust.missing.append(MissingDay(cust.code, dev.id, d))
+
+
+def _next_weekday(d: date) -> date:
+    while d.weekday() >= 5:
+        d += timedelta(days=1)
+    return d
+
+
+def _month_ends(start: date, end: date) -> list[date]:
+    """Last days of the months between `start` and `end`, inclusive."""
+    out = []
+    d = date(start.year, start.month, 1)
+    while True:
+        nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        last = nxt - timedelta(days=1)
+        if last > end:
+            return out
+        if last >= start:
+            out.append(last)
+        d = nxt
