@@ -14,8 +14,7 @@ functions are timed:
   and the partition's own pages, with its parts timed (`benchmarks.phases`);
 - the same from scratch (no deposit stored yet: every feed recomputed from its baseline and
   every day written), with `--from-scratch`;
-- what the `monthly_pages` asset computes: `month_report`, `feed_month_pages` and the
-  chart (`daily_pages_chart`).
+- what the `monthly_pages` asset computes: `month_report` and `feed_month_pages`.
 
 Run as `python -m benchmarks.accounting --feeds N --workdir DIR`; prints one JSON object.
 The benchmark runner starts it as a process of its own so that its peak RSS is measured
@@ -41,7 +40,6 @@ import sqlalchemy as sa
 
 from benchmarks.phases import Timings, instrument_deposits, instrument_engine_begin
 from releaf_pipeline.lib.accounting import compute_deposits
-from releaf_pipeline.lib.charts import daily_pages_chart
 from releaf_pipeline.lib.store.deposits import update_deposits
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server
@@ -326,7 +324,7 @@ def daily_deposits_step(engine: sa.Engine, day_from: date, day_to: date) -> dict
     }
 
 
-def monthly_pages_step(engine: sa.Engine, *, chart: bool) -> dict[str, Any]:
+def monthly_pages_step(engine: sa.Engine) -> dict[str, Any]:
     """What the `monthly_pages` asset computes, phase by phase."""
     t_report, accounts = _timed(lambda: month_report(engine, MONTH))
     t_feeds, per_feed = _timed(lambda: feed_month_pages(engine, MONTH))
@@ -337,12 +335,6 @@ def monthly_pages_step(engine: sa.Engine, *, chart: bool) -> dict[str, Any]:
         "feed_month_pages_seconds": round(t_feeds, 3),
         "feed_rows": len(per_feed),
     }
-    if chart:
-        t_chart, png = _timed(
-            lambda: daily_pages_chart({a.account: a.days for a in accounts}, f"Daily {MONTH}")
-        )
-        out["chart_seconds"] = round(t_chart, 3)
-        out["chart_png_bytes"] = len(png)
     return out
 
 
@@ -356,7 +348,6 @@ def run(
     workdir: Path,
     *,
     history_days: int = 31,
-    chart: bool = True,
     compute_alone: bool = True,
     from_scratch: bool = True,
     repeat: int = 3,
@@ -417,10 +408,9 @@ def run(
     if info["pages"] != expected:
         raise SystemExit(f"the last night deposited {info['pages']} pages, not {expected}")
     peak["daily_deposits_last_night"] = _rss_mib()
-    t, monthly = _timed(lambda: monthly_pages_step(engine, chart=chart))
+    t, monthly = _timed(lambda: monthly_pages_step(engine))
     out["monthly_pages_seconds"] = round(t, 3)
     out["monthly_pages"] = monthly
-    out["monthly_pages_without_chart_seconds"] = round(t - monthly.get("chart_seconds", 0.0), 3)
     peak["monthly_pages"] = _rss_mib()
 
     if from_scratch:
@@ -463,7 +453,6 @@ def main(argv: list[str] | None = None) -> int:
         "--history-days", type=int, default=31, help="days of readings mirrored (31: the month)"
     )
     parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--no-chart", action="store_true", help="skip the monthly chart")
     parser.add_argument(
         "--no-compute-alone", action="store_true", help="skip compute_deposits on its own"
     )
@@ -481,7 +470,6 @@ def main(argv: list[str] | None = None) -> int:
         args.devices,
         args.workdir,
         history_days=args.history_days,
-        chart=not args.no_chart,
         compute_alone=not args.no_compute_alone,
         from_scratch=not args.no_from_scratch,
         repeat=max(1, args.repeat),

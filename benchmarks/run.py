@@ -539,7 +539,7 @@ def scenario_accounting(
         f"--workdir={workdir}",
     ]
     if history_days != 31 or history_only:
-        cmd += ["--no-chart", "--no-compute-alone", "--no-from-scratch"]
+        cmd += ["--no-compute-alone", "--no-from-scratch"]
     result = measure(cmd, Home(root / f"accounting-home-{n_feeds}-{history_days}").env())
     out = json.loads(result.stdout)
     out["process_wall_seconds"] = round(result.wall_seconds, 3)
@@ -927,7 +927,7 @@ def main(argv: list[str] | None = None) -> int:
                 "a few meter resets, 2 feeds per account) bulk-inserted into SQLite; "
                 "daily_deposits = list_feeds + update_deposits on the month's last night "
                 "(30 days already deposited); monthly_pages = month_report + "
-                "feed_month_pages + the chart",
+                "feed_month_pages",
                 "sizes": accs,
                 "growth": {
                     k: _public(
@@ -945,8 +945,7 @@ def main(argv: list[str] | None = None) -> int:
                 measured = a["accounting_seconds"]
                 how = (
                     f"daily_deposits {a['daily_deposits_last_night_seconds']} s + monthly_pages "
-                    f"{a['monthly_pages_seconds']} s (chart "
-                    f"{a['monthly_pages'].get('chart_seconds')} s); compute_deposits alone "
+                    f"{a['monthly_pages_seconds']} s; compute_deposits alone "
                     f"{a['compute_deposits_seconds']} s; from scratch (31 days written) "
                     f"{a['accounting_from_scratch_seconds']} s"
                 )

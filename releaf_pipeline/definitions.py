@@ -3,7 +3,13 @@
 import dagster as dg
 
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
-from releaf_pipeline.defs.health.checks import feeds_fresh
+from releaf_pipeline.defs.collection.checks import deposits_reconcile, meter_anomalies
+from releaf_pipeline.defs.health.checks import feeds_collected, feeds_fresh
+from releaf_pipeline.defs.health.fleet import fleet_health_asset
+from releaf_pipeline.defs.health.freshness import (
+    deposits_freshness_checks,
+    deposits_freshness_sensor,
+)
 from releaf_pipeline.defs.health.sensors import catchup_sensor, server_health_sensor
 from releaf_pipeline.defs.jobs import collection_job, monthly_close_job
 from releaf_pipeline.defs.resources import (
@@ -13,6 +19,7 @@ from releaf_pipeline.defs.resources import (
     StoreResource,
 )
 from releaf_pipeline.defs.rollup.assets import monthly_pages, reforestation_certificates
+from releaf_pipeline.defs.rollup.checks import certificates_credit_deposits
 from releaf_pipeline.defs.rollup.sensors import monthly_close_sensor
 from releaf_pipeline.defs.schedules import nightly_schedule
 
@@ -28,10 +35,28 @@ def default_resources() -> dict:
 
 
 defs = dg.Definitions(
-    assets=[meter_readings, daily_deposits, monthly_pages, reforestation_certificates],
-    asset_checks=[feeds_fresh],
+    assets=[
+        meter_readings,
+        daily_deposits,
+        monthly_pages,
+        reforestation_certificates,
+        fleet_health_asset,
+    ],
+    asset_checks=[
+        feeds_fresh,
+        feeds_collected,
+        deposits_reconcile,
+        meter_anomalies,
+        certificates_credit_deposits,
+        *deposits_freshness_checks,
+    ],
     jobs=[collection_job, monthly_close_job],
     schedules=[nightly_schedule],
-    sensors=[server_health_sensor, catchup_sensor, monthly_close_sensor],
+    sensors=[
+        server_health_sensor,
+        catchup_sensor,
+        monthly_close_sensor,
+        deposits_freshness_sensor,
+    ],
     resources=default_resources(),
 )

@@ -48,6 +48,8 @@ SCHEDULE_TAG = "dagster/schedule_name"
 SENSOR_TAG = "dagster/sensor_name"
 TRIGGER_TAG = "releaf/trigger"
 CATCHUP_TAG = "releaf/catchup"
+RUN_SUMMARY_TAG_PREFIX = "releaf/run."
+"""Prefix of the tags a collection run gets when it ends: requests, retries, feeds..."""
 
 # The code location as workspace.yaml and [tool.dagster] name it.
 DEFINITIONS_MODULE = "releaf_pipeline.definitions"

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from releaf_pipeline.lib.business_days import parse_holidays
+from releaf_pipeline.lib.dates import strict_date
 from releaf_pipeline.lib.rules import CERTIFICATE_GRACE_DAYS, REREAD_LOOKBACK_DAYS
 
 DEFAULT_HOME = ".releaf"
@@ -38,7 +39,11 @@ VARIABLES = {
     "RELEAF_FORESTRY_PROJECT": "the forestry project printed on certificates",
     "RELEAF_FORESTRY_LOCATION": "where that project plants",
     "RELEAF_HOLIDAYS": "dates that are not business days for feed freshness",
+    "RELEAF_PARTITIONS_START": "the first day of the daily partitions (the month's for monthly)",
+    "RELEAF_FRESHNESS_DEADLINE_CRON": "when yesterday's deposits must be there (UTC)",
 }
+
+DEFAULT_PARTITIONS_START = date(2025, 1, 1)
 
 
 class SettingsError(ValueError):
@@ -64,6 +69,8 @@ class Settings:
     forestry_project: str
     forestry_location: str
     holidays: frozenset[date]
+    partitions_start: date
+    freshness_deadline_cron: str
 
     def current_time(self) -> datetime:
         """Now, in UTC: `RELEAF_NOW` when set, else the wall clock."""
@@ -112,6 +119,19 @@ def _cron(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _first_day(env: Mapping[str, str], name: str, default: date) -> date:
+    raw = _text(env, name)
+    if not raw:
+        return default
+    try:
+        value = strict_date(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a date as YYYY-MM-DD, got {raw!r}") from None
+    if value.year < 2000:
+        raise SettingsError(f"{name} must be in 2000 or later, got {raw!r}")
+    return value
+
+
 def read_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings in `env` (the process environment by default), validated."""
     env = os.environ if env is None else env
@@ -148,4 +168,6 @@ def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
         forestry_project=_text(env, "RELEAF_FORESTRY_PROJECT") or DEFAULT_PROJECT,
         forestry_location=_text(env, "RELEAF_FORESTRY_LOCATION") or DEFAULT_LOCATION,
         holidays=holidays,
+        partitions_start=_first_day(env, "RELEAF_PARTITIONS_START", DEFAULT_PARTITIONS_START),
+        freshness_deadline_cron=_cron(env, "RELEAF_FRESHNESS_DEADLINE_CRON", "0 8 * * *"),
     )

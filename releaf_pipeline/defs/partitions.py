@@ -1,9 +1,18 @@
-"""Daily and monthly partitions, in UTC: a day is a date of the MPS Monitor readings."""
+"""Daily and monthly partitions, in UTC: a day is a date of the MPS Monitor readings.
+
+They start on `RELEAF_PARTITIONS_START` (the first day data is wanted for; the monthly
+partitions from that day's month), so the UI's partition bars cover the pipeline's own
+history and nothing before it. Every process must see the same value.
+"""
 
 import dagster as dg
 
-# The earliest day the pipeline can collect; backfills before it are impossible.
-PARTITIONS_START = "2025-01-01"
+from releaf_pipeline.settings import read_settings
+
+PARTITIONS_START = read_settings().partitions_start.isoformat()
+"""The earliest day the pipeline can collect; backfills before it are impossible."""
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
-monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+monthly_partitions = dg.MonthlyPartitionsDefinition(
+    start_date=PARTITIONS_START[:7] + "-01", timezone="UTC"
+)

@@ -18,6 +18,51 @@ from releaf_pipeline.lib.store.registry import FeedRecord
 
 PAUSED, FAILED, RECOVERED, MISSING = "paused", "failed", "recovered", "missing"
 
+# Failures a retry cannot fix: the server said no to this customer or this token. The
+# catch-up leaves them to an operator; a night re-reads the days once the cause is fixed.
+PERMANENT_FAILURES = frozenset(
+    {"customer_not_found", "rejected", "unauthorized", "invalid_token", "insecure_url"}
+)
+
+
+def is_permanent(reason: str | None) -> bool:
+    """Whether a failed feed-day's reason (``"<kind>: <message>"``) is one no retry fixes."""
+    return bool(reason) and reason.split(":", 1)[0].strip() in PERMANENT_FAILURES
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What happens next to a paused or failed feed-day."""
+
+    text: str
+    automatic: bool
+    """True while the pipeline will retry on its own; False once a person must act."""
+
+
+def next_step(
+    status: str,
+    reason: str | None,
+    day: date,
+    *,
+    today: date,
+    server: str,
+    server_healthy: bool,
+    customer_code: str,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> NextStep:
+    """What the pipeline will do about a paused or failed feed-day, in a sentence."""
+    by_hand = f"`releaf backfill --start {day} --end {day} --feed {server}/{customer_code}`"
+    if day < today - timedelta(days=lookback_days):
+        return NextStep(
+            f"past the {lookback_days}-day catch-up look-back: collect it with {by_hand}", False
+        )
+    if status == FAILED and is_permanent(reason):
+        return NextStep(f"not retried: fix the cause above, then run {by_hand}", False)
+    again = "re-collected" if status == PAUSED else "retried"
+    if server_healthy:
+        return NextStep(f"{again} by the catch-up sensor on its next tick", True)
+    return NextStep(f"{again} by the catch-up sensor once {server} passes its health check", True)
+
 
 @dataclass(frozen=True)
 class CatchupRequest:
@@ -63,7 +108,7 @@ def plan_catchup(
     today: date,
     feeds: Mapping[int, FeedRecord],
     server_healthy: Mapping[int, bool],
-    feed_days: Iterable[tuple[int, date, str]],
+    feed_days: Iterable[tuple[int, date, str, str | None]],
     feed_health: Mapping[int, FeedHealth],
     materialized: set[date],
     busy: set[date],
@@ -72,7 +117,8 @@ def plan_catchup(
 ) -> list[CatchupRequest]:
     """The runs that heal the pipeline as of `today`.
 
-    (a) paused or failed feed-days in the look-back window whose server is healthy now;
+    (a) paused or failed feed-days in the look-back window whose server is healthy now
+        (failures no retry fixes excepted);
     (b) feeds that turned healthy again: their days from L + 1 to the latest collected day;
     (c) days of the window (up to the day before yesterday: yesterday is the nightly
         schedule's) with no materialization, for example after the daemon was down.
@@ -88,8 +134,9 @@ def plan_catchup(
 
     for status in (PAUSED, FAILED):
         per_day: dict[date, set[int]] = {}
-        for feed_id, day, st in feed_days:
+        for feed_id, day, st, reason in feed_days:
             due = st == status and window_start <= day <= yesterday and day not in busy
+            due = due and not (st == FAILED and is_permanent(reason))
             if due and usable(feed_id):
                 per_day.setdefault(day, set()).add(feed_id)
         for first, last in contiguous_ranges(per_day):
@@ -121,3 +168,37 @@ def plan_catchup(
         for first, last in contiguous_ranges(missing):
             requests.append(_request(MISSING, today, first, last, ()))
     return requests
+
+
+def waiting_for(
+    *,
+    today: date,
+    feeds: Mapping[int, FeedRecord],
+    server_healthy: Mapping[int, bool],
+    feed_days: Iterable[tuple[int, date, str, str | None]],
+    busy: set[date],
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> list[str]:
+    """Why nothing is requested now, one sentence per cause: the servers the paused days
+    wait for, the days a running collection already covers, the failures left to a person.
+    Empty when every feed-day of the look-back window is collected."""
+    window_start = today - timedelta(days=lookback_days)
+    waits: dict[str, list[date]] = {}
+    for feed_id, day, status, reason in feed_days:
+        feed = feeds.get(feed_id)
+        if feed is None or day < window_start:
+            continue
+        if not server_healthy.get(feed.server_id, False):
+            why = f"{feed.server_name} to pass its health check"
+        elif day in busy:
+            why = "the collection already running for these days"
+        elif status == FAILED and is_permanent(reason):
+            why = "an operator: failures no retry fixes (see `releaf feed list`)"
+        else:
+            continue
+        waits.setdefault(why, []).append(day)
+    out = []
+    for why, days in sorted(waits.items()):
+        spans = ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in contiguous_ranges(days))
+        out.append(f"{len(days)} feed-day(s) ({spans}) wait for {why}")
+    return out

@@ -242,6 +242,7 @@ async def _collect_server(
                 await _record(run, feed, first, PAUSED, reason)
                 outcomes.append(_outcome(server, feed, PAUSED, reason, first, run.end))
             run.report.requests += client.requests_sent
+            run.report.retries += client.retries
             return outcomes
         await run.write(
             record_server_health, run.engine, server.id, healthy=True, reason=None, now=run.now()

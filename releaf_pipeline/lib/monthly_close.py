@@ -185,6 +185,9 @@ def issue_certificates(
             continue
         # Nothing is deposited before activation, so the period starts there.
         start = status.period_start or first
+        # Taken before the pages are read: a deposit changed after this moment may not be
+        # on the certificate, and the credit check counts it for the next one.
+        read_at = now()
         pages = account_pages(engine, status.account, first, last)
         adjustment = pending_adjustment(engine, status.account, first)
         cert = Certificate(
@@ -201,7 +204,7 @@ def issue_certificates(
             record_certificate(
                 engine,
                 IssuedCertificate(cert, month, status.closed_by or GRACE, str(path)),
-                now=now(),
+                now=read_at,
             )
         )
     return issued, statuses

@@ -50,9 +50,15 @@ def _resources(store):
     }
 
 
+def _value(v):
+    if isinstance(v, dg.TableMetadataValue):
+        return [dict(r.data) for r in v.records]
+    return v.value
+
+
 def _metadata(result, asset: str) -> dict:
     (mat,) = [m for m in result.asset_materializations_for_node(asset)][:1]
-    return {k: v.value for k, v in mat.metadata.items()}
+    return {k: _value(v) for k, v in mat.metadata.items()}
 
 
 def test_one_failing_feed_does_not_stop_the_others(store, registered):
@@ -66,14 +72,19 @@ def test_one_failing_feed_does_not_stop_the_others(store, registered):
     assert result.success
     meta = _metadata(result, "meter_readings")
     assert meta["feeds_collected"] == 3 and meta["feeds_failed"] == 1
-    assert bad in meta["feeds_not_collected"] and "server_error" in meta["feeds_not_collected"]
+    (row,) = meta["feeds_not_collected"]
+    assert row["customer"] == bad and row["status"] == "failed"
+    assert row["reason"].startswith("server_error")
+    assert row["next"] == "retried by the catch-up sensor on its next tick"
     statuses = {
         (r.feed_id, r.status)
         for r in feed_day_statuses(store.engine(), date(2026, 10, 5), date(2026, 10, 5))
     }
     assert sorted(s for _, s in statuses) == ["collected"] * 3 + ["failed"]
     pages = _metadata(result, "daily_deposits")
-    assert pages["pages"] > 0 and "acct-1" not in pages["pages_per_account"]
+    assert pages["pages"] > 0 and "pages: acct-1" not in pages
+    assert "acct-1" not in {r["account"] for r in pages["pages_per_account"]}
+    assert pages["pages"] == sum(r["pages"] for r in pages["pages_per_account"])
     # A later run recovers the failed feed-day.
     again = dg.materialize(
         [meter_readings, daily_deposits], partition_key="2026-10-05", resources=_resources(store)
@@ -91,6 +102,9 @@ def test_server_outage_pauses_feeds_never_zero(store, registered):
     )
     meta = _metadata(result, "meter_readings")
     assert meta["feeds_paused"] == 4 and meta["feeds_collected"] == 0
+    assert {r["next"] for r in meta["feeds_not_collected"]} == {
+        "re-collected by the catch-up sensor once east passes its health check"
+    }
     rows = feed_day_statuses(store.engine(), date(2026, 10, 5), date(2026, 10, 5))
     assert {r.status for r in rows} == {"paused"}
     assert all("health check" in r.reason for r in rows)
@@ -119,3 +133,110 @@ def test_a_partition_range_is_one_run(store, registered):
     assert {a.account for a in month_report(store.engine(), "2026-09")} == {
         "acct-0", "acct-1", "acct-2", "acct-3"
     }  # fmt: skip
+
+
+def test_each_day_of_a_ranged_run_carries_its_own_numbers(store, registered):
+    from releaf_pipeline.defs.jobs import collection_job
+
+    registered.inject("status", path="/api3/Counter/List", times=1, status=503)
+    defs = dg.Definitions(
+        assets=[meter_readings, daily_deposits], jobs=[collection_job], resources=_resources(store)
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("collection").execute_in_process(
+        instance=instance,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: "2026-09-01",
+            ASSET_PARTITION_RANGE_END_TAG: "2026-09-30",
+        },
+    )
+    assert result.success
+    per_account = {
+        (a.account, d): p
+        for a in month_report(store.engine(), "2026-09")
+        for d, p in a.days.items()
+    }
+    totals: dict[date, int] = {}
+    for (_, d), p in per_account.items():
+        totals[d] = totals.get(d, 0) + p
+    deposits = {
+        m.partition: {k: _value(v) for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node("daily_deposits")
+    }
+    assert len(deposits) == 30, "one materialization per day, not one per run"
+    for key, meta in deposits.items():
+        day = date.fromisoformat(key)
+        assert meta["pages"] == totals.get(day, 0)
+        for account in ("acct-0", "acct-1", "acct-2", "acct-3"):
+            assert meta[f"pages: {account}"] == per_account.get((account, day), 0)
+    assert len({meta["pages"] for meta in deposits.values()}) > 10, "a varying daily series"
+
+    readings = {
+        m.partition: {k: _value(v) for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node("meter_readings")
+    }
+    assert len(readings) == 30
+    assert all(
+        m["feeds_collected"] == 4 and m["feeds_not_collected"] == [] for m in readings.values()
+    )
+    assert "requests" not in readings["2026-09-15"], "run-wide figures stay with the run"
+    tags = instance.get_run_by_id(result.run_id).tags
+    # The 503 was retried once: the run's tags count it, as its log does.
+    assert tags["releaf/run.retries"] == "1"
+    assert int(tags["releaf/run.requests"]) >= 5
+    assert tags["releaf/run.feeds_collected"] == "4"
+
+
+def test_checks_judge_each_day_of_a_ranged_run(store, registered):
+    from releaf_pipeline.defs.collection.checks import deposits_reconcile, meter_anomalies
+    from releaf_pipeline.defs.health.checks import feeds_collected, feeds_fresh
+    from releaf_pipeline.defs.jobs import collection_job
+
+    defs = dg.Definitions(
+        assets=[meter_readings, daily_deposits],
+        asset_checks=[feeds_fresh, feeds_collected, deposits_reconcile, meter_anomalies],
+        jobs=[collection_job],
+        resources=_resources(store),
+    )
+    job = defs.resolve_job_def("collection")
+    instance = dg.DagsterInstance.ephemeral()
+    ranged = job.execute_in_process(
+        instance=instance,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: "2026-09-01",
+            ASSET_PARTITION_RANGE_END_TAG: "2026-09-05",
+        },
+    )
+    assert ranged.success
+    found = {(e.check_name, e.partition): e for e in ranged.get_asset_check_evaluations()}
+    days = [f"2026-09-0{d}" for d in range(1, 6)]
+    for check in ("feeds_fresh", "feeds_collected", "deposits_reconcile", "meter_anomalies"):
+        assert {p for c, p in found if c == check} == set(days), check
+    assert all(found[("feeds_collected", d)].passed for d in days)
+    assert all(found[("deposits_reconcile", d)].passed for d in days)
+
+    registered.set_outage(True)
+
+    def feeds_collected_on(day: str):
+        run = job.execute_in_process(instance=instance, partition_key=day)
+        assert run.success
+        (evaluation,) = [
+            e for e in run.get_asset_check_evaluations() if e.check_name == "feeds_collected"
+        ]
+        assert evaluation.partition == day and not evaluation.passed
+        rows = [r.data for r in evaluation.metadata["feeds_not_collected"].records]
+        assert {r["customer"] for r in rows} == set(registered.fleet.customer_codes)
+        assert all(r["status"] == "paused" for r in rows)
+        assert f"4 feed(s) not collected on {day}" in evaluation.description
+        return evaluation, rows
+
+    # Within the look-back the catch-up will retry: a warning, saying what it waits for.
+    evaluation, rows = feeds_collected_on("2026-10-05")
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert {r["next"] for r in rows} == {
+        "re-collected by the catch-up sensor once east passes its health check"
+    }
+    # Past it (the clock says 2026-10-12; 35 days back), a person must act: an error.
+    evaluation, rows = feeds_collected_on("2026-09-06")
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert all(r["next"].startswith("past the 35-day catch-up look-back") for r in rows)

@@ -12,6 +12,7 @@ from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, St
 from releaf_pipeline.defs.schedules import nightly_schedule
 from releaf_pipeline.lib.store.collection import record_status
 from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_servers
+from releaf_pipeline.lib.store.tables import servers
 
 
 def test_nightly_schedule_targets_yesterday():
@@ -46,19 +47,66 @@ def _resources(store, when: str):
     }
 
 
+def _fleet_tables(instance) -> tuple[dict, list[dict], list[dict]]:
+    event = instance.get_latest_materialization_event(dg.AssetKey("fleet_health"))
+    meta = event.asset_materialization.metadata
+    counts = {k: v.value for k, v in meta.items() if not isinstance(v, dg.TableMetadataValue)}
+    servers = [dict(r.data) for r in meta["servers"].records]
+    feeds = [dict(r.data) for r in meta["feeds_in_trouble"].records]
+    return counts, servers, feeds
+
+
 def test_server_health_sensor_marks_outage_and_recovery(store, sim):
+    instance = dg.DagsterInstance.ephemeral()
     sim.set_outage(True)
-    with dg.build_sensor_context(resources=_resources(store, "2026-10-06T10:00:00Z")) as ctx:
+    with dg.build_sensor_context(
+        instance=instance, resources=_resources(store, "2026-10-06T10:00:00Z")
+    ) as ctx:
         skip = server_health_sensor(ctx)
     assert "server_error" in skip.skip_message or "unreachable" in skip.skip_message
     (server,) = list_servers(store.engine())
     assert server.healthy is False
     assert server.health_since == datetime(2026, 10, 6, 10, tzinfo=UTC)
+    # The UI's fleet health says it, with what happens next.
+    counts, servers, feeds = _fleet_tables(instance)
+    assert counts["servers_unhealthy"] == 1 and counts["feeds_paused"] == len(feeds) > 0
+    assert servers[0]["state"] == "unhealthy" and servers[0]["since"].startswith("2026-10-06 10:00")
+    assert "paused" in servers[0]["next"]
+    assert {f["state"] for f in feeds} == {"paused"}
+    assert all("once east answers its health check" in f["next"] for f in feeds)
+
     sim.set_outage(False)
-    with dg.build_sensor_context(resources=_resources(store, "2026-10-06T10:05:00Z")) as ctx:
+    with dg.build_sensor_context(
+        instance=instance, resources=_resources(store, "2026-10-06T10:05:00Z")
+    ) as ctx:
         assert "all healthy" in server_health_sensor(ctx).skip_message
     (server,) = list_servers(store.engine())
     assert server.healthy and server.health_since == datetime(2026, 10, 6, 10, 5, tzinfo=UTC)
+    counts, servers, feeds = _fleet_tables(instance)
+    assert counts["servers_unhealthy"] == 0 and servers[0]["state"] == "healthy"
+    assert all(f["state"] != "paused" for f in feeds)
+
+
+def test_catchup_sensor_says_what_it_waits_for(store):
+    instance = dg.DagsterInstance.ephemeral()
+    for day in [f"2026-10-{d:02}" for d in range(1, 8)]:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(dg.AssetKey("meter_readings"), partition=day)
+        )
+    engine = store.engine()
+    with engine.begin() as conn:
+        conn.execute(servers.update().values(healthy=False, health_reason="unreachable"))
+    record_status(engine, feed_id=2, first=date(2026, 10, 6), last=date(2026, 10, 7),
+                  status="paused", reason="server down", run_id=None,
+                  now=datetime(2026, 10, 8, tzinfo=UTC))  # fmt: skip
+    with dg.build_sensor_context(
+        instance=instance, resources=_resources(store, "2026-10-09T03:00:00Z")
+    ) as ctx:
+        result = catchup_sensor(ctx)
+    assert not result.run_requests
+    assert result.skip_reason.skip_message == (
+        "2 feed-day(s) (2026-10-06..2026-10-07) wait for east to pass its health check"
+    )
 
 
 def test_catchup_sensor_requests_ranged_runs_only_for_what_needs_it(store):

@@ -299,7 +299,8 @@ def test_the_close_waits_for_deposits_of_the_latest_collection(home, releaf, mon
             assert close.success
             (mat,) = close.asset_materializations_for_node("reforestation_certificates")
         assert mat.metadata["issued_now"].value == 0
-        assert "wait to be computed from the latest collection" in mat.metadata["waiting"].value
+        waits = [r.data["waits for"] for r in mat.metadata["waiting"].records]
+        assert any("wait to be computed from the latest collection" in w for w in waits), waits
         assert releaf("certificates", "list", "--json").json() == []
         monkeypatch.delenv("RELEAF_NOW")
 

@@ -1,6 +1,6 @@
 from datetime import date, timedelta
 
-from releaf_pipeline.lib.catchup import contiguous_ranges, plan_catchup
+from releaf_pipeline.lib.catchup import contiguous_ranges, is_permanent, next_step, plan_catchup
 from releaf_pipeline.lib.store.health import FeedHealth
 from releaf_pipeline.lib.store.registry import FeedRecord
 
@@ -35,7 +35,8 @@ def test_nothing_to_do():
 
 
 def test_paused_days_wait_for_a_healthy_server_and_name_only_their_feeds():
-    days = [(3, D + timedelta(d), "paused") for d in (4, 5, 6)] + [(1, D + timedelta(5), "paused")]
+    days = [(3, D + timedelta(d), "paused", "down") for d in (4, 5, 6)]
+    days += [(1, D + timedelta(5), "paused", "down")]
     assert [r.feed_ids for r in plan(feed_days=days, server_healthy={1: True, 2: False})] == [(1,)]
     (req,) = [r for r in plan(feed_days=days) if r.reason == "paused"]
     assert (req.start, req.end, req.feed_ids) == (D + timedelta(4), D + timedelta(6), (1, 3))
@@ -67,7 +68,31 @@ def test_missing_days_one_run_per_range_and_not_before_activation_or_yesterday()
 
 
 def test_lookback_window_bounds_everything():
-    old = [(1, TODAY - timedelta(days=40), "failed")]
+    old = [(1, TODAY - timedelta(days=40), "failed", "timeout: slow")]
     assert plan(feed_days=old, materialized=set(), feeds={1: feed(1, activation=date(2026, 1, 1))},
                 lookback_days=35)[0].start == TODAY - timedelta(days=35)  # fmt: skip
     assert [r.reason for r in plan(feed_days=old)] == []
+
+
+def test_failures_no_retry_fixes_are_left_to_an_operator():
+    days = [
+        (1, D + timedelta(5), "failed", "customer_not_found: customer C1 is not known"),
+        (2, D + timedelta(5), "failed", "timeout: no answer in 30 s"),
+    ]
+    assert [r.feed_ids for r in plan(feed_days=days)] == [(2,)]
+    assert is_permanent(days[0][3]) and not is_permanent(days[1][3]) and not is_permanent(None)
+
+
+def test_next_step_says_who_acts_and_when():
+    def step(status, reason, day=D, healthy=True):
+        return next_step(status, reason, day, today=TODAY, server="s1", server_healthy=healthy,
+                         customer_code="C1", lookback_days=35)  # fmt: skip
+
+    waiting = step("paused", "server s1 failed its health check", healthy=False)
+    assert waiting.automatic and "once s1 passes its health check" in waiting.text
+    assert step("paused", "x").text == "re-collected by the catch-up sensor on its next tick"
+    assert step("failed", "timeout: slow").automatic
+    gone = step("failed", "customer_not_found: no such customer")
+    assert not gone.automatic and "releaf backfill --start 2026-10-01" in gone.text
+    old = step("paused", "x", day=TODAY - timedelta(days=36))
+    assert not old.automatic and "past the 35-day catch-up look-back" in old.text

@@ -2,14 +2,26 @@
 
 import asyncio
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from releaf_pipeline.defs.partitions import daily_partitions
+from releaf_pipeline.defs.collection.day_metadata import (
+    collection_metadata,
+    deposit_metadata,
+    plotted_accounts,
+)
+from releaf_pipeline.defs.health.fleet import report_fleet_health
+from releaf_pipeline.defs.metadata import OWNERS
+from releaf_pipeline.defs.partitioned import daily_asset
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
-from releaf_pipeline.launch import CollectionConfig
-from releaf_pipeline.lib.markdown import markdown_table
+from releaf_pipeline.launch import RUN_SUMMARY_TAG_PREFIX, CollectionConfig
+from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
+from releaf_pipeline.lib.store.days import collection_days, deposit_days
 from releaf_pipeline.settings import read_settings
+
+if TYPE_CHECKING:
+    from releaf_pipeline.lib.collector import CollectionReport
 
 # The collector (httpx) and the accounting (pandas) are imported where the assets run:
 # every command loads this code location, and most never run an asset.
@@ -21,12 +33,12 @@ def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
     return window.start.date(), (window.end - timedelta(days=1)).date()
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_asset(
     pool="mpsmonitor",
     group_name="collection",
     kinds={"python", "sql"},
+    owners=OWNERS,
+    tags={"cadence": "daily", "source": "mpsmonitor"},
 )
 def meter_readings(
     context: dg.AssetExecutionContext,
@@ -42,9 +54,12 @@ def meter_readings(
     mirrored in the store (only DeviceID, Managed and the life count per date) and each
     feed-day is recorded as collected, paused (server unhealthy) or failed, with the
     reason. A failing feed never stops the others.
+
+    Each day of the range gets its own figures (feeds collected, paused, failed, devices
+    reporting, and the feeds not collected with what happens next); the run's requests,
+    retries and time go to its log and `releaf/run.*` tags.
     """
     from releaf_pipeline.lib.collector import collect
-    from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
     from releaf_pipeline.lib.store.registry import find_feeds, list_feeds, list_servers
 
     start, end = partition_days(context)
@@ -81,33 +96,44 @@ def meter_readings(
             context.log.warning(
                 f"feed {o.customer_code} ({o.server}, account {o.account}) {o.status}: {o.reason}"
             )
-    problems = [o for o in report.outcomes if o.status != COLLECTED]
-    return dg.MaterializeResult(
-        metadata={
-            "days": f"{start}..{end}",
-            "feeds_collected": report.count(COLLECTED),
-            "feeds_paused": report.count(PAUSED),
-            "feeds_failed": report.count(FAILED),
-            "devices": sum(o.devices for o in report.outcomes),
-            "readings_changed": sum(o.readings_changed for o in report.outcomes),
-            "requests": report.requests,
-            "retries": report.retries,
-            "duration_seconds": round(report.seconds, 3),
-            "feeds_not_collected": dg.MetadataValue.md(
-                markdown_table(
-                    ["server", "customer", "account", "status", "reason"],
-                    [(o.server, o.customer_code, o.account, o.status, o.reason) for o in problems],
-                )
-                if problems
-                else "every feed collected"
+    _summarise_run(context, report)
+    # A collection evaluates the servers' and feeds' health as it goes: the UI shows it.
+    report_fleet_health(context.instance, engine, clock.now().date())
+    settings = read_settings()
+    server_healthy = {s.id: bool(s.healthy) for s in list_servers(engine)}
+    for day in collection_days(engine, start, end):
+        context.add_asset_metadata(
+            collection_metadata(
+                day, today=clock.now().date(), server_healthy=server_healthy,
+                lookback_days=settings.catchup_lookback_days,
             ),
-        }
+            partition_key=day.day.isoformat(),
+        )  # fmt: skip
+    return dg.MaterializeResult()
+
+
+def _summarise_run(context: dg.AssetExecutionContext, report: "CollectionReport") -> None:
+    """The run's own figures (requests, retries, time) go to its log and tags, not onto
+    each day it covered."""
+    summary = {
+        "feeds_collected": report.count(COLLECTED),
+        "feeds_paused": report.count(PAUSED),
+        "feeds_failed": report.count(FAILED),
+        "readings_changed": sum(o.readings_changed for o in report.outcomes),
+        "requests": report.requests,
+        "retries": report.retries,
+        "seconds": round(report.seconds, 1),
+    }
+    context.log.info(
+        f"collected {report.start}..{report.end}: "
+        + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items())
+    )
+    context.instance.add_run_tags(
+        context.run.run_id, {f"{RUN_SUMMARY_TAG_PREFIX}{k}": str(v) for k, v in summary.items()}
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_asset(
     deps=[
         dg.AssetDep(
             meter_readings, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1)
@@ -115,6 +141,8 @@ def meter_readings(
     ],
     group_name="collection",
     kinds={"python", "sql"},
+    owners=OWNERS,
+    tags={"cadence": "daily"},
 )
 def daily_deposits(
     context: dg.AssetExecutionContext, store: StoreResource, clock: ClockResource
@@ -126,29 +154,23 @@ def daily_deposits(
     scope, the activation) and only changed days are rewritten, so any number of
     re-collections, in any order, give the same deposits; late readings move pages to
     their own dates. Meter resets are recorded as anomalies.
+
+    Each day of the range gets its own pages, in total and per account.
     """
     from releaf_pipeline.lib.store.deposits import update_deposits
-    from releaf_pipeline.lib.store.reports import account_day_pages
 
     start, end = partition_days(context)
     engine = store.engine()
     summary = update_deposits(engine, now=clock.now())
-    per_account: dict[str, int] = {}
-    for (account, _day), pages in account_day_pages(engine, start, end).items():
-        per_account[account] = per_account.get(account, 0) + pages
-    total = sum(per_account.values())
-    return dg.MaterializeResult(
-        metadata={
-            "days": f"{start}..{end}",
-            "feeds": summary.feeds,
-            "pages": total,
-            "deposit_days_rewritten": summary.days_written,
-            "readings_loaded": summary.readings_loaded,
-            "new_anomalies": summary.anomalies_new,
-            "pages_per_account": dg.MetadataValue.md(
-                markdown_table(["account", "pages"], sorted(per_account.items()))
-                if per_account
-                else "no deposits in range"
-            ),
-        }
+    context.log.info(
+        f"deposits brought up to date: {summary.feeds} feed(s) recomputed, "
+        f"{summary.days_written} feed-day(s) rewritten, {summary.readings_loaded} reading(s) "
+        f"read, {summary.anomalies_new} new meter reset(s)"
     )
+    days = deposit_days(engine, start, end)
+    accounts = plotted_accounts(days)
+    for day in days:
+        context.add_asset_metadata(
+            deposit_metadata(day, accounts), partition_key=day.day.isoformat()
+        )
+    return dg.MaterializeResult()

@@ -1,15 +1,17 @@
 """The server health sensor and the catch-up sensor."""
 
 import asyncio
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
 
+from releaf_pipeline.defs.health.fleet import report_fleet_health
 from releaf_pipeline.defs.jobs import collection_job
 from releaf_pipeline.defs.partitions import PARTITIONS_START
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.launch import CollectionRequest, requested_days
-from releaf_pipeline.lib.catchup import CatchupRequest, plan_catchup
+from releaf_pipeline.lib.catchup import CatchupRequest, plan_catchup, waiting_for
 from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.lib.store.registry import list_feeds, list_servers
@@ -48,6 +50,7 @@ def server_health_sensor(
         if c.changed:
             state = "healthy again" if c.healthy else f"UNHEALTHY: {c.reason}"
             context.log.warning(f"server {c.server} is {state}")
+    report_fleet_health(context.instance, store.engine(), clock.now().date())
     bad = [c for c in checks if not c.healthy]
     summary = ", ".join(f"{c.server}: {c.reason}" for c in bad) or "all healthy"
     return dg.SkipReason(f"{len(checks)} server(s) checked; {summary}")
@@ -67,33 +70,53 @@ def busy_days(instance: dg.DagsterInstance) -> set[date]:
     return days
 
 
+@dataclass(frozen=True)
+class CatchupPlan:
+    """What the catch-up sensor requests now, or why it requests nothing."""
+
+    requests: list[CatchupRequest]
+    waits: list[str]
+
+
 def plan_requests(
     instance: dg.DagsterInstance, store: StoreResource, today: date
 ) -> list[CatchupRequest]:
     """What the catch-up sensor would request now."""
+    return plan(instance, store, today).requests
+
+
+def plan(instance: dg.DagsterInstance, store: StoreResource, today: date) -> CatchupPlan:
+    """The catch-up sensor's requests now, and what the rest waits for."""
     engine = store.engine()
     lookback = read_settings().catchup_lookback_days
     feeds = {f.id: f for f in list_feeds(engine)}
     lookback_start = today - timedelta(days=lookback)
     statuses = [
-        (r.feed_id, r.day, r.status)
+        (r.feed_id, r.day, r.status, r.reason)
         for r in feed_day_statuses(engine, lookback_start, today, problems_only=True)
     ]
     materialized = {
         date.fromisoformat(k)
         for k in instance.get_materialized_partitions(dg.AssetKey("meter_readings"))
     }
-    return plan_catchup(
+    server_healthy = {s.id: bool(s.healthy) for s in list_servers(engine)}
+    busy = busy_days(instance)
+    requests = plan_catchup(
         today=today,
         feeds=feeds,
-        server_healthy={s.id: bool(s.healthy) for s in list_servers(engine)},
+        server_healthy=server_healthy,
         feed_days=statuses,
         feed_health=feed_health_states(engine),
         materialized=materialized,
-        busy=busy_days(instance),
+        busy=busy,
         first_partition=date.fromisoformat(PARTITIONS_START),
         lookback_days=lookback,
     )
+    waits = waiting_for(
+        today=today, feeds=feeds, server_healthy=server_healthy, feed_days=statuses, busy=busy,
+        lookback_days=lookback,
+    )  # fmt: skip
+    return CatchupPlan(requests, waits)
 
 
 def to_run_request(req: CatchupRequest) -> dg.RunRequest:
@@ -118,9 +141,13 @@ def catchup_sensor(
     context: dg.SensorEvaluationContext, store: StoreResource, clock: ClockResource
 ) -> dg.SensorResult:
     """Heals the pipeline after outages without a person starting a backfill."""
-    requests = plan_requests(context.instance, store, clock.now().date())
-    for r in requests:
+    found = plan(context.instance, store, clock.now().date())
+    for r in found.requests:
         context.log.info(f"catch-up ({r.reason}): {r.start}..{r.end}, feeds {r.feed_ids or 'all'}")
-    if not requests:
-        return dg.SensorResult(skip_reason="nothing to catch up")
-    return dg.SensorResult(run_requests=[to_run_request(r) for r in requests])
+    if not found.requests:
+        lookback = read_settings().catchup_lookback_days
+        reason = "; ".join(found.waits) or (
+            f"nothing to catch up: every feed-day of the last {lookback} days is collected"
+        )
+        return dg.SensorResult(skip_reason=reason)
+    return dg.SensorResult(run_requests=[to_run_request(r) for r in found.requests])

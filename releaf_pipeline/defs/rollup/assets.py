@@ -1,17 +1,18 @@
 """Monthly pages and trees per account, and the Certificates of Reforestation."""
 
-import base64
+from decimal import Decimal
 
 import dagster as dg
 
 from releaf_pipeline.defs.collection.assets import daily_deposits
+from releaf_pipeline.defs.collection.day_metadata import ACCOUNTS_PLOTTED
+from releaf_pipeline.defs.metadata import OWNERS, numbers, table
 from releaf_pipeline.defs.partitions import monthly_partitions
 from releaf_pipeline.defs.resources import ClockResource, ReforestationResource, StoreResource
-from releaf_pipeline.lib.markdown import markdown_table
 from releaf_pipeline.lib.trees import format_trees, trees
 
-# The chart (matplotlib) and the certificates (reportlab) are imported where the assets
-# run: every command loads this code location, and most never run an asset.
+# The certificates (reportlab) are imported where the asset runs: every command loads
+# this code location, and most never run an asset.
 
 
 def _month(context: dg.AssetExecutionContext) -> str:
@@ -23,45 +24,49 @@ def _month(context: dg.AssetExecutionContext) -> str:
     deps=[dg.AssetDep(daily_deposits, partition_mapping=dg.TimeWindowPartitionMapping())],
     group_name="rollup",
     kinds={"python", "sql"},
+    owners=OWNERS,
+    tags={"cadence": "monthly"},
 )
 def monthly_pages(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult:
     """Pages per account (and per feed) deposited in the month, and the trees they make:
-    pages / 8,333, kept exact, shown to 2 decimals. A chart shows each account's days."""
-    from releaf_pipeline.lib.charts import daily_pages_chart
+    pages / 8,333, kept exact, shown to 2 decimals. Each account's pages are a number of
+    their own, so the Plots tab draws every account month by month; the days of the
+    month are `daily_deposits`' own partitions."""
     from releaf_pipeline.lib.store.reports import feed_month_pages, month_report
 
     month = _month(context)
     engine = store.engine()
     accounts = month_report(engine, month)
     per_feed = feed_month_pages(engine, month)
-    png = daily_pages_chart({a.account: a.days for a in accounts}, f"Daily pages, {month}")
-    chart_path = store.home_path() / "charts" / f"monthly_pages_{month}.png"
-    chart_path.parent.mkdir(parents=True, exist_ok=True)
-    chart_path.write_bytes(png)
     total = sum(a.pages for a in accounts)
-    chart_md = f"![daily pages per account](data:image/png;base64,{base64.b64encode(png).decode()})"
+    # The largest accounts, listed by name: a plot per account stays readable.
+    ranked = sorted(
+        sorted(accounts, key=lambda a: (-a.pages, a.account))[:ACCOUNTS_PLOTTED],
+        key=lambda a: a.account,
+    )
     return dg.MaterializeResult(
         metadata={
-            "month": month,
-            "accounts": len(accounts),
-            "pages": total,
-            "trees": float(format_trees(trees(total))),
-            "per_account": dg.MetadataValue.md(
-                markdown_table(
-                    ["account", "pages", "trees", "days"],
-                    [
-                        (a.account, a.pages, format_trees(trees(a.pages)), len(a.days))
-                        for a in accounts
-                    ],
-                )
+            **numbers(
+                {
+                    "accounts": len(accounts),
+                    "pages": total,
+                    "trees": float(format_trees(trees(total))),
+                    **{f"pages: {a.account}": a.pages for a in ranked},
+                }
             ),
-            "per_feed": dg.MetadataValue.md(
-                markdown_table(["account", "server", "customer", "pages"], per_feed)
+            "per_account": table(
+                [("account", "string"), ("pages", "int"), ("trees", "float"),
+                 ("days with pages", "int")],
+                [(a.account, a.pages, float(format_trees(trees(a.pages))),
+                  sum(1 for p in a.days.values() if p)) for a in accounts],
             ),
-            "chart": dg.MetadataValue.md(chart_md),
-            "chart_path": dg.MetadataValue.path(str(chart_path)),
+            "per_feed": table(
+                [("account", "string"), ("server", "string"), ("customer", "string"),
+                 ("pages", "int")],
+                per_feed,
+            ),
         }
-    )
+    )  # fmt: skip
 
 
 @dg.asset(
@@ -69,6 +74,8 @@ def monthly_pages(context: dg.AssetExecutionContext, store: StoreResource) -> dg
     deps=[monthly_pages],
     group_name="rollup",
     kinds={"python", "pdf"},
+    owners=OWNERS,
+    tags={"cadence": "monthly"},
 )
 def reforestation_certificates(
     context: dg.AssetExecutionContext,
@@ -96,41 +103,33 @@ def reforestation_certificates(
     for c in issued:
         context.log.info(f"issued {c.certificate.id} to {c.certificate.account} ({c.closed_by})")
     waiting = [s for s in statuses if not s.certified and not s.closable]
+    certified = [s for s in statuses if s.certified]
     return dg.MaterializeResult(
         metadata={
-            "month": month,
-            "issued_now": len(issued),
-            "accounts_waiting": len(waiting),
-            "issued": dg.MetadataValue.md(
-                markdown_table(
-                    ["certificate", "account", "pages", "adjustment", "trees", "closed by", "pdf"],
-                    [
-                        (
-                            c.certificate.id,
-                            c.certificate.account,
-                            c.certificate.pages,
-                            c.certificate.adjustment_pages,
-                            format_trees(c.certificate.trees),
-                            c.closed_by,
-                            c.pdf_path,
-                        )
-                        for c in issued
-                    ],
-                )
-                if issued
-                else "none issued in this run"
+            **numbers(
+                {
+                    "issued_now": len(issued),
+                    "accounts_certified": len(certified) + len(issued),
+                    "accounts_waiting": len(waiting),
+                    "trees_issued_now": float(
+                        format_trees(sum((c.certificate.trees for c in issued), Decimal(0)))
+                    ),
+                }
             ),
-            "waiting": dg.MetadataValue.md(
-                markdown_table(
-                    ["account", "feed", "waits for", "devices", "closes by grace on"],
-                    [
-                        (s.account, b.feed or "", b.reason, b.devices, s.grace_until)
-                        for s in waiting
-                        for b in s.blockers
-                    ],
-                )
-                if waiting
-                else "no account waiting"
+            "issued": table(
+                [("certificate", "string"), ("account", "string"), ("name", "string"),
+                 ("pages", "int"), ("adjustment", "int"), ("trees", "float"),
+                 ("closed by", "string"), ("pdf", "string")],
+                [(c.certificate.id, c.certificate.account, c.certificate.account_name or "",
+                  c.certificate.pages, c.certificate.adjustment_pages,
+                  float(format_trees(c.certificate.trees)), c.closed_by, c.pdf_path)
+                 for c in issued],
+            ),
+            "waiting": table(
+                [("account", "string"), ("feed", "string"), ("waits for", "string"),
+                 ("devices", "int"), ("closes by grace on", "date")],
+                [(s.account, b.feed or "", b.reason, b.devices, s.grace_until)
+                 for s in waiting for b in s.blockers],
             ),
         }
-    )
+    )  # fmt: skip

@@ -227,12 +227,26 @@ def health_history(engine: Engine, subject: str | None = None) -> list[HealthEve
 
 def unhealthy_feeds_on(engine: Engine, day: date) -> list[tuple[int, date, str | None]]:
     """(feed_id, since, reason) of feeds whose freshness state on `day` was unhealthy."""
-    out = []
-    state: dict[int, tuple[bool, date, str | None]] = {}
-    for ev in health_history(engine, "feed"):
-        if ev.day is not None and ev.day <= day:
-            state[ev.subject_id] = (ev.healthy, ev.day, ev.reason)
-    for feed_id, (healthy, since, reason) in sorted(state.items()):
-        if not healthy:
-            out.append((feed_id, since, reason))
+    return unhealthy_feeds_between(engine, day, day)[day]
+
+
+def unhealthy_feeds_between(
+    engine: Engine, first: date, last: date
+) -> dict[date, list[tuple[int, date, str | None]]]:
+    """For each day in [first, last]: (feed_id, since, reason) of the feeds whose freshness
+    state on that day was unhealthy (the latest recorded change dated on or before it)."""
+    events = [ev for ev in health_history(engine, "feed") if ev.day is not None]
+    out: dict[date, list[tuple[int, date, str | None]]] = {}
+    day = first
+    while day <= last:
+        state: dict[int, tuple[bool, date, str | None]] = {}
+        for ev in events:
+            if ev.day is not None and ev.day <= day:
+                state[ev.subject_id] = (ev.healthy, ev.day, ev.reason)
+        out[day] = [
+            (feed_id, since, reason)
+            for feed_id, (healthy, since, reason) in sorted(state.items())
+            if not healthy
+        ]
+        day += timedelta(days=1)
     return out

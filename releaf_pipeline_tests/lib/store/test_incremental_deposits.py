@@ -21,7 +21,7 @@ from releaf_pipeline.lib.collector import plan_fetch
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import device_latest_days, save_collection
-from releaf_pipeline.lib.store.deposits import update_deposits
+from releaf_pipeline.lib.store.deposits import reconcile_deposits, update_deposits
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_feeds
 from releaf_pipeline.lib.store.tables import anomalies, deposits, devices, feeds
@@ -199,3 +199,35 @@ def test_a_night_recomputes_only_the_days_that_changed(engine):
     summary = update_deposits(engine, now=NOW)
     assert summary.feeds == 1
     assert summary.readings_loaded <= 10
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 4))
+def test_reconciliation_finds_exactly_the_deposits_that_disagree(engine, seed):
+    rng = random.Random(seed)
+    _live(engine, rng)
+    update_deposits(engine, now=NOW)
+    with engine.connect() as conn:
+        stored = sorted(conn.execute(sa.select(deposits.c.feed_id, deposits.c.day)))
+    first, last = stored[0][1], stored[-1][1]
+    # Any window of days, not only the whole history, reconciles.
+    middle = first + (last - first) / 2
+    assert reconcile_deposits(engine, first, last) == []
+    assert reconcile_deposits(engine, middle, last) == []
+
+    feed_id, day = rng.choice(stored)
+    other_id, other_day = rng.choice([r for r in stored if r != (feed_id, day)])
+    with engine.begin() as conn:
+        conn.execute(
+            deposits.update()
+            .where(deposits.c.feed_id == feed_id, deposits.c.day == day)
+            .values(pages=deposits.c.pages + 7)
+        )
+        conn.execute(
+            deposits.delete().where(deposits.c.feed_id == other_id, deposits.c.day == other_day)
+        )
+    found = {(m.feed_id, m.day): m for m in reconcile_deposits(engine, first, last)}
+    assert set(found) == {(feed_id, day), (other_id, other_day)}
+    assert found[(feed_id, day)].stored == found[(feed_id, day)].expected + 7
+    assert found[(other_id, other_day)].stored is None
+    one_day = [m for m in found.values() if m.day == day]
+    assert reconcile_deposits(engine, day, day) == one_day

@@ -22,26 +22,18 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.accounting import compute_deposits
-from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.deposits.changes import (
     OUT_OF_SCOPE_RESET,
     changed_deposits,
     device_counts,
-    per_feed,
     reset_changes,
 )
-from releaf_pipeline.lib.store.deposits.load import (
-    EPOCH,
-    METER_RESET,
-    READING_COLUMNS,
-    concat,
-    load_batch,
-)
+from releaf_pipeline.lib.store.deposits.load import EPOCH, METER_RESET
+from releaf_pipeline.lib.store.deposits.recompute import recompute
+from releaf_pipeline.lib.store.deposits.reconcile import DepositMismatch, reconcile_deposits
 from releaf_pipeline.lib.store.deposits.work import (
     FEEDS_PER_BATCH,
     READINGS_PER_BATCH,
@@ -59,8 +51,10 @@ __all__ = [
     "METER_RESET",
     "OUT_OF_SCOPE_RESET",
     "READINGS_PER_BATCH",
+    "DepositMismatch",
     "DepositSummary",
     "pending_work",
+    "reconcile_deposits",
     "update_deposits",
 ]
 
@@ -87,41 +81,12 @@ def _update_batch(
     engine: Engine, batch: list[Work], now: datetime, summary: DepositSummary
 ) -> None:
     with engine.connect() as conn:
-        data = load_batch(conn, batch)
-    by_id = {w.feed.id: w for w in batch}
+        computed = recompute(conn, batch)
+    data, result, by_id = computed.data, computed.result, computed.by_id
     start = {w.feed.id: w.start for w in batch}
     activation = {w.feed.id: w.feed.activation_date for w in batch}
-
-    seeds = data["seeds"]
-    if not seeds.empty:
-        # A reading before A - 31 is no baseline (rule 3): the device starts afresh.
-        earliest = per_feed(seeds, activation) - np.timedelta64(BASELINE_LOOKBACK_DAYS, "D")
-        seeds = seeds[seeds["day"].to_numpy() >= earliest]
-    reading_frame = concat([data["window"], seeds], READING_COLUMNS).astype(
-        {"feed_id": np.int64, "life_count": np.int64}
-    )
-    reading_frame["day"] = pd.to_datetime(reading_frame["day"])
+    seeds, reading_frame, device_frame = computed.seeds, computed.readings, data["devices"]
     summary.readings_loaded += len(reading_frame)
-
-    feed_frame = pd.DataFrame(
-        {
-            "feed_id": [w.feed.id for w in batch],
-            "activation_date": [w.feed.activation_date for w in batch],
-            "scope": [w.feed.scope for w in batch],
-        }
-    )
-    through = pd.Series(
-        [pd.Timestamp(w.feed.synced_through) for w in batch],
-        index=pd.Index([w.feed.id for w in batch], name="feed_id"),
-    )
-    device_frame = data["devices"]
-    result = compute_deposits(
-        reading_frame,
-        feed_frame,
-        device_frame[["feed_id", "device_id", "managed"]].astype({"feed_id": np.int64}),
-        through,
-        scope_history=data["runs"],
-    )
 
     dep_rows = changed_deposits(result.deposits, data["old_deposits"], start, by_id, now)
     # A full recompute owns every reset of the feed, even one dated before a moved

@@ -74,7 +74,9 @@ def _epoch_day(column: sa.ColumnElement) -> sa.ColumnElement:
 READING_COLUMNS = ["feed_id", "device_id", "day", "life_count"]
 
 
-def load_batch(conn: sa.Connection, batch: list[Work]) -> dict[str, pd.DataFrame]:
+def load_batch(
+    conn: sa.Connection, batch: list[Work], *, seeds_from_rows: bool = True
+) -> dict[str, pd.DataFrame]:
     """Everything the batch's recomputation reads, one query per table and start day."""
     ids = [w.feed.id for w in batch]
     device_frame = _frame(
@@ -102,7 +104,8 @@ def load_batch(conn: sa.Connection, batch: list[Work]) -> dict[str, pd.DataFrame
             )
         window.append(_frame(conn, query, READING_COLUMNS))
         if not full:
-            seeds += _seeds(conn, device_frame[device_frame["feed_id"].isin(group_ids)], start)
+            group_devices = device_frame[device_frame["feed_id"].isin(group_ids)]
+            seeds += _seeds(conn, group_devices, start, from_rows=seeds_from_rows)
         old_deposits.append(
             _frame(
                 conn,
@@ -136,7 +139,9 @@ def load_batch(conn: sa.Connection, batch: list[Work]) -> dict[str, pd.DataFrame
     }
 
 
-def _seeds(conn: sa.Connection, group_devices: pd.DataFrame, start: date) -> list[pd.DataFrame]:
+def _seeds(
+    conn: sa.Connection, group_devices: pd.DataFrame, start: date, *, from_rows: bool
+) -> list[pd.DataFrame]:
     """Each device's latest reading before `start`.
 
     No reading before `start` changed since the deposits were last computed (else the
@@ -146,7 +151,7 @@ def _seeds(conn: sa.Connection, group_devices: pd.DataFrame, start: date) -> lis
     look it up, one index seek each.
     """
     counted = pd.to_numeric(group_devices["counted_day"]).to_numpy(dtype=float, na_value=np.nan)
-    known = counted < epoch_number(start)
+    known = counted < epoch_number(start) if from_rows else np.zeros(len(counted), dtype=bool)
     out = [
         pd.DataFrame(
             {

@@ -1,0 +1,88 @@
+"""Daily assets run as one run per range, and checks evaluated partition by partition.
+
+Both use Dagster features that 1.13 labels beta (a single-run backfill policy) or preview
+(partitioned checks) and warns about each time the code location loads, which every
+`releaf` command does. The warnings say nothing an operator can act on, so they are
+silenced here, where these definitions are made, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+import dagster as dg
+
+from releaf_pipeline.defs.partitions import daily_partitions
+
+
+@contextmanager
+def _labelled_features() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=dg.PreviewWarning)
+        warnings.simplefilter("ignore", category=dg.BetaWarning)
+        yield
+
+
+def daily_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`dg.asset` on the daily partitions, a range of days materialized in one run."""
+
+    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        with _labelled_features():
+            return dg.asset(
+                partitions_def=daily_partitions,
+                backfill_policy=dg.BackfillPolicy.single_run(),
+                **kwargs,
+            )(fn)
+
+    return decorate
+
+
+def partitioned_check(
+    *, partitions_def: dg.PartitionsDefinition = daily_partitions, **kwargs: Any
+) -> Callable[[Callable[..., Any]], dg.AssetChecksDefinition]:
+    """`dg.asset_check` on partitions, never blocking: a ranged run gets one result per
+    day, each reported with `report`."""
+
+    def decorate(fn: Callable[..., Any]) -> dg.AssetChecksDefinition:
+        with _labelled_features():
+            return dg.asset_check(partitions_def=partitions_def, blocking=False, **kwargs)(fn)
+
+    return decorate
+
+
+def checked_keys(context: dg.AssetCheckExecutionContext) -> list[str]:
+    """The partition keys the check evaluates: every key of the run's range."""
+    return list(context.partition_keys)
+
+
+def checked_days(context: dg.AssetCheckExecutionContext) -> list[date]:
+    """The days a daily check evaluates, oldest first."""
+    return [date.fromisoformat(k) for k in checked_keys(context)]
+
+
+def report(
+    context: dg.AssetCheckExecutionContext,
+    key: str,
+    *,
+    passed: bool,
+    severity: dg.AssetCheckSeverity,
+    metadata: Mapping[str, Any],
+    description: str,
+) -> None:
+    """One partition's result of the check being executed."""
+    (spec,) = context.check_specs
+    context.op_execution_context.log_event(
+        dg.AssetCheckEvaluation(
+            asset_key=spec.asset_key,
+            check_name=spec.name,
+            passed=passed,
+            metadata=metadata,
+            severity=severity,
+            description=description,
+            partition=key,
+        )
+    )

@@ -1,0 +1,141 @@
+"""Each day's own figures: what was collected, deposited and found odd on that date.
+
+A ranged run materializes many days at once; these are what each day's partition shows,
+read from the store after the run, so a day always shows its own truth (every feed, not
+only the ones the run was asked for).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED, days_between
+from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds
+from releaf_pipeline.lib.store.tables import anomalies, deposits, feed_days, readings
+
+
+@dataclass(frozen=True)
+class FeedDayProblem:
+    """A feed-day that was paused or failed, and why."""
+
+    feed: FeedRecord
+    status: str
+    reason: str
+
+
+@dataclass
+class CollectionDay:
+    """One date's collection across every feed active on it."""
+
+    day: date
+    feeds_active: int = 0
+    collected: int = 0
+    paused: int = 0
+    failed: int = 0
+    readings: int = 0
+    """Devices with a reading dated that day (a device has one reading a day)."""
+    problems: list[FeedDayProblem] = field(default_factory=list)
+
+    @property
+    def not_yet_collected(self) -> int:
+        """Active feeds with no status for the day (no run has covered it for them)."""
+        return self.feeds_active - self.collected - self.paused - self.failed
+
+
+def collection_days(engine: Engine, first: date, last: date) -> list[CollectionDay]:
+    """Every day in [first, last], oldest first."""
+    feed_list = list_feeds(engine)
+    by_id = {f.id: f for f in feed_list}
+    out = {d: CollectionDay(d) for d in days_between(first, last)}
+    for day, item in out.items():
+        item.feeds_active = sum(1 for f in feed_list if f.activation_date <= day)
+    with engine.connect() as conn:
+        statuses = conn.execute(
+            sa.select(feed_days.c.feed_id, feed_days.c.day, feed_days.c.status, feed_days.c.reason)
+            .where(feed_days.c.day.between(first, last))
+            .order_by(feed_days.c.day, feed_days.c.feed_id)
+        )
+        for feed_id, day, status, reason in statuses:
+            item, feed = out[day], by_id.get(feed_id)
+            if feed is None or feed.activation_date > day:
+                continue
+            if status == COLLECTED:
+                item.collected += 1
+                continue
+            item.paused += status == PAUSED
+            item.failed += status == FAILED
+            item.problems.append(FeedDayProblem(feed, status, reason or ""))
+        counts = conn.execute(
+            sa.select(readings.c.day, sa.func.count())
+            .where(readings.c.day.between(first, last))
+            .group_by(readings.c.day)
+        )
+        for day, n in counts:
+            out[day].readings = int(n)
+    return list(out.values())
+
+
+@dataclass
+class DepositDay:
+    """One date's deposits: pages per account and how many feeds deposited."""
+
+    day: date
+    pages: int = 0
+    feeds: int = 0
+    accounts: dict[str, int] = field(default_factory=dict)
+
+
+def deposit_days(engine: Engine, first: date, last: date) -> list[DepositDay]:
+    """Every day in [first, last], oldest first, accounts sorted by name."""
+    out = {d: DepositDay(d) for d in days_between(first, last)}
+    query = (
+        sa.select(
+            deposits.c.day, deposits.c.account, sa.func.sum(deposits.c.pages), sa.func.count()
+        )
+        .where(deposits.c.day.between(first, last))
+        .group_by(deposits.c.day, deposits.c.account)
+        .order_by(deposits.c.day, deposits.c.account)
+    )
+    with engine.connect() as conn:
+        for day, account, pages, n in conn.execute(query):
+            item = out[day]
+            item.accounts[account] = int(pages)
+            item.pages += int(pages)
+            item.feeds += int(n)
+    return list(out.values())
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """A meter reset or impossible reading found on a device."""
+
+    feed: FeedRecord
+    device_id: str
+    day: date
+    kind: str
+    previous_count: int | None
+    count: int | None
+    detail: str | None
+
+
+def anomalies_between(engine: Engine, first: date, last: date) -> list[Anomaly]:
+    """Every anomaly dated in [first, last], by day, feed and device."""
+    by_id = {f.id: f for f in list_feeds(engine)}
+    query = (
+        sa.select(
+            anomalies.c.feed_id, anomalies.c.device_id, anomalies.c.day, anomalies.c.kind,
+            anomalies.c.previous_count, anomalies.c.count, anomalies.c.detail,
+        )
+        .where(anomalies.c.day.between(first, last))
+        .order_by(anomalies.c.day, anomalies.c.feed_id, anomalies.c.device_id)
+    )  # fmt: skip
+    with engine.connect() as conn:
+        return [
+            Anomaly(by_id[f], d, day, k, p, c, detail)
+            for f, d, day, k, p, c, detail in conn.execute(query)
+            if f in by_id
+        ]
