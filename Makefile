@@ -6,7 +6,7 @@ DAGSTER_HOME ?= $(CURDIR)/.releaf
 PYTEST_ARGS ?= -n 2
 export DAGSTER_HOME
 
-.PHONY: demo demo-headless test lint format bench bench-quick ui daemon clean
+.PHONY: demo demo-headless test lint format bench bench-quick ui daemon dev clean
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (see README)"; exit 1; }
@@ -15,16 +15,22 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# The instance config is copied only when DAGSTER_HOME has none: an operator's own (say, on
+# Postgres) is never overwritten; when it differs from the repository's, that is said.
+$(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
+.PHONY: instance
+instance: $(DAGSTER_HOME)/dagster.yaml
+	@cmp -s dagster.yaml $(DAGSTER_HOME)/dagster.yaml || echo "note: $(DAGSTER_HOME)/dagster.yaml differs from the repository's dagster.yaml and is kept as it is"
+
 ## demo: simulator over HTTPS, register, collect last month and this month, summary, Dagster UI
-demo: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
+demo: $(BIN)/.installed instance
 	$(BIN)/releaf demo $(DEMO_ARGS)
 
 ## demo-headless: the same, stopping after the summary
-demo-headless: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
+demo-headless: $(BIN)/.installed instance
 	$(BIN)/releaf demo --no-ui
 
 ## test: lint, then the whole suite (installs the Debian packages it uses when root)
@@ -50,12 +56,15 @@ bench: $(BIN)/.installed
 bench-quick: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
 
-## ui / daemon: run unattended on the same DAGSTER_HOME
-ui: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
+## ui / daemon: run unattended on the same DAGSTER_HOME; dev: both in one command (dg dev)
+ui: $(BIN)/.installed instance
 	$(BIN)/dagster-webserver -h 127.0.0.1 -p 3000 -w workspace.yaml
 
-daemon: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
+daemon: $(BIN)/.installed instance
 	$(BIN)/dagster-daemon run -w workspace.yaml
+
+dev: $(BIN)/.installed instance
+	$(BIN)/dg dev -h 127.0.0.1 -p 3000
 
 clean:
 	rm -rf $(VENV) .releaf .pytest_cache .ruff_cache

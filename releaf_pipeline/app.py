@@ -8,6 +8,8 @@ to `lib/` and `launch`. A `UserError` is a refusal with one line saying what to 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from releaf_pipeline.launch import CollectionRequest
     from releaf_pipeline.lib.mpsmonitor.models import Ping
     from releaf_pipeline.lib.secrets import TokenCipher
+    from releaf_pipeline.replay import Night
 
 
 class UserError(Exception):
@@ -41,14 +44,29 @@ class App:
         """The store, migrated to the newest schema."""
         from releaf_pipeline.lib.store.engine import make_engine
 
-        return make_engine(self.settings.database_url)
+        # A store with no schema is new only if the instance has no runs either; the
+        # instance is opened for that question alone, when the schema is missing.
+        with store_url_checked():
+            return make_engine(
+                self.settings.database_url, may_create=lambda: self.instance.get_runs_count() == 0
+            )
 
     @cached_property
     def cipher(self) -> TokenCipher:
         """Seals and opens dealer tokens."""
         from releaf_pipeline.lib.secrets import TokenCipher, load_keys
+        from releaf_pipeline.lib.store.registry import sealed_token_count
 
-        return TokenCipher(load_keys(self.settings.home, self.settings.secret_keys))
+        keys = load_keys(
+            self.settings.home, self.settings.secret_keys,
+            sealed_tokens=sealed_token_count(self.engine),
+        )  # fmt: skip
+        return TokenCipher(keys)
+
+    def check_key(self) -> None:
+        """Refuse, in one line, to start a run whose steps could not open the stored
+        dealer tokens (a key file lost or damaged), before anything is written."""
+        _ = self.cipher
 
     @cached_property
     def instance(self) -> dg.DagsterInstance:
@@ -69,6 +87,26 @@ class App:
             self.instance.dispose()
 
 
+@contextmanager
+def store_url_checked() -> Iterator[None]:
+    """Turn a RELEAF_DATABASE_URL that SQLAlchemy cannot use into a UserError; the URL is
+    not repeated, as it may hold a password."""
+    import sqlalchemy as sa
+
+    try:
+        yield
+    except sa.exc.ArgumentError as exc:
+        raise UserError(
+            f"RELEAF_DATABASE_URL is not a database URL SQLAlchemy can open ({exc}); "
+            "write e.g. sqlite:///PATH or postgresql+psycopg2://USER:PASSWORD@HOST/DB"
+        ) from None
+    except ImportError as exc:
+        raise UserError(
+            f"RELEAF_DATABASE_URL needs the database driver {exc.name or exc}, which is not "
+            "installed: for PostgreSQL write postgresql+psycopg2://..."
+        ) from None
+
+
 def verify_server(url: str, token: str, ca_pem: str | None) -> Ping:
     """Ping `url` with `token`; a UserError saying why when it fails."""
     from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
@@ -87,19 +125,64 @@ def verify_server(url: str, token: str, ca_pem: str | None) -> Ping:
 
 def read_ca_bundle(path: Path) -> str:
     """The PEM text of a CA bundle file; a UserError for anything else."""
+    if path.is_dir():
+        raise UserError(f"CA bundle {path} is a directory: give the PEM file of the CA")
     if not path.is_file():
         raise UserError(f"CA bundle {path} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"CA bundle {path} is not PEM text: give the CA's .pem file") from None
+    except OSError as exc:
+        raise UserError(f"cannot read CA bundle {path}: {exc.strerror}") from None
     if "BEGIN CERTIFICATE" not in text:
         raise UserError(f"CA bundle {path} holds no PEM certificate")
     return text
 
 
 def first_partition() -> date:
-    """The earliest day there is a partition for."""
-    from releaf_pipeline.defs.partitions import PARTITIONS_START
+    """The earliest day there is a partition for (`RELEAF_PARTITIONS_START`)."""
+    return read_settings().partitions_start
 
-    return date.fromisoformat(PARTITIONS_START)
+
+ACTIVATION_AHEAD_DAYS = 366
+
+
+def check_activation(app: App, day: date) -> None:
+    """A UserError unless `day` can be a feed's activation date: from the first partition
+    (the days before can never be collected) to a year from today (a feed may be
+    registered ahead of the day it starts; a date further out is a typo)."""
+    first = first_partition()
+    if day < first:
+        raise UserError(
+            f"activation date {day} is before the first partition, {first}: the pipeline "
+            "cannot collect it (RELEAF_PARTITIONS_START sets where partitions start)"
+        )
+    latest = app.now().date() + timedelta(days=ACTIVATION_AHEAD_DAYS)
+    if day > latest:
+        raise UserError(
+            f"activation date {day} is more than {ACTIVATION_AHEAD_DAYS} days ahead (latest "
+            f"{latest}): check the date"
+        )
+
+
+def latest_day(app: App) -> date:
+    """The latest day that is over, so has a partition: yesterday by the pipeline's clock."""
+    return app.now().date() - timedelta(days=1)
+
+
+def check_night(app: App, day: date) -> None:
+    """A UserError unless the night after `day` can be replayed: `day` is over and has a
+    partition. Checked before anything is opened, so a refusal writes nothing."""
+    latest = latest_day(app)
+    if day > latest:
+        raise UserError(
+            f"--date {day} is not over yet: the latest night that can be replayed is the "
+            f"one after {latest} (--date {latest})"
+        )
+    first = first_partition()
+    if day < first:
+        raise UserError(f"--date {day} is before the first partition, {first}")
 
 
 def collection_request(
@@ -110,20 +193,22 @@ def collection_request(
     feeds: tuple[str, ...] = (),
     trigger: str = "cli",
 ) -> CollectionRequest:
-    """A collection of [start, end], checked: a range in order, inside the partitions, and
-    over (nothing after yesterday)."""
+    """A collection of [start, end], checked before anything is written: a range in
+    order, over (nothing after yesterday), inside the partitions, of known feeds."""
     from releaf_pipeline.launch import CollectionRequest
 
-    first = first_partition()
-    yesterday = app.now().date() - timedelta(days=1)
+    latest = latest_day(app)
     if end < start:
         raise UserError(f"--end {end} is before --start {start}")
+    if end > latest:
+        # The option the user gave: a one-day collection names --start.
+        option = "--end" if end != start else "--start"
+        raise UserError(
+            f"{option} {end} is not over yet: the latest day that can be collected is {latest}"
+        )
+    first = first_partition()
     if start < first:
         raise UserError(f"--start {start} is before the first partition, {first}")
-    if end > yesterday:
-        raise UserError(
-            f"--end {end} is not over yet: the latest day that can be collected is {yesterday}"
-        )
     if feeds:
         from releaf_pipeline.lib.store.registry import find_feeds, list_feeds
 
@@ -165,3 +250,52 @@ def collection_summary(app: App, start: date, end: date) -> CollectionSummary:
         for fid, (status, reason) in sorted(problems.items())
     ]
     return CollectionSummary(pages_per_account(app.engine, start, end), lines)
+
+
+def _run_days(start: str, end: str) -> set[date]:
+    """The days of a night's collection run ("" or months for other runs: none)."""
+    from releaf_pipeline.lib.dates import strict_date
+
+    try:
+        first, last = strict_date(start), strict_date(end)
+    except ValueError:
+        return set()
+    return {first + timedelta(days=i) for i in range((last - first).days + 1)}
+
+
+def night_problems(app: App, night: Night) -> list[str]:
+    """One line per feed and run of days that the night left paused or failed, on the
+    night's day or any day a run of the night collected: feed, server, days, status,
+    reason, and what the pipeline does next."""
+    from releaf_pipeline.lib.catchup import contiguous_ranges, next_step
+    from releaf_pipeline.lib.store.collection import feed_day_statuses
+    from releaf_pipeline.lib.store.registry import list_feeds, list_servers
+
+    days = {night.day}
+    for run in night.runs:
+        days |= _run_days(run.start, run.end)
+    feeds = {f.id: f for f in list_feeds(app.engine)}
+    healthy = {s.name: bool(s.healthy) for s in list_servers(app.engine)}
+    found: dict[tuple[int, str, str], list[date]] = {}
+    for row in feed_day_statuses(app.engine, min(days), max(days), problems_only=True):
+        if row.day in days:
+            key = (row.feed_id, row.status, " ".join((row.reason or "").split()))
+            found.setdefault(key, []).append(row.day)
+    problems = []
+    for (feed_id, status, reason), found_days in found.items():
+        feed = feeds[feed_id]
+        for first, last in contiguous_ranges(found_days):
+            step = next_step(
+                status, reason, first, today=night.at.date(), server=feed.server_name,
+                server_healthy=healthy.get(feed.server_name, False),
+                customer_code=feed.customer_code,
+                lookback_days=app.settings.catchup_lookback_days, last=last,
+            )  # fmt: skip
+            span = f"{first}" if first == last else f"{first}..{last}"
+            why = f": {reason}" if reason else ""
+            problems.append(
+                ((feed.server_name, feed.customer_code, first),
+                 f"feed {feed.customer_code} on {feed.server_name}: {span} {status}{why}; "
+                 f"next: {step.text}")
+            )  # fmt: skip
+    return [line for _, line in sorted(problems)]

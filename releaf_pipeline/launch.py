@@ -22,7 +22,8 @@ import dagster as dg
 # The only imports of Dagster internals: the tags by which one run covers a range of
 # partitions (what a single-run backfill sets) have no public name, nor has the cron
 # arithmetic the daemon uses to decide when the nightly schedule fires, nor the way to
-# record a run executed here as a run of the code location the webserver loads.
+# record a run executed here as a run of the code location the webserver loads, nor the
+# run id a run is created with (its tags name the process executing it).
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.execution.api import execute_run
 from dagster._core.remote_origin import (
@@ -35,7 +36,10 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.utils import make_new_run_id
 from dagster._utils.schedules import get_next_cron_tick
+
+from releaf_pipeline.run_guard import guarded_run, process_tags, stop_on_signals
 
 if TYPE_CHECKING:
     from releaf_pipeline.settings import Settings
@@ -60,10 +64,21 @@ COLLECTION_JOB = "collection"
 MONTHLY_CLOSE_JOB = "monthly_close"
 
 # Written when DAGSTER_HOME has no instance file; the repository's dagster.yaml is richer.
+# Run monitoring as there, so that a daemon started on this home later ends dead runs.
 DEFAULT_INSTANCE_YAML = """\
 # Dagster instance: SQLite storage in this directory (the default).
 telemetry:
   enabled: false
+# The daemon ends runs that can no longer end by themselves: see the repository's
+# dagster.yaml for each value.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 900
+  cancel_timeout_seconds: 180
+  max_runtime_seconds: 21600
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 60
+  free_slots_after_run_end_seconds: 60
 """
 
 
@@ -182,6 +197,8 @@ class RunOutcome:
 
     run_id: str
     success: bool
+    failure: str | None = None
+    """Why it failed, in one line: the failed step and its error (None when it succeeded)."""
 
 
 def execute(
@@ -192,34 +209,80 @@ def execute(
     run_config: dg.RunConfig | None = None,
     tags: dict[str, str] | None = None,
     partition_key: str | None = None,
+    pool_wait_seconds: float | None = None,
 ) -> RunOutcome:
     """Run a job of the code location `defs` in this process, recorded in `instance` as a
     run of the code location the webserver and the daemon load (`workspace.yaml`): the UI
     lists it under its job and on the timeline, and can re-execute it.
 
-    The terminal gets warnings and errors only: the full event log is in the Dagster UI.
+    The run never waits forever (see `run_guard`): its pool slots are claimed before it
+    starts, for at most `pool_wait_seconds` (default `RELEAF_POOL_WAIT_SECONDS`), after
+    runs of dead `releaf` processes of this host gave theirs back; SIGINT and SIGTERM end
+    it as canceled. Raises `PoolSlotUnavailable` (no slot in time, nothing run) or
+    `RunStopped` (a signal), each with a one-line message.
+
+    The terminal gets nothing of the run's log (the caller says what the run did, and
+    `failure` why it failed, in one line), unless RELEAF_DEBUG is set: then its warnings
+    and errors, stack traces included. The full event log is in the Dagster UI.
     """
+    from releaf_pipeline.settings import debug_requested
+
     job = _reconstructable(job_name)
     config = run_config.to_config_dict() if run_config is not None else {}
-    config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
+    level = "WARNING" if debug_requested() else "CRITICAL"
+    config["loggers"] = {"console": {"config": {"log_level": level}}}
     # One process: the steps share the run's process instead of one process each.
     config["execution"] = {"config": {"in_process": {}}}
-    run_tags = dict(tags or {})
+    run_id = make_new_run_id()
+    # Which process executes the run, so that another command can tell when it died.
+    run_tags = {**(tags or {}), **process_tags(run_id)}
     if partition_key is not None:
         run_tags[PARTITION_TAG] = partition_key
-    with warnings.catch_warnings():
+    if pool_wait_seconds is None:
+        from releaf_pipeline.settings import read_settings
+
+        pool_wait_seconds = read_settings().pool_wait_seconds
+    with warnings.catch_warnings(), stop_on_signals() as stop:
         # Single-run backfills are marked beta: a design choice, nothing a user can act on.
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         job_def = defs.resolve_job_def(job_name)
         run = instance.create_run_for_job(
             job_def=job_def,
+            run_id=run_id,
             run_config=config,
             tags={**job_def.run_tags, **run_tags},
             remote_job_origin=_remote_origin(job_name),
             job_code_origin=job.get_python_origin(),
         )
-        result = execute_run(job, run, instance)
-    return RunOutcome(run.run_id, result.success)
+        result = guarded_run(
+            instance,
+            run,
+            lambda: execute_run(job, run, instance),
+            wait_seconds=pool_wait_seconds,
+            stop=stop,
+        )
+    if result.success:
+        return RunOutcome(run.run_id, True)
+    return RunOutcome(run.run_id, False, run_failure(instance, run.run_id))
+
+
+def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
+    """Why run `run_id` failed, in one line: the first failed step and its error."""
+    for record in instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+    ).records:
+        event = record.event_log_entry.dagster_event
+        data = event.step_failure_data if event is not None else None
+        if data is None:
+            continue
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            why = data.user_failure_data.description
+        elif data.error is not None:
+            why = f"{data.error.cls_name}: {data.error.message}".strip()
+        else:
+            why = "no error recorded"
+        return f"step {event.step_key} failed: {' '.join(why.split())}"
+    return "the run failed before any step did"
 
 
 def _reconstructable(job_name: str) -> ReconstructableJob:

@@ -17,6 +17,7 @@ from releaf_pipeline.launch import (
     CATCHUP_TAG,
     COLLECTION_JOB,
     MONTHLY_CLOSE_JOB,
+    PARTITION_TAG,
     RUN_KEY_TAG,
     SCHEDULE_TAG,
     SENSOR_TAG,
@@ -41,6 +42,8 @@ class NightRun:
     start: str
     end: str
     success: bool
+    failure: str | None = None
+    """Why it failed, in one line."""
 
 
 @dataclass
@@ -81,12 +84,15 @@ def _run(
         tags=tags,
         partition_key=request.partition_key,
     )
-    days = requested_days(tags)
+    # A single partition's run carries its day as the partition tag, set by `execute`.
+    days = requested_days(
+        {**tags, PARTITION_TAG: request.partition_key} if request.partition_key else tags
+    )
     start, end = (d.isoformat() for d in days) if days else ("", "")
     if job_name != COLLECTION_JOB:
         start = end = (request.partition_key or "")[:7]
     trigger = tags.get(CATCHUP_TAG) or tags.get(TRIGGER_TAG, "")
-    return NightRun(result.run_id, trigger, start, end, result.success)
+    return NightRun(result.run_id, trigger, start, end, result.success, result.failure)
 
 
 def _run_config_parts(config: dg.RunConfig | dict | None) -> dict:

@@ -41,6 +41,8 @@ VARIABLES = {
     "RELEAF_HOLIDAYS": "dates that are not business days for feed freshness",
     "RELEAF_PARTITIONS_START": "the first day of the daily partitions (the month's for monthly)",
     "RELEAF_FRESHNESS_DEADLINE_CRON": "when yesterday's deposits must be there (UTC)",
+    "RELEAF_POOL_WAIT_SECONDS": "how long a command waits for a pool slot before giving up",
+    "RELEAF_DEBUG": "1: commands show the Python traceback of an unexpected error",
 }
 
 DEFAULT_PARTITIONS_START = date(2025, 1, 1)
@@ -71,6 +73,7 @@ class Settings:
     holidays: frozenset[date]
     partitions_start: date
     freshness_deadline_cron: str
+    pool_wait_seconds: int
 
     def current_time(self) -> datetime:
         """Now, in UTC: `RELEAF_NOW` when set, else the wall clock."""
@@ -132,6 +135,13 @@ def _first_day(env: Mapping[str, str], name: str, default: date) -> date:
     return value
 
 
+def debug_requested(env: Mapping[str, str] | None = None) -> bool:
+    """Whether `RELEAF_DEBUG` asks for tracebacks; read on its own, so that a command
+    whose other settings are wrong can still say so."""
+    env = os.environ if env is None else env
+    return _text(env, "RELEAF_DEBUG").lower() in {"1", "true", "yes"}
+
+
 def read_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings in `env` (the process environment by default), validated."""
     env = os.environ if env is None else env
@@ -144,6 +154,8 @@ def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
     # test that changes a variable gets the new value.
     env = dict(values)
     home = Path(_text(env, "DAGSTER_HOME") or Path.cwd() / DEFAULT_HOME).resolve()
+    if home.exists() and not home.is_dir():
+        raise SettingsError(f"DAGSTER_HOME {home} is a file: point DAGSTER_HOME at a directory")
     database_url = _text(env, "RELEAF_DATABASE_URL") or f"sqlite:///{home / 'releaf.db'}"
     certificates = _text(env, "RELEAF_CERTIFICATES_DIR")
     try:
@@ -170,4 +182,5 @@ def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
         holidays=holidays,
         partitions_start=_first_day(env, "RELEAF_PARTITIONS_START", DEFAULT_PARTITIONS_START),
         freshness_deadline_cron=_cron(env, "RELEAF_FRESHNESS_DEADLINE_CRON", "0 8 * * *"),
+        pool_wait_seconds=_whole(env, "RELEAF_POOL_WAIT_SECONDS", 300, minimum=0),
     )

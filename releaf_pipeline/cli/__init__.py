@@ -28,6 +28,10 @@ def console() -> None:
     """
     code = main()
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            # The reader went away (`releaf feed list | head -1`): not an error to report.
+            code = code or 141
     os._exit(code)

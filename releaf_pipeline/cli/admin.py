@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from releaf_pipeline.app import App, UserError
+from releaf_pipeline.app import App, UserError, store_url_checked
 
 
 @click.group("secrets", help="the key that seals dealer tokens")
@@ -30,7 +30,7 @@ def rotate() -> int:
         new_key,
         prepend_key_file,
     )
-    from releaf_pipeline.lib.store.registry import reseal_tokens
+    from releaf_pipeline.lib.store.registry import reseal_tokens, sealed_token_count
 
     app = App()
     home = app.settings.home
@@ -47,6 +47,9 @@ def rotate() -> int:
             "once every process has it, drop the old key from the variable"
         )
         return 0
+    # The current key must be there: a rotation that started from a lost key file would
+    # leave tokens nobody can open.
+    load_keys(home, None, sealed_tokens=sealed_token_count(app.engine))
     # Both keys stay in the file while tokens are re-encrypted, so every process that
     # reads it meanwhile can open old and new tokens alike: no downtime.
     keys = prepend_key_file(home, new_key().encode())
@@ -67,7 +70,8 @@ def upgrade() -> int:
     from releaf_pipeline.lib.store.migrate import current_revision, head_revision
     from releaf_pipeline.lib.store.migrate import upgrade as migrate
 
-    engine = sa.create_engine(App().settings.database_url)
+    with store_url_checked():
+        engine = sa.create_engine(App().settings.database_url)
     shown = engine.url.render_as_string(hide_password=True)
     try:
         before = current_revision(engine)
@@ -88,13 +92,35 @@ def upgrade() -> int:
     return 0
 
 
+@db.command("check", help="run the database's own integrity check on the store")
+def check() -> int:
+    from releaf_pipeline.lib.store.check import check_store
+
+    app = App()
+    result = check_store(app.engine)
+    shown = app.engine.url.render_as_string(hide_password=True)
+    click.echo(f"store {shown} ({result.database}, schema {result.revision})")
+    for ran in result.checks:
+        click.echo(f"  checked: {ran}")
+    if result.ok:
+        click.echo("no problem found")
+        return 0
+    for problem in result.problems:
+        click.echo(f"  problem: {problem}")
+    raise UserError(
+        f"{len(result.problems)} problem(s) found in the store: restore it from a backup, "
+        "or run `releaf db upgrade` if the schema is behind"
+    )
+
+
 @click.command("demo", help="simulated fleet, collected, summarised, then the UI")
 @click.option("--no-ui", is_flag=True, help="stop after the summary")
 @click.option("--port", type=click.IntRange(1, 65535), default=3000, help="Dagster UI port")
 def demo(no_ui: bool, port: int) -> int:
+    from releaf_pipeline.cli.output import print_table
     from releaf_pipeline.demo import run_demo
 
-    return run_demo(App(), ui=not no_ui, port=port)
+    return run_demo(App(), ui=not no_ui, port=port, table=print_table)
 
 
 @click.command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from releaf_pipeline.app import App, UserError
+from releaf_pipeline.cli.formats import count, signed, trees
 from releaf_pipeline.cli.output import check_month, emit
 
 
@@ -29,8 +30,8 @@ def certificates_list(month: str | None, as_json: bool) -> int:
         empty="no certificates issued" + (f" for {month}" if month else ""),
         headers=["id", "account", "month", "pages", "adjustment", "trees", "issued", "pdf"],
         table=lambda r: (
-            r["id"], r["account"], r["month"], r["pages"], r["adjustment_pages"],
-            f"{r['trees']:.2f}", r["issued_on"], r["pdf"],
+            r["id"], r["account"], r["month"], count(r["pages"]), signed(r["adjustment_pages"]),
+            trees(r["trees"]), r["issued_on"], r["pdf"],
         ),
     )  # fmt: skip
     return 0

@@ -8,18 +8,30 @@ from collections.abc import Sequence
 import click
 
 from releaf_pipeline.app import UserError
-from releaf_pipeline.cli import admin, certificates, registry, reports, runs
+from releaf_pipeline.cli import admin, amend, certificates, registry, reports, runs
+from releaf_pipeline.settings import debug_requested
+
+_debug = False
+# Click 8.2 and later raise it for a group given no command; older ones print the help.
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
     help="MPS Monitor print fleets to PrintReleaf reforestation deposits.",
 )
-def releaf() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="show the Python traceback of an unexpected error (a bug); also RELEAF_DEBUG=1",
+)
+def releaf(debug: bool) -> None:
     """The `releaf` command."""
+    global _debug
+    _debug = debug or debug_requested()
 
 
-for module in (registry, runs, reports, certificates, admin):
+for module in (registry, amend, runs, reports, certificates, admin):
     module.register(releaf)
 
 
@@ -34,19 +46,63 @@ def _errors() -> tuple[type[BaseException], ...]:
     return (UserError, RegistryError, MPSMonitorError, StoreError, SecretKeyError, SettingsError)
 
 
+def _run_guard_error() -> type[Exception]:
+    from releaf_pipeline.run_guard import RunGuardError
+
+    return RunGuardError
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(message: str) -> None:
+    click.echo(f"releaf: error: {_one_line(message)}", err=True)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run `releaf ARGS...`; returns the exit status."""
+    global _debug
+    _debug = debug_requested()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = releaf.main(args=args, prog_name="releaf", standalone_mode=False)
+    except _NO_ARGS as exc:
+        # `releaf` or `releaf server` alone: what the user wants is the help.
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        return 0
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        click.echo(f"releaf: error: {exc.format_message()}{hint}", err=True)
+        _fail(f"{exc.format_message()}{hint}")
         return 2
+    except click.ClickException as exc:
+        _fail(exc.format_message())
+        return exc.exit_code or 1
     except (click.Abort, KeyboardInterrupt):
         click.echo("releaf: interrupted", err=True)
         return 130
     except _errors() as exc:
-        click.echo(f"releaf: error: {exc}", err=True)
+        _fail(str(exc))
         return 2
+    except _run_guard_error() as exc:
+        # A run that could not get its pool slot in time, or was stopped by a signal.
+        _fail(str(exc))
+        return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`releaf feed list | head -3`): nothing more to say.
+        return 141
+    except OSError as exc:
+        if _debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}; check the path and its permissions")
+        return 1
+    except Exception as exc:
+        if _debug:
+            raise
+        _fail(
+            f"unexpected {type(exc).__name__}: {exc} - a bug in releaf; "
+            "`releaf --debug ...` shows where it happened"
+        )
+        return 1
     return int(result or 0)

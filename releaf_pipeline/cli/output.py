@@ -1,8 +1,11 @@
-"""How commands print: JSON for machines, a table for people, a line when there is none."""
+"""How commands print: JSON for machines, an aligned table for people, a line when there is
+none; and the dates and months a command is given."""
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
@@ -11,7 +14,62 @@ import click
 
 from releaf_pipeline.app import UserError
 from releaf_pipeline.lib.dates import month_bounds, strict_date
-from releaf_pipeline.lib.markdown import markdown_table
+
+# Columns whose values are numbers line up on the right.
+NUMERIC = frozenset({"pages", "trees", "days", "adjustment"})
+# Free text that may wrap on a narrow terminal; every other cell (names, codes, dates, ids,
+# paths) is kept whole, so it can be read and copied as it is.
+WRAPS = frozenset({"why", "next"})
+
+
+class _Buffer(io.StringIO):
+    """Text kept for stdout, with stdout's encoding: rich reads it to choose between
+    line-drawing and plain ASCII characters."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__()
+        self._encoding = encoding
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print an aligned table: column headers, a rule, one line per row.
+
+    On a terminal it fits the terminal's width (the why and next columns wrap) and may
+    use bold; piped, it is plain text at its natural width, with no colour and no
+    trailing spaces, so that `grep` and `cut` see every cell whole.
+    """
+    # rich is imported here, not at module load: most commands never print a table.
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for head in headers:
+        table.add_column(
+            # Text, never a str: rich would read "[...]" in a header or cell as markup.
+            Text(head),
+            justify="right" if head in NUMERIC else "left",
+            no_wrap=head not in WRAPS,
+            # On a terminal too narrow even for the whole cells, fold them: never "…".
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
+    out = sys.stdout
+    if out.isatty():
+        Console(file=out, highlight=False, emoji=False).print(table)
+        return
+    buffer = _Buffer(getattr(out, "encoding", None) or "utf-8")
+    Console(
+        file=buffer, width=100_000, color_system=None, highlight=False, emoji=False,
+        legacy_windows=False, force_terminal=False,
+    ).print(table)  # fmt: skip
+    click.echo("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()))
 
 
 def emit(
@@ -19,18 +77,24 @@ def emit(
     *,
     as_json: bool,
     empty: str,
-    table: Callable[[dict[str, Any]], Sequence[object]] | None = None,
     headers: Sequence[str] | None = None,
+    table: Callable[[dict[str, Any]], Sequence[object]] | None = None,
+    cells: Sequence[Sequence[object]] | None = None,
 ) -> None:
-    """Print `rows` as JSON, as a table (each row through `table`, or its values), or the
-    `empty` line when there are none."""
+    """Print `rows` as JSON, or as a table, or the `empty` line when there are none.
+
+    The table's rows are `cells` (one per row of `rows`, as a person reads them), else
+    each row through `table`, else each row's values; `headers` default to the keys.
+    """
     if as_json:
         click.echo(json.dumps(list(rows), indent=2))
     elif not rows:
         click.echo(empty)
     else:
         heads = list(headers) if headers else list(rows[0])
-        click.echo(markdown_table(heads, [table(r) if table else list(r.values()) for r in rows]))
+        if cells is None:
+            cells = [table(r) if table else list(r.values()) for r in rows]
+        print_table(heads, cells)
 
 
 def parse_date(value: str, what: str) -> date:

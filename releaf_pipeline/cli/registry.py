@@ -5,15 +5,32 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from releaf_pipeline.app import App, UserError, read_ca_bundle, verify_server
+from releaf_pipeline.app import App, UserError, check_activation, read_ca_bundle, verify_server
+from releaf_pipeline.cli.formats import CA_HEADER, ca_fingerprint, ca_sha256, moment
 from releaf_pipeline.cli.output import emit, iso
 from releaf_pipeline.lib.rules import SCOPES
 
+if TYPE_CHECKING:
+    from releaf_pipeline.lib.fleet_health import FleetHealth
+
 TOKEN_ENV = "RELEAF_DEALER_TOKEN"
 JSON = click.option("--json", "as_json", is_flag=True, help="print JSON")
+
+
+def _fleet(app: App) -> FleetHealth:
+    """Every server and feed as the pipeline sees them today."""
+    from releaf_pipeline.lib.fleet_health import fleet_health
+
+    return fleet_health(
+        app.engine,
+        app.now().date(),
+        check_seconds=app.settings.health_check_seconds,
+        lookback_days=app.settings.catchup_lookback_days,
+    )
 
 
 def _read_token(app: App) -> str:
@@ -59,28 +76,43 @@ def server_add(name: str, url: str, ca_bundle: str | None) -> int:
     return 0
 
 
-@server.command("list", help="list registered servers and their health")
+@server.command(
+    "list",
+    help="list registered servers: health, since when, why, what happens next; the CA "
+    "bundle shows as the SHA-256 of its first certificate (what `openssl x509 -noout "
+    "-fingerprint -sha256` prints), or as the system trust store",
+)
 @JSON
 def server_list(as_json: bool) -> int:
-    from releaf_pipeline.lib.store.registry import list_servers
-
+    app = App()
+    fleet = _fleet(app)
     rows = [
         {
-            "name": s.name,
-            "url": s.url,
-            "dealer_code": s.dealer_code,
-            "ca_bundle": bool(s.ca_bundle_pem),
-            "healthy": s.healthy,
-            "health_since": iso(s.health_since),
-            "health_reason": s.health_reason,
+            "name": s.server.name,
+            "url": s.server.url,
+            "dealer_code": s.server.dealer_code,
+            "ca_bundle": bool(s.server.ca_bundle_pem),
+            "healthy": s.server.healthy,
+            "health_since": iso(s.server.health_since),
+            "health_reason": s.server.health_reason,
+            # Added after the keys above, which stay as they were.
+            "ca_bundle_sha256": ca_sha256(s.server.ca_bundle_pem),
+            "state": s.state,
+            "next": s.next,
         }
-        for s in list_servers(App().engine)
+        for s in fleet.servers
     ]
     emit(
         rows,
         as_json=as_json,
         empty="no servers registered: add one with `releaf server add NAME --url URL`",
-    )
+        headers=["server", "url", "dealer", CA_HEADER, "health", "since", "why", "next"],
+        cells=[
+            (s.server.name, s.server.url, s.server.dealer_code or "",
+             ca_fingerprint(s.server.ca_bundle_pem), s.state, moment(s.since), s.why, s.next)
+            for s in fleet.servers
+        ],
+    )  # fmt: skip
     return 0
 
 
@@ -116,6 +148,7 @@ def feed_add(
     except ValueError as exc:
         raise UserError(str(exc)) from None
     app = App()
+    check_activation(app, spec.activation_date)
     (added,) = add_feeds(app.engine, [spec], now=app.now())
     named = f" ({spec.account_name})" if spec.account_name else ""
     click.echo(
@@ -133,11 +166,21 @@ def feed_import(path: str) -> int:
     from releaf_pipeline.lib.store.registry import RegistryError, add_feeds
 
     csv_path = Path(path)
+    if csv_path.is_dir():
+        raise UserError(f"{csv_path} is a directory: give the CSV file of feeds")
+    if csv_path.is_file() and b"\0" in csv_path.read_bytes():
+        # Text never holds NUL; Python's csv module would pass it on into the codes.
+        raise UserError(f"{csv_path} is not a CSV text file (it holds NUL bytes)")
     try:
         specs, lines = read_feed_csv(csv_path)
     except FeedCsvError as exc:
         raise UserError(str(exc)) from None
     app = App()
+    for spec, line in zip(specs, lines, strict=True):
+        try:
+            check_activation(app, spec.activation_date)
+        except UserError as exc:
+            raise UserError(f"{csv_path}:{line}: {exc} (nothing was imported)") from None
     try:
         added = add_feeds(app.engine, specs, now=app.now())
     except RegistryError as exc:
@@ -147,36 +190,51 @@ def feed_import(path: str) -> int:
     return 0
 
 
-@feed.command("list", help="list feeds")
+@feed.command("list", help="list feeds: how far they are collected, their state, why, next")
 @JSON
 def feed_list(as_json: bool) -> int:
     from releaf_pipeline.lib.store.health import feed_health_states
-    from releaf_pipeline.lib.store.registry import list_feeds
 
     app = App()
-    health = feed_health_states(app.engine)
-    rows = []
-    for f in list_feeds(app.engine):
-        state = health.get(f.id)
+    fleet = _fleet(app)
+    freshness = feed_health_states(app.engine)
+    rows, cells = [], []
+    for f in fleet.feeds:
+        feed, fresh = f.feed, freshness.get(f.feed.id)
         rows.append(
             {
-                "server": f.server_name,
-                "customer_code": f.customer_code,
-                "account": f.account,
-                "activation_date": f.activation_date.isoformat(),
-                "scope": f.scope,
-                "synced_through": iso(f.synced_through),
-                "healthy": state.healthy if state else None,
-                "health_since": iso(state.since_day) if state else None,
-                "last_data": iso(state.last_data) if state else None,
-                "health_reason": state.reason if state else None,
+                "server": feed.server_name,
+                "customer_code": feed.customer_code,
+                "account": feed.account,
+                "activation_date": feed.activation_date.isoformat(),
+                "scope": feed.scope,
+                "synced_through": iso(feed.synced_through),
+                # Freshness alone, as before: whether its devices report.
+                "healthy": fresh.healthy if fresh else None,
+                "health_since": iso(fresh.since_day) if fresh else None,
+                "last_data": iso(fresh.last_data) if fresh else None,
+                "health_reason": fresh.reason if fresh else None,
+                # Added: the feed as the fleet sees it (its server's health, paused and
+                # failed days, freshness) and what the pipeline does next.
+                "state": f.state,
+                "state_since": iso(f.since),
+                "state_reason": f.why or None,
+                "next": f.next,
             }
         )
+        cells.append(
+            (feed.server_name, feed.customer_code, feed.account, feed.scope,
+             moment(feed.activation_date), moment(feed.synced_through),
+             moment(fresh.last_data) if fresh else "", f.state, moment(f.since), f.why, f.next)
+        )  # fmt: skip
     emit(
         rows,
         as_json=as_json,
         empty="no feeds registered: add one with `releaf feed add` or `releaf feed import`",
-    )
+        headers=["server", "customer", "account", "scope", "active from", "collected through",
+                 "last data", "state", "since", "why", "next"],
+        cells=cells,
+    )  # fmt: skip
     return 0
 
 

@@ -7,8 +7,8 @@ import json
 import click
 
 from releaf_pipeline.app import App
-from releaf_pipeline.cli.output import check_month
-from releaf_pipeline.lib.markdown import markdown_table
+from releaf_pipeline.cli.formats import count, trees
+from releaf_pipeline.cli.output import check_month, print_table
 
 
 def month_waiting(app: App, month: str) -> list[tuple[str, str]]:
@@ -46,15 +46,11 @@ def report(month: str, as_json: bool) -> int:
         click.echo(f"no deposits in {month}")
         return 0
     click.echo(f"pages and trees per account, {month}:")
-    click.echo(
-        markdown_table(
-            ["account", "pages", "trees", "days", "certificate"],
-            [
-                (a["account"], a["pages"], f"{a['trees']:.2f}", len(a["days"]),
-                 a["certificate"] or "not issued")
-                for a in data["accounts"]
-            ],
-        )
+    print_table(
+        ["account", "pages", "trees", "days", "certificate"],
+        [(a["account"], count(a["pages"]), trees(a["trees"]), count(len(a["days"])),
+          a["certificate"] or "not issued")
+         for a in data["accounts"]],
     )  # fmt: skip
     for account, why in month_waiting(app, month):
         click.echo(f"{account} waits: {why}")

@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 
-from releaf_pipeline.app import App, collection_request, collection_summary, run_collection
-from releaf_pipeline.cli.output import parse_date
-from releaf_pipeline.lib.markdown import markdown_table
+from releaf_pipeline.app import (
+    App,
+    check_night,
+    collection_request,
+    collection_summary,
+    night_problems,
+    run_collection,
+)
+from releaf_pipeline.cli.formats import count, moment, trees
+from releaf_pipeline.cli.output import parse_date, print_table
+
+if TYPE_CHECKING:
+    from releaf_pipeline.replay import NightRun
 
 
 def _summary(app: App, start: date, end: date) -> None:
     """Pages per account for the range, and every feed that was not collected, with why."""
-    from releaf_pipeline.lib.trees import format_trees, trees
+    from releaf_pipeline.lib.trees import trees as to_trees
 
     summary = collection_summary(app, start, end)
     click.echo(f"pages per account, {start} to {end}:")
-    click.echo(
-        markdown_table(
+    if summary.pages:
+        print_table(
             ["account", "pages", "trees"],
-            [(a, p, format_trees(trees(p))) for a, p in summary.pages],
+            [(a, count(p), trees(to_trees(p))) for a, p in summary.pages],
         )
-    )
+    else:
+        click.echo("no pages deposited")
     for line in summary.problems:
         click.echo(line, err=True)
 
@@ -30,13 +42,29 @@ def _summary(app: App, start: date, end: date) -> None:
 def _collect(what: str, start: date, end: date, feeds: tuple[str, ...], trigger: str) -> int:
     app = App()
     request = collection_request(app, start, end, feeds=feeds, trigger=trigger)
+    app.check_key()
     result = run_collection(app, request)
     if not result.success:
-        click.echo(f"releaf: {what} run {result.run_id} failed; see the Dagster UI", err=True)
+        click.echo(
+            f"releaf: error: {what} run {result.run_id} failed: {result.failure}; "
+            "its log is in the Dagster UI",
+            err=True,
+        )
         return 1
     click.echo(f"{what} run {result.run_id}: {start} to {end}")
     _summary(app, start, end)
     return 0
+
+
+def _failed_run(run: NightRun) -> str:
+    """The stderr line of a run of the night that failed."""
+    days = (
+        "" if not run.start else f" {run.start}" + (f"..{run.end}" if run.end != run.start else "")
+    )
+    return (
+        f"run {run.run_id} ({run.trigger}{days}) failed: {run.failure}; "
+        "its log is in the Dagster UI"
+    )
 
 
 @click.command("collect", help="collect a range of days in one Dagster run")
@@ -60,28 +88,34 @@ def backfill(start: str, end: str, feeds: tuple[str, ...]) -> int:
 
 
 @click.command(
-    "nightly", help="replay the night after DATE: health checks, DATE's collection, every catch-up"
+    "nightly",
+    help="replay the night after DATE: health checks, DATE's collection, every catch-up; "
+    "exits 1, with one line per problem on stderr, when it leaves feeds paused or failed",
 )
 @click.option("--date", "day", required=True, help="YYYY-MM-DD: the day the night collects")
 def nightly(day: str) -> int:
-    from releaf_pipeline.replay import replay_night
-
     night_of = parse_date(day, "--date")
     app = App()
+    # Refused before the replay starts: its first step writes the servers' health.
+    check_night(app, night_of)
+    app.check_key()
+    from releaf_pipeline.replay import replay_night
+
     night = replay_night(night_of, app.instance, cron=app.settings.nightly_cron)
-    click.echo(f"night after {night_of} (as of {night.at.isoformat()}): {night.server_health}")
-    click.echo(
-        markdown_table(
+    click.echo(f"night after {night_of} (as of {moment(night.at)}): {night.server_health}")
+    if night.runs:
+        print_table(
             ["run", "trigger", "from", "to", "result"],
-            [
-                (r.run_id[:8], r.trigger, r.start, r.end, "ok" if r.success else "FAILED")
-                for r in night.runs
-            ],
-        )
-        if night.runs
-        else "nothing to run"
-    )
-    return 0 if all(r.success for r in night.runs) else 1
+            [(r.run_id[:8], r.trigger, r.start, r.end, "ok" if r.success else "FAILED")
+             for r in night.runs],
+        )  # fmt: skip
+    else:
+        click.echo("nothing to run")
+    problems = [_failed_run(r) for r in night.runs if not r.success]
+    problems += night_problems(app, night)
+    for line in problems:
+        click.echo(line, err=True)
+    return 1 if problems else 0
 
 
 def register(group: click.Group) -> None:

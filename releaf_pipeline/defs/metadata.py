@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
@@ -16,6 +16,8 @@ Cell = str | int | float | bool | None
 def cell(value: object) -> Cell:
     """A table cell: dates as ISO text, times to the second, anything else as itself."""
     if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         return value.replace(microsecond=0).isoformat(sep=" ")
     if isinstance(value, date):
         return value.isoformat()

@@ -15,7 +15,11 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
+from releaf_pipeline.defs.failures import one_line_failures
 from releaf_pipeline.defs.partitions import daily_partitions
 
 
@@ -36,7 +40,7 @@ def daily_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefini
                 partitions_def=daily_partitions,
                 backfill_policy=dg.BackfillPolicy.single_run(),
                 **kwargs,
-            )(fn)
+            )(one_line_failures(fn))
 
     return decorate
 
@@ -49,7 +53,9 @@ def partitioned_check(
 
     def decorate(fn: Callable[..., Any]) -> dg.AssetChecksDefinition:
         with _labelled_features():
-            return dg.asset_check(partitions_def=partitions_def, blocking=False, **kwargs)(fn)
+            return dg.asset_check(partitions_def=partitions_def, blocking=False, **kwargs)(
+                one_line_failures(fn)
+            )
 
     return decorate
 
@@ -84,5 +90,24 @@ def report(
             severity=severity,
             description=description,
             partition=key,
+            target_materialization_data=_latest_materialization(context, spec.asset_key, key),
         )
+    )
+
+
+def _latest_materialization(
+    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, key: str
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    # The result judges the partition's latest materialization: without this pointer the
+    # UI counts the result against none and shows the partition's check as missing.
+    found = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[key]), limit=1
+    )
+    if not found.records:
+        return None
+    record = found.records[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id,
+        run_id=record.event_log_entry.run_id,
+        timestamp=record.timestamp,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from releaf_pipeline.lib.certificates import ForestryProject
 from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
@@ -25,11 +26,11 @@ if TYPE_CHECKING:
 
 
 @cache
-def _engine(url: str) -> Engine:
+def _engine(url: str, may_create: bool = True) -> Engine:
     # One engine (and pool) per process and URL: runs and sensors reuse connections.
     from releaf_pipeline.lib.store.engine import make_engine
 
-    return make_engine(url)
+    return make_engine(url, may_create=lambda: may_create)
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -42,6 +43,15 @@ class StoreResource(dg.ConfigurableResource):
 
     database_url: str = ""
     home: str = ""
+    # Whether the instance has history, so a store with no schema is a lost one, not new.
+    _instance_has_runs: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Notes whether the instance already has runs (besides the one starting)."""
+        instance = context.instance
+        if instance is not None:
+            others = instance.get_runs_count() - (1 if context.run is not None else 0)
+            self._instance_has_runs = others > 0
 
     def settings(self) -> Settings:
         """The settings this resource falls back on."""
@@ -60,14 +70,19 @@ class StoreResource(dg.ConfigurableResource):
         return self.settings().database_url
 
     def engine(self) -> Engine:
-        """The engine, with the schema in place."""
-        return _engine(self.url())
+        """The engine, with the schema in place (refused if missing in an instance with runs)."""
+        return _engine(self.url(), not self._instance_has_runs)
 
     def cipher(self) -> TokenCipher:
         """Opens dealer tokens, in memory only."""
         from releaf_pipeline.lib.secrets import TokenCipher, load_keys
+        from releaf_pipeline.lib.store.registry import sealed_token_count
 
-        return TokenCipher(load_keys(self.home_path(), self.settings().secret_keys))
+        keys = load_keys(
+            self.home_path(), self.settings().secret_keys,
+            sealed_tokens=sealed_token_count(self.engine()),
+        )  # fmt: skip
+        return TokenCipher(keys)
 
 
 class MPSMonitorResource(dg.ConfigurableResource):

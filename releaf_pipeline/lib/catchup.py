@@ -49,9 +49,12 @@ def next_step(
     server_healthy: bool,
     customer_code: str,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    last: date | None = None,
 ) -> NextStep:
-    """What the pipeline will do about a paused or failed feed-day, in a sentence."""
-    by_hand = f"`releaf backfill --start {day} --end {day} --feed {server}/{customer_code}`"
+    """What the pipeline will do about paused or failed feed-days (`day`, or `day` to
+    `last`), in a sentence."""
+    end = last or day
+    by_hand = f"`releaf backfill --start {day} --end {end} --feed {server}/{customer_code}`"
     if day < today - timedelta(days=lookback_days):
         return NextStep(
             f"past the {lookback_days}-day catch-up look-back: collect it with {by_hand}", False
@@ -88,18 +91,26 @@ def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
     return out
 
 
-def _key(reason: str, stamp: str, start: date, end: date, feed_ids: Iterable[int]) -> str:
-    ids = ",".join(str(i) for i in sorted(feed_ids))
-    digest = hashlib.sha1(ids.encode()).hexdigest()[:10] if ids else "all"
+def _key(reason: str, stamp: str, start: date, end: date, work: Iterable[object]) -> str:
+    # The key names the work and the state that asked for it: the same need seen twice is
+    # launched once, and the same days paused again by a later run are a new need.
+    items = sorted(str(w) for w in work)
+    digest = hashlib.sha1("|".join(items).encode()).hexdigest()[:12] if items else "all"
     return f"catchup:{reason}:{stamp}:{start}:{end}:{digest}"
 
 
 def _request(
-    reason: str, today: date, first: date, last: date, ids: Iterable[int]
+    reason: str,
+    today: date,
+    first: date,
+    last: date,
+    ids: Iterable[int],
+    state: Iterable[object] = (),
 ) -> CatchupRequest:
     ids = tuple(sorted(ids))
+    work = [*ids, *state]
     return CatchupRequest(
-        first, last, ids, reason, _key(reason, today.isoformat(), first, last, ids)
+        first, last, ids, reason, _key(reason, today.isoformat(), first, last, work)
     )
 
 
@@ -108,7 +119,7 @@ def plan_catchup(
     today: date,
     feeds: Mapping[int, FeedRecord],
     server_healthy: Mapping[int, bool],
-    feed_days: Iterable[tuple[int, date, str, str | None]],
+    feed_days: Iterable[tuple[int, date, str, str | None, str | None]],
     feed_health: Mapping[int, FeedHealth],
     materialized: set[date],
     busy: set[date],
@@ -130,22 +141,28 @@ def plan_catchup(
 
     def usable(feed_id: int) -> bool:
         feed = feeds.get(feed_id)
-        return feed is not None and server_healthy.get(feed.server_id, False)
+        return feed is not None and feed.collected and server_healthy.get(feed.server_id, False)
 
+    feed_days = list(feed_days)
     for status in (PAUSED, FAILED):
         per_day: dict[date, set[int]] = {}
-        for feed_id, day, st, reason in feed_days:
+        # Which run left each feed-day so: a second outage of the same days is new work.
+        state: dict[date, set[str]] = {}
+        for feed_id, day, st, reason, run_id in feed_days:
             due = st == status and window_start <= day <= yesterday and day not in busy
             due = due and not (st == FAILED and is_permanent(reason))
             if due and usable(feed_id):
                 per_day.setdefault(day, set()).add(feed_id)
+                state.setdefault(day, set()).add(f"{feed_id}@{day}@{run_id}")
         for first, last in contiguous_ranges(per_day):
             ids: set[int] = set()
+            seen: set[str] = set()
             d = first
             while d <= last:
                 ids |= per_day[d]
+                seen |= state[d]
                 d += timedelta(days=1)
-            requests.append(_request(status, today, first, last, ids))
+            requests.append(_request(status, today, first, last, ids, seen))
 
     by_range: dict[tuple[date, date], set[int]] = {}
     for feed_id, state in feed_health.items():
@@ -153,9 +170,12 @@ def plan_catchup(
             continue
         by_range.setdefault((state.recollect_from, state.recollect_to), set()).add(feed_id)
     for (first, last), ids in sorted(by_range.items()):
-        requests.append(_request(RECOVERED, today, first, last, ids))
+        since = [f"{i}@{feed_health[i].since_day}" for i in ids]
+        requests.append(_request(RECOVERED, today, first, last, ids, since))
 
-    if feeds:
+    # Days nobody collected are worth a run only if some feed can be collected now: with
+    # every server down it would only pause them all again.
+    if any(usable(fid) for fid in feeds):
         earliest = min(f.activation_date for f in feeds.values())
         start = max(window_start, earliest)
         end = today - timedelta(days=2)
@@ -175,7 +195,7 @@ def waiting_for(
     today: date,
     feeds: Mapping[int, FeedRecord],
     server_healthy: Mapping[int, bool],
-    feed_days: Iterable[tuple[int, date, str, str | None]],
+    feed_days: Iterable[tuple[int, date, str, str | None, str | None]],
     busy: set[date],
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> list[str]:
@@ -184,9 +204,9 @@ def waiting_for(
     Empty when every feed-day of the look-back window is collected."""
     window_start = today - timedelta(days=lookback_days)
     waits: dict[str, list[date]] = {}
-    for feed_id, day, status, reason in feed_days:
+    for feed_id, day, status, reason, _run_id in feed_days:
         feed = feeds.get(feed_id)
-        if feed is None or day < window_start:
+        if feed is None or not feed.collected or day < window_start:
             continue
         if not server_healthy.get(feed.server_id, False):
             why = f"{feed.server_name} to pass its health check"

@@ -64,6 +64,10 @@ class CertificateFontError(RuntimeError):
     """The fonts a certificate is set in are not on this machine; says what to install."""
 
 
+class CertificateFileError(RuntimeError):
+    """A certificate's PDF cannot be written where it belongs; says where and why."""
+
+
 def _register_fonts(directory: Path) -> None:
     """Register the DejaVu faces from ``directory`` once per process.
 
@@ -312,15 +316,23 @@ def render_certificate_pdf(cert: Certificate, path: Path) -> Path:
 
     The same certificate always gives the same bytes. The file is written next to its
     final name and then renamed over it, so a reader or a crash never sees half a PDF.
-    CertificateFontError when the DejaVu fonts are not installed.
+    CertificateFontError when the DejaVu fonts are not installed, CertificateFileError
+    when the directory cannot be made or written.
     """
     path = Path(path)
     data = _pdf_bytes(cert)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask decide the final permissions, as for any other
-    # file the pipeline writes; mkstemp would force 0600.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # os.open with 0o666 lets the umask decide the final permissions, as for any other
+        # file the pipeline writes; mkstemp would force 0600.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise CertificateFileError(
+            f"cannot write the certificate PDF {path} ({exc.strerror or type(exc).__name__}): "
+            "make RELEAF_CERTIFICATES_DIR a writable directory; the month closes on the next "
+            "run"
+        ) from None
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from hashlib import sha256
 
+from releaf_pipeline.lib.labels import check_label
 from releaf_pipeline.lib.rules import TREE_SHEETS
 from releaf_pipeline.lib.trees import format_trees, trees
 
@@ -101,18 +102,7 @@ def check_account_name(text: str) -> str:
     A certificate prints it as the account's name, so it is one line of printable text
     (no control characters, tabs or line breaks) of at most 100 characters.
     """
-    name = text.strip()
-    if not name:
-        raise ValueError("the account name is empty")
-    if not name.isprintable():
-        raise ValueError(
-            f"the account name must be printable text without control characters, got {name!r}"
-        )
-    if len(name) > ACCOUNT_NAME_MAX:
-        raise ValueError(
-            f"the account name must be at most {ACCOUNT_NAME_MAX} characters, got {len(name)}"
-        )
-    return name
+    return check_label(text, "account name", max_length=ACCOUNT_NAME_MAX)
 
 
 def certificate_id(

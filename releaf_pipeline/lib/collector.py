@@ -12,14 +12,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
-from releaf_pipeline.lib.mpsmonitor.models import Device
+from releaf_pipeline.lib.mpsmonitor.models import Device, Ping
 from releaf_pipeline.lib.rules import (
     BASELINE_LOOKBACK_DAYS,
     REREAD_AT_LEAST_DAYS,
@@ -228,7 +228,7 @@ async def _collect_server(
     client = run.client_factory(server, token, run.settings)
     async with client:
         try:
-            dealer_code = (await client.ping()).dealer_code
+            ping = await client.ping()
         except MPSMonitorError as exc:
             await run.write(
                 record_server_health, run.engine, server.id, healthy=False,
@@ -247,6 +247,11 @@ async def _collect_server(
         await run.write(
             record_server_health, run.engine, server.id, healthy=True, reason=None, now=run.now()
         )
+        dealer_code = ping.dealer_code
+        run, plans, waiting = await _within_server_days(run, server, feeds, plans, ping)
+        if waiting:
+            run.report.requests += client.requests_sent
+            return waiting
         listed = await _list_devices(client, server, feeds)
         gate = asyncio.Semaphore(run.settings.concurrency)
 
@@ -261,6 +266,43 @@ async def _collect_server(
         run.report.requests += client.requests_sent
         run.report.retries += client.retries
         return outcomes
+
+
+async def _within_server_days(
+    run: _Run,
+    server: ServerRecord,
+    feeds: list[FeedRecord],
+    plans: dict[int, FetchPlan],
+    ping: Ping,
+) -> tuple[_Run, dict[int, FetchPlan], list[FeedOutcome]]:
+    """Keep the collection to the days that have ended on the server's own clock.
+
+    A day the server has not finished has no readings yet; counting it as collected would
+    deposit zero pages and move the feed's sync past the server. Those days are recorded
+    as paused, to be collected once the server's day has ended. Returns the run and plans
+    narrowed to the server's days, and the outcomes when none of the run's days is over.
+    """
+    lived = ping.server_time_utc.astimezone(UTC).date() - timedelta(days=1)
+    if lived >= run.end:
+        return run, plans, []
+    reason = (
+        f"the day is not over on {server.name} yet (its clock says "
+        f"{ping.server_time_utc.astimezone(UTC):%Y-%m-%d %H:%M} UTC): collected once it is"
+    )
+    outcomes = []
+    for feed in feeds:
+        first = max(run.start, lived + timedelta(days=1), feed.activation_date)
+        if first <= run.end:
+            await _record(run, feed, first, PAUSED, reason)
+        outcomes.append(_outcome(server, feed, PAUSED, reason, first, run.end))
+    log.warning("%s: %s", server.name, reason)
+    if lived < run.start:
+        return run, plans, outcomes
+    mine = {f.id for f in feeds}
+    narrowed = {
+        fid: FetchPlan(min(p.fetch_from, lived), lived) for fid, p in plans.items() if fid in mine
+    }
+    return replace(run, end=lived), {**plans, **narrowed}, []
 
 
 async def _list_devices(

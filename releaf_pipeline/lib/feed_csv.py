@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 from releaf_pipeline.lib.certificates import check_account_name
@@ -60,6 +61,13 @@ def read_feed_csv(path: Path) -> tuple[list[FeedSpec], list[int]]:
         raise FeedCsvError(
             f"{path} is not UTF-8 text ({exc.reason}): save it as CSV UTF-8"
         ) from None
+    except _CsvSyntaxError as exc:
+        raise FeedCsvError(f"{path}:{exc.line}: {exc.why}: is it the CSV of feeds?") from None
+
+
+class _CsvSyntaxError(Exception):
+    def __init__(self, line: int, why: str) -> None:
+        self.line, self.why = line, why
 
 
 def _read_feed_csv(path: Path) -> tuple[list[FeedSpec], list[int]]:
@@ -77,7 +85,7 @@ def _read_feed_csv(path: Path) -> tuple[list[FeedSpec], list[int]]:
             )
         # Cells keyed by the stripped names, as the header was checked.
         reader.fieldnames = header
-        for row in reader:
+        for row in _rows(reader):
             line = reader.line_num
             if None in row or any(v is None for v in row.values()):
                 raise FeedCsvError(f"{path}:{line}: expected {len(header)} columns")
@@ -95,3 +103,17 @@ def _read_feed_csv(path: Path) -> tuple[list[FeedSpec], list[int]]:
     if not specs:
         raise FeedCsvError(f"{path} has no feed rows")
     return specs, lines
+
+
+def _rows(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
+    """The rows of `reader`; a line the csv module cannot read (a cell over its field size
+    limit, a stray quote in strict mode) as a _CsvSyntaxError naming the line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # line_num counts the lines read before the one that failed.
+            raise _CsvSyntaxError(reader.line_num + 1, str(exc)) from None
+        yield row

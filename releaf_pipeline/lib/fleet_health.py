@@ -18,6 +18,7 @@ HEALTHY, UNHEALTHY, UNCHECKED = "healthy", "unhealthy", "not checked yet"
 COLLECTING, PAUSED_STATE, FAILING, STALE, RECOVERING, WAITING = (
     "collecting", "paused", "failing", "stale", "recovering", "not collected yet",
 )  # fmt: skip
+PAUSED_BY_OPERATOR = "paused by operator"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class FleetHealth:
     @property
     def troubled_feeds(self) -> list[FeedState]:
         """Feeds that are not simply collecting, worst first."""
-        order = [PAUSED_STATE, FAILING, STALE, RECOVERING, WAITING]
+        order = [PAUSED_STATE, FAILING, STALE, RECOVERING, WAITING, PAUSED_BY_OPERATOR]
         return sorted(
             (f for f in self.feeds if f.state != COLLECTING),
             key=lambda f: (order.index(f.state), f.feed.server_name, f.feed.customer_code),
@@ -98,6 +99,12 @@ def _feed_state(
     lookback_days: int,
 ) -> FeedState:
     name = feed.server_name
+    if feed.paused_at is not None:
+        code = f"{feed.server_name}/{feed.customer_code}"
+        return FeedState(
+            feed, PAUSED_BY_OPERATOR, feed.paused_at, "paused by an operator",
+            f"not collected until `releaf feed resume {code}`",
+        )  # fmt: skip
     paused = sorted(d for d, status, _ in problems if status == PAUSED)
     failed = sorted((d, r) for d, status, r in problems if status != PAUSED)
     if server.state == UNHEALTHY:
@@ -108,8 +115,9 @@ def _feed_state(
         )  # fmt: skip
     if paused or failed:
         day, reason = failed[-1] if failed else (paused[-1], "paused")
+        days = [*paused, *(d for d, _ in failed)]
         step = next_step(
-            "failed" if failed else PAUSED, reason, min([*paused, *(d for d, _ in failed)]),
+            "failed" if failed else PAUSED, reason, min(days), last=max(days),
             today=today, server=name, server_healthy=server.state == HEALTHY,
             customer_code=feed.customer_code, lookback_days=lookback_days,
         )  # fmt: skip

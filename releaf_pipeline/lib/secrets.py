@@ -49,7 +49,9 @@ class SecretStr:
 def _parse_keys(raw: str, where: str) -> list[bytes]:
     keys = [k.strip().encode() for k in raw.replace("\n", ",").split(",") if k.strip()]
     if not keys:
-        raise SecretKeyError(f"{where} holds no key")
+        raise SecretKeyError(
+            f"{where} holds no key: restore it from a backup, or set {KEY_ENV} to the key"
+        )
     for key in keys:
         try:
             Fernet(key)
@@ -77,23 +79,46 @@ def _write_key_file(path: Path, keys: list[bytes]) -> None:
     os.replace(tmp, path)
 
 
-def load_keys(home: Path, configured: str | None = None) -> list[bytes]:
+def load_keys(home: Path, configured: str | None = None, *, sealed_tokens: int = 0) -> list[bytes]:
     """The keys, newest first: `configured` (the value of `RELEAF_SECRET_KEY`) if given,
-    else `<home>/releaf.key` (made with one new key if absent)."""
+    else `<home>/releaf.key`, made with one new key only while no token is sealed yet
+    (`sealed_tokens`): a new key could never open the tokens already stored."""
     if configured:
         return _parse_keys(configured, KEY_ENV)
     path = key_file(home)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
+        if sealed_tokens:
+            raise SecretKeyError(
+                f"the key file {path} is missing, and {sealed_tokens} stored dealer token(s) "
+                f"were sealed with it: restore it from a backup (or set {KEY_ENV} to its "
+                f"key); if it is lost for good, set {KEY_ENV} to a new key (`releaf secrets "
+                "new-key`) and give each server its token again with `releaf server update`"
+            )
+        _create_key_file(home, path)
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = "is a directory" if path.is_dir() else f"cannot be read ({type(exc).__name__})"
+        raise SecretKeyError(
+            f"the key file {path} {why}: restore the file from a backup, or set {KEY_ENV}"
+        ) from None
+    return _parse_keys(text, f"the key file {path}")
+
+
+def _create_key_file(home: Path, path: Path) -> None:
+    try:
         home.mkdir(parents=True, exist_ok=True)
         # O_EXCL: two processes starting at once must not write two different keys.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(Fernet.generate_key() + b"\n")
-    return _parse_keys(path.read_text(), str(path))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise SecretKeyError(
+            f"the key file {path} cannot be created ({exc.strerror or type(exc).__name__}): "
+            f"make {home} writable, or set {KEY_ENV}"
+        ) from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(Fernet.generate_key() + b"\n")
 
 
 def load_key(home: Path, configured: str | None = None) -> bytes:

@@ -12,12 +12,15 @@ from dagster._core.storage.tags import (
 )
 
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
+from releaf_pipeline.defs.health.freshness import deposits_freshness_checks
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server
 from releaf_pipeline.lib.store.reports import month_report
 
 NOW = "2026-10-12T03:00:00+00:00"
+# The collection job leaves the freshness check to its sensor, so it must be defined.
+FRESHNESS = list(deposits_freshness_checks)
 
 
 @pytest.fixture
@@ -115,7 +118,10 @@ def test_a_partition_range_is_one_run(store, registered):
     from releaf_pipeline.defs.jobs import collection_job
 
     defs = dg.Definitions(
-        assets=[meter_readings, daily_deposits], jobs=[collection_job], resources=_resources(store)
+        assets=[meter_readings, daily_deposits],
+        asset_checks=FRESHNESS,
+        jobs=[collection_job],
+        resources=_resources(store),
     )
     instance = dg.DagsterInstance.ephemeral()
     result = defs.resolve_job_def("collection").execute_in_process(
@@ -140,7 +146,10 @@ def test_each_day_of_a_ranged_run_carries_its_own_numbers(store, registered):
 
     registered.inject("status", path="/api3/Counter/List", times=1, status=503)
     defs = dg.Definitions(
-        assets=[meter_readings, daily_deposits], jobs=[collection_job], resources=_resources(store)
+        assets=[meter_readings, daily_deposits],
+        asset_checks=FRESHNESS,
+        jobs=[collection_job],
+        resources=_resources(store),
     )
     instance = dg.DagsterInstance.ephemeral()
     result = defs.resolve_job_def("collection").execute_in_process(
@@ -194,7 +203,13 @@ def test_checks_judge_each_day_of_a_ranged_run(store, registered):
 
     defs = dg.Definitions(
         assets=[meter_readings, daily_deposits],
-        asset_checks=[feeds_fresh, feeds_collected, deposits_reconcile, meter_anomalies],
+        asset_checks=[
+            feeds_fresh,
+            feeds_collected,
+            deposits_reconcile,
+            meter_anomalies,
+            *FRESHNESS,
+        ],
         jobs=[collection_job],
         resources=_resources(store),
     )
@@ -240,3 +255,78 @@ def test_checks_judge_each_day_of_a_ranged_run(store, registered):
     evaluation, rows = feeds_collected_on("2026-09-06")
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert all(r["next"].startswith("past the 35-day catch-up look-back") for r in rows)
+
+
+def test_days_the_server_has_not_lived_are_not_collected(store, registered):
+    from releaf_pipeline.lib.store.registry import list_feeds
+
+    # The pipeline's clock says 2026-10-12 03:00; the server's says 2026-10-09 20:00.
+    registered.set_now(datetime(2026, 10, 9, 20, tzinfo=UTC))
+    result = dg.materialize(
+        [meter_readings, daily_deposits],
+        partition_key="2026-10-10",
+        resources=_resources(store),
+    )
+    assert result.success
+    rows = feed_day_statuses(store.engine(), date(2026, 10, 10), date(2026, 10, 10))
+    assert {r.status for r in rows} == {"paused"} and len(rows) == 4
+    assert all("not over on east yet" in r.reason for r in rows)
+    assert all(f.synced_through is None or f.synced_through <= date(2026, 10, 8)
+               for f in list_feeds(store.engine()))  # fmt: skip
+    assert all(
+        d < date(2026, 10, 9) for a in month_report(store.engine(), "2026-10") for d in a.days
+    )
+
+    # A range across the server's day: the days it lived are collected, the rest wait.
+    from releaf_pipeline.defs.jobs import collection_job
+
+    defs = dg.Definitions(
+        assets=[meter_readings, daily_deposits],
+        asset_checks=FRESHNESS,
+        jobs=[collection_job],
+        resources=_resources(store),
+    )
+    ranged = defs.resolve_job_def("collection").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: "2026-10-05",
+            ASSET_PARTITION_RANGE_END_TAG: "2026-10-10",
+        },
+    )
+    assert ranged.success
+    statuses = {
+        (r.day, r.status) for r in feed_day_statuses(store.engine(), date(2026, 10, 5),
+                                                      date(2026, 10, 10))
+    }  # fmt: skip
+    assert statuses == {(date(2026, 10, d), "collected") for d in range(5, 9)} | {
+        (date(2026, 10, 9), "paused"), (date(2026, 10, 10), "paused")
+    }  # fmt: skip
+    assert all(f.synced_through == date(2026, 10, 8) for f in list_feeds(store.engine()))
+
+
+def test_a_truncated_store_is_refused_not_started_over(store, registered, home):
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.materialize(
+        [meter_readings], partition_key="2026-10-05", resources=_resources(store),
+        instance=instance,
+    )  # fmt: skip
+    assert first.success
+    store.engine().dispose()
+    (home / "releaf.db").write_bytes(b"")
+    for leftover in home.glob("releaf.db-*"):
+        leftover.unlink()
+    again = dg.materialize(
+        [meter_readings], partition_key="2026-10-06",
+        resources={**_resources(store), "store": StoreResource(home=str(home) + "/")},
+        instance=instance, raise_on_error=False,
+    )  # fmt: skip
+    assert not again.success
+    (failure,) = again.get_step_failure_events()
+    message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith("the store at sqlite:///") and "\n" not in message
+    assert "has no schema, but this Dagster instance has runs" in message
+    import sqlite3
+
+    with sqlite3.connect(home / "releaf.db") as conn:
+        tables = conn.execute("select name from sqlite_master").fetchall()
+    assert tables == [], "no new schema in its place"

@@ -137,3 +137,26 @@ def test_catchup_sensor_requests_ranged_runs_only_for_what_needs_it(store):
         ("paused", "2026-10-06", "2026-10-07", (2,)),
     ]
     assert all(r.run_key for r in result.run_requests)
+
+
+def test_days_paused_twice_in_one_day_are_caught_up_twice(store):
+    instance = dg.DagsterInstance.ephemeral()
+    for day in [f"2026-10-{d:02}" for d in range(1, 8)]:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(dg.AssetKey("meter_readings"), partition=day)
+        )
+    engine = store.engine()
+
+    def pause_and_ask(run_id: str, at: str) -> list[str]:
+        record_status(engine, feed_id=2, first=date(2026, 10, 6), last=date(2026, 10, 7),
+                      status="paused", reason="server down", run_id=run_id,
+                      now=datetime(2026, 10, 9, tzinfo=UTC))  # fmt: skip
+        with dg.build_sensor_context(instance=instance, resources=_resources(store, at)) as ctx:
+            return [r.run_key for r in catchup_sensor(ctx).run_requests]
+
+    (first,) = pause_and_ask("outage-run-1", "2026-10-09T03:00:00Z")
+    assert pause_and_ask("outage-run-1", "2026-10-09T03:02:00Z") == [first]
+    # Caught up, then paused again by a later run the same day: a new key, so the daemon
+    # launches it instead of skipping it as already done.
+    (second,) = pause_and_ask("outage-run-2", "2026-10-09T11:00:00Z")
+    assert second != first and second.startswith("catchup:paused:2026-10-09:2026-10-06:")

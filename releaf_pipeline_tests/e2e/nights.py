@@ -33,15 +33,27 @@ def live_nights(
     *,
     outage: Container[date] = (),
     not_run: Container[date] = (),
+    problems: Container[date] | None = None,
 ) -> None:
     """Each night after `first`..`last`: the simulator's clock moves to the moment the
     nightly schedule fires, and `releaf nightly` runs unless the night is in `not_run`;
-    the server is down in `outage`."""
+    the server is down in `outage`.
+
+    A night in `problems` (by default: the outage nights, whose feeds are paused) must
+    exit 1 with a line per feed left paused or failed on stderr; every other night must
+    exit 0.
+    """
+    expect_problems = outage if problems is None else problems
     day = first
     while day <= last:
         sim.set_now(night_time(day))
         sim.set_outage(day in outage)
         if day not in not_run:
             r = releaf("nightly", "--date", day.isoformat())
-            assert r.code == 0, (day, r.out, r.err)
+            if day in expect_problems:
+                # Beside the run's own warnings, one line per feed and days left paused.
+                problem = [line for line in r.err.splitlines() if line.startswith("feed ")]
+                assert r.code == 1 and problem and "next: " in problem[0], (day, r.out, r.err)
+            else:
+                assert r.code == 0, (day, r.out, r.err)
         day += timedelta(days=1)

@@ -1,11 +1,23 @@
-"""The Dagster UI in a real browser: dagster-webserver over a DAGSTER_HOME with collected days,
-opened in headless Chromium (Debian's `chromium`, driven by Playwright's Python API).
+"""The Dagster UI in a real browser: dagster-webserver over a DAGSTER_HOME with two ranged
+collection runs and one night with the MPS Monitor server down, opened in headless Chromium
+(Debian's `chromium`, driven by Playwright's Python API).
 
-Screenshots are kept in `test-artifacts/` at the repository root."""
+What an operator must see there (issue 11, first acceptance point):
+
+- one day's own numbers on its partition page, not the range's;
+- the Plots tab drawing a daily series that varies from day to day;
+- the paused night as a failing `feeds_collected` check on that day, naming the feeds;
+- the `fleet_health` table with the server unhealthy;
+- the runs `releaf` started listed under the `collection` job.
+
+Screenshots are kept in `test-artifacts/` at the repository root.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import os
 import re
 import signal
@@ -13,12 +25,22 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+
+from releaf_pipeline.launch import (
+    CODE_LOCATION,
+    COLLECTION_JOB,
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    REPOSITORY,
+    night_time,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -36,11 +58,36 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 NOW = "2026-10-01T03:00:00+00:00"
-# Two runs: the second one is the latest, and its metadata is what the run page shows.
-RANGES = [("2026-09-14", "2026-09-20"), ("2026-09-21", "2026-09-27")]
+PARTITIONS_START = "2026-09-01"
+# Two ranged runs from the first partition on, so no day before them is missing (the night
+# would otherwise also catch those up), then the night after OUTAGE_DAY with the server down.
+RANGES = [("2026-09-01", "2026-09-14"), ("2026-09-15", "2026-09-27")]
+DAY = "2026-09-16"  # inside the second range: its page must show that day, not the range
+OUTAGE_DAY = "2026-09-28"
+SERVER = "east"
 ASSETS = ["meter_readings", "daily_deposits", "monthly_pages", "reforestation_certificates"]
 SERVER_WAIT_SECONDS = 90
 UI_TIMEOUT_MS = 30_000
+CLI_TIMEOUT_SECONDS = 180
+# The GraphQL query by which Dagster 1.13's Plots tab (partitions mode) loads the latest
+# materialization of every partition, whose numeric metadata it draws.
+PLOTS_QUERY = "AssetPartitionEventsQuery"
+# Pixels of the plotted line: Dagster's accent blue (about rgb(79, 67, 221)), in a canvas.
+LINE_PIXEL_ROWS = """(canvas) => {
+  const {width, height} = canvas;
+  const data = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+  const rows = new Set();
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 4;
+      const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+      if (a > 128 && b > 150 && b - r > 60 && b - g > 60) { rows.add(y); break; }
+    }
+  }
+  return rows.size;
+}"""
+MIN_LINE_ROWS = 40
+"""Rows of a 216 px plot the line crosses: a flat series crosses a handful."""
 
 
 def _unavailable(what: str) -> None:
@@ -61,80 +108,119 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _prepare_home(home: Path, sim, releaf, tmp_path: Path, monkeypatch) -> str:
-    """Register the simulator and 4 feeds, collect RANGES; returns the latest run's id."""
-    # The repository's instance settings, as `make ui` copies them, without the first-visit
-    # newsletter dialog that would cover the page.
+def _number(n: int) -> re.Pattern[str]:
+    """A cell showing `n`, with or without thousands separators."""
+    return re.compile(rf"^\s*({n}|{n:,})\s*$")
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of every process of the test: the CLI's and the webserver's."""
+    env = {**os.environ, "DAGSTER_HOME": str(home), "RELEAF_NOW": NOW}
+    env["RELEAF_PARTITIONS_START"] = PARTITIONS_START
+    env.pop("RELEAF_DEALER_TOKEN", None)
+    return {**env, **extra}
+
+
+def _releaf(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """`releaf ARGS...` as its own process, as an operator runs it.
+
+    Not in-process: the partitions are defined when the code location is imported, from
+    RELEAF_PARTITIONS_START, and this pytest process may have imported it already with
+    another start."""
+    exe = Path(sys.executable).parent / "releaf"
+    return subprocess.run(
+        [str(exe), *args], cwd=REPO, env=_env(home, **extra), capture_output=True, text=True,
+        timeout=CLI_TIMEOUT_SECONDS,
+    )  # fmt: skip
+
+
+def _register(home: Path, sim, tmp_path: Path) -> list[str]:
+    """Register the simulator as server `east` and 4 feeds; returns their customer codes."""
     (home / "dagster.yaml").write_text(
+        # The repository's instance settings, as `make ui` copies them, without the
+        # first-visit newsletter dialog that would cover the page.
         (REPO / "dagster.yaml").read_text() + "\nnux:\n  enabled: false\n"
     )
-    monkeypatch.setenv("RELEAF_NOW", NOW)
-    monkeypatch.setenv("RELEAF_DEALER_TOKEN", sim.token)
-    r = releaf("server", "add", "east", "--url", sim.url, "--ca-bundle", str(sim.ca_bundle))
-    assert r.code == 0, r.err
-    monkeypatch.delenv("RELEAF_DEALER_TOKEN")
-    stale, resetting, adding, plain = sim.fleet.customer_codes
+    r = _releaf(
+        home, "server", "add", SERVER, "--url", sim.url, "--ca-bundle", str(sim.ca_bundle),
+        RELEAF_DEALER_TOKEN=sim.token,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    stale, resetting, adding, plain = codes = sim.fleet.customer_codes
     path = tmp_path / "feeds.csv"
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["server", "customer_code", "account", "activation_date", "scope"])
-        w.writerow(["east", stale, "acct-a", "2026-09-01", "all"])
-        w.writerow(["east", resetting, "acct-a", "2026-09-01", "all"])
-        w.writerow(["east", adding, "acct-b", "2026-09-01", "managed"])
-        w.writerow(["east", plain, "acct-c", "2026-09-21", "all"])
-    r = releaf("feed", "import", str(path))
-    assert r.code == 0, r.err
-    run_id = ""
-    for start, end in RANGES:
-        r = releaf("collect", "--start", start, "--end", end)
-        assert r.code == 0, r.err
-        match = re.search(r"collection run ([0-9a-f-]{36})", r.out)
-        assert match, r.out
-        run_id = match.group(1)
-    return run_id
+        w.writerow([SERVER, stale, "acct-a", "2026-09-01", "all"])
+        w.writerow([SERVER, resetting, "acct-a", "2026-09-01", "all"])
+        w.writerow([SERVER, adding, "acct-b", "2026-09-01", "managed"])
+        w.writerow([SERVER, plain, "acct-c", "2026-09-21", "all"])
+    r = _releaf(home, "feed", "import", str(path))
+    assert r.returncode == 0, r.stderr
+    return list(codes)
 
 
-@pytest.fixture
-def webserver(home: Path) -> Iterator[str]:
-    """dagster-webserver on a free loopback port over `home`; yields its base URL."""
+def _collection_runs(home: Path) -> list:
+    """The collection job's runs in the instance at `home`, newest first."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return list(instance.get_runs(filters=dg.RunsFilter(job_name=COLLECTION_JOB)))
+
+
+def _days_pages(home: Path) -> dict[str, dict[str, int]]:
+    """Pages per day and account in September, from `releaf report --json`."""
+    r = _releaf(home, "report", "--month", "2026-09", "--json")
+    assert r.returncode == 0, r.stderr
+    pages: dict[str, dict[str, int]] = {}
+    for account in json.loads(r.stdout)["accounts"]:
+        for day, n in account["days"].items():
+            pages.setdefault(day, {})[account["account"]] = n
+    return pages
+
+
+@contextlib.contextmanager
+def _webserver(home: Path) -> Iterator[Callable[[], str]]:
+    """dagster-webserver on a free loopback port over `home`, loading the repository's
+    workspace.yaml (the code location `releaf_pipeline`, as the runs of `releaf` name it);
+    yields a function that waits until it answers and returns its base URL."""
     port = _free_port()
     exe = Path(sys.executable).parent / "dagster-webserver"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "RELEAF_NOW": NOW}
-    env.pop("RELEAF_DEALER_TOKEN", None)
     log_path = home / "webserver.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [str(exe), "-h", "127.0.0.1", "-p", str(port), "-m", "releaf_pipeline.definitions"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_WAIT_SECONDS
-        while True:
-            assert proc.poll() is None, "webserver exited:\n" + log_path.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (
-                f"webserver not up in {SERVER_WAIT_SECONDS}s:\n" + log_path.read_text()[-3000:]
-            )
-            time.sleep(0.25)
-        yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(exe), "-h", "127.0.0.1", "-p", str(port), "-w", str(REPO / "workspace.yaml")],
+            cwd=REPO, env=_env(home), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+
+        def wait_until_up() -> str:
+            deadline = time.monotonic() + SERVER_WAIT_SECONDS
+            while True:
+                assert proc.poll() is None, "webserver exited:\n" + log_path.read_text()[-3000:]
+                try:
+                    if httpx.get(f"{base}/server_info", timeout=2).status_code == 200:
+                        return base
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, (
+                    f"webserver not up in {SERVER_WAIT_SECONDS}s:\n" + log_path.read_text()[-3000:]
+                )
+                time.sleep(0.25)
+
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+            yield wait_until_up
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
 
 
-def test_ui_shows_assets_partitions_and_run_metadata(
-    home, sim, releaf, tmp_path, monkeypatch, request
-):
+def test_ui_shows_days_plots_failed_check_fleet_health_and_cli_runs(home, sim, tmp_path):
     if not Path(CHROMIUM).exists():
         _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
     try:
@@ -142,79 +228,194 @@ def test_ui_shows_assets_partitions_and_run_metadata(
     except ImportError:
         _unavailable("the playwright module is missing: pip install -e '.[test]'")
 
+    # --- The data: two ranged runs, then a night with the server down. ------------------
     sim.set_today(date.fromisoformat(NOW[:10]))
-    run_id = _prepare_home(home, sim, releaf, tmp_path, monkeypatch)
-    base = request.getfixturevalue("webserver")
+    codes = _register(home, sim, tmp_path)
     ARTIFACTS.mkdir(exist_ok=True)
-    collected = [d for start, end in RANGES for d in _days(start, end)]
+    r = _releaf(home, "collect", "--start", RANGES[0][0], "--end", RANGES[0][1])
+    assert r.returncode == 0, r.stderr
+    # The instance exists now: the webserver starts while the rest is collected.
+    with _webserver(home) as webserver_up:
+        r = _releaf(home, "collect", "--start", RANGES[1][0], "--end", RANGES[1][1])
+        assert r.returncode == 0, r.stderr
+        sim.set_now(night_time(date.fromisoformat(OUTAGE_DAY)))
+        sim.set_outage(True)
+        r = _releaf(home, "nightly", "--date", OUTAGE_DAY)
+        # The night leaves every feed paused: it may say so with exit status 1, never crash.
+        assert r.returncode in (0, 1), (r.returncode, r.stdout, r.stderr)
+        assert "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+        sim.set_outage(False)
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            expect.set_options(timeout=UI_TIMEOUT_MS)
+        pages = _days_pages(home)
+        runs = _collection_runs(home)
+        _check_runs(runs)
+        by_day = {}
+        for run in runs:
+            first = run.tags.get(RANGE_START_TAG) or run.tags.get(PARTITION_TAG)
+            last = run.tags.get(RANGE_END_TAG) or first
+            for day in _days(first, last):
+                by_day.setdefault(day, run.run_id)
+        day_pages = sum(pages[DAY].values())
+        range_days = next(_days(*rng) for rng in RANGES if DAY in _days(*rng))
+        range_pages = sum(sum(pages.get(d, {}).values()) for d in range_days)
+        assert 0 < day_pages < range_pages, (day_pages, range_pages)
+        base = webserver_up()
 
-            # The asset graph: everything downstream of meter_readings, both groups.
-            page.goto(
-                f"{base}/assets/meter_readings?view=lineage&lineageScope=downstream&lineageDepth=3"
-            )
-            graph = page.locator("svg foreignObject")
-            for name in [*ASSETS, "collection", "rollup"]:
-                expect(graph.get_by_text(name, exact=True).first).to_be_visible()
-            # Every node has loaded its status rows (partition counts) before the screenshot.
-            expect(graph.get_by_text(re.compile(r"^\d+ partitions$"))).to_have_count(len(ASSETS))
-            expect(graph.get_by_text("Loading")).to_have_count(0)
-            expect(graph.get_by_text("Asset checks")).to_have_count(len(ASSETS))
-            # meter_readings' node counts its one check and links to it: feeds_fresh.
-            checks = graph.locator('a[href*="/assets/meter_readings?view=checks"]').first
-            expect(checks).to_contain_text("/ 1")
-            page.screenshot(path=str(ARTIFACTS / "asset-graph.png"))
-            checks.click()
-            expect(page.get_by_text("feeds_fresh").first).to_be_visible()
-            expect(
-                page.get_by_text("Every feed has new data within 3 business days")
-            ).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "asset-checks.png"))
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.set_default_timeout(UI_TIMEOUT_MS)
+                expect.set_options(timeout=UI_TIMEOUT_MS)
 
-            # The partitions view, materialized days only: exactly the collected ones.
-            page.goto(f"{base}/assets/meter_readings?view=partitions&status=MATERIALIZED")
-            expect(page.get_by_text(f"Materialized ({len(collected)})")).to_be_visible()
-            expect(page.get_by_text(f"{len(collected)} Partitions Selected")).to_be_visible()
-            for day in collected:
-                expect(page.get_by_text(day, exact=True).first).to_be_visible()
-            before = (date.fromisoformat(collected[0]) - timedelta(days=1)).isoformat()
-            expect(page.get_by_text(before, exact=True)).to_have_count(0)
-            page.screenshot(path=str(ARTIFACTS / "partitions.png"))
+                # --- The asset graph: both groups, every node with its status rows. -----
+                page.goto(
+                    f"{base}/assets/meter_readings"
+                    "?view=lineage&lineageScope=downstream&lineageDepth=3"
+                )
+                graph = page.locator("svg foreignObject")
+                for name in [*ASSETS, "collection", "rollup"]:
+                    expect(graph.get_by_text(name, exact=True).first).to_be_visible()
+                expect(graph.get_by_text(re.compile(r"^\d+ partitions$"))).to_have_count(
+                    len(ASSETS)
+                )
+                expect(graph.get_by_text("Loading")).to_have_count(0)
+                page.screenshot(path=str(ARTIFACTS / "asset-graph.png"))
 
-            # The runs list opens on the latest run, whose events show their metadata tables.
-            page.goto(f"{base}/runs")
-            link = page.locator(f'a[href="/runs/{run_id}"]').first
-            expect(link).to_have_text(run_id[:8])
-            runs = page.locator("a").evaluate_all(
-                "links => links.map(a => a.getAttribute('href'))"
-                ".filter(h => /^\\/runs\\/[0-9a-f-]{36}$/.test(h || ''))"
-            )
-            assert len(set(runs)) == len(RANGES) and runs[0] == f"/runs/{run_id}", runs
-            link.click()
-            page.wait_for_url(f"**/runs/{run_id}")
-            expect(page.get_by_text("Success", exact=True).first).to_be_visible()
-            expect(page.get_by_text("feeds_fresh on meter_readings").first).to_be_visible()
-            expect(page.get_by_text("RUN_SUCCESS").first).to_be_visible()
-            latest = f"{RANGES[-1][0]}..{RANGES[-1][1]}"
-            expect(page.get_by_role("cell", name=latest, exact=True).first).to_be_visible()
-            expect(page.get_by_role("cell", name="pages_per_account").first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "run-metadata.png"))
-            # The last materialization in the log is daily_deposits' last day: open it, then
-            # its pages_per_account table.
-            page.get_by_role("button", name="View full message").last.click()
-            event = page.get_by_role("dialog").first
-            expect(event.get_by_text("pages_per_account")).to_be_visible()
-            expect(event.get_by_text(collected[-1], exact=True)).to_be_visible()
-            event.get_by_text("[Show Markdown]").click()
-            dialogs = page.get_by_role("dialog")
-            for account in ("acct-a", "acct-b", "acct-c"):
-                expect(dialogs.get_by_role("cell", name=account, exact=True)).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "run-pages-per-account.png"))
-        finally:
-            browser.close()
+                # --- (a) One day's own numbers on its partition page. -------------------
+                page.goto(f"{base}/assets/daily_deposits?view=partitions&partition={DAY}")
+                expect(page.get_by_text("Materialized", exact=True).first).to_be_visible()
+                # Its materialization is the one of the run that covered it.
+                expect(page.locator(f'a[href^="/runs/{by_day[DAY]}"]').first).to_be_visible()
+                expect(_metadata_value(page, "pages")).to_have_text(_number(day_pages))
+                for account, n in pages[DAY].items():
+                    expect(_metadata_value(page, f"pages: {account}")).to_have_text(_number(n))
+                expect(page.get_by_text(_number(range_pages))).to_have_count(0)
+                page.screenshot(path=str(ARTIFACTS / "partition-day.png"))
+
+                # --- (b) Plots: the daily series, each day's own value. -----------------
+                page.goto(f"{base}/assets/daily_deposits?view=overview")
+                plots = page.get_by_role("button", name=re.compile(r"\bPlots$"))
+                with page.expect_response(
+                    lambda resp: (
+                        "/graphql" in resp.url
+                        and (resp.request.post_data_json or {}).get("operationName") == PLOTS_QUERY
+                    )
+                ) as response:
+                    plots.click()
+                plotted = _plotted(response.value.json())
+                collected = [d for start, end in RANGES for d in _days(start, end)]
+                for day in collected:
+                    assert plotted.get(day, {}).get("pages") == sum(pages[day].values()), day
+                    assert plotted[day].get("pages: acct-a") == pages[day]["acct-a"], day
+                series = [plotted[d]["pages"] for d in collected]
+                assert len(set(series)) >= len(collected) // 2, series
+                for key in ("pages", "pages: acct-a"):
+                    canvas = page.locator(
+                        f"xpath=//span[normalize-space()='{key}']"
+                        "/ancestor::div[.//canvas][1]//canvas"
+                    )
+                    expect(canvas).to_be_visible()
+                    page.wait_for_function(
+                        f"c => ({LINE_PIXEL_ROWS})(c) >= {MIN_LINE_ROWS}",
+                        arg=canvas.element_handle(),
+                    )
+                # The pages plots at the top of the screenshot, under their titles.
+                page.locator("xpath=//span[normalize-space()='pages']").first.evaluate(
+                    "e => e.scrollIntoView({block: 'start'})"
+                )
+                page.screenshot(path=str(ARTIFACTS / "plots.png"))
+
+                # --- (c) The paused night: feeds_collected failed on that day. ----------
+                page.set_viewport_size({"width": 2000, "height": 1500})
+                page.goto(f"{base}/assets/meter_readings?view=checks&checkDetail=feeds_collected")
+                page.locator("button[role=tab]", has_text="Partitions").click()
+                page.get_by_placeholder(re.compile("^Filter by partition")).fill(OUTAGE_DAY)
+                page.get_by_text(OUTAGE_DAY, exact=True).filter(visible=True).first.click()
+                header = (
+                    page.locator("div")
+                    .filter(has=page.locator(f'[title="{OUTAGE_DAY}"]'))
+                    .filter(has=page.get_by_text("Failed", exact=True))
+                    .last
+                )
+                expect(header).to_be_visible()
+                expect(page.get_by_text("Latest execution")).to_be_visible()
+                for code in codes:  # every feed was active on the day, and paused
+                    row = page.locator(f"xpath=//tr[td[normalize-space()='{code}']]")
+                    expect(row).to_have_count(1)
+                    cells = row.locator("td")
+                    expect(cells.nth(0)).to_have_text(SERVER)
+                    expect(cells.nth(3)).to_have_text("paused")
+                    expect(cells.nth(5)).to_contain_text(re.compile(rf"\b{SERVER}\b.*health check"))
+                page.screenshot(path=str(ARTIFACTS / "check-failed.png"))
+
+                # --- (d) Fleet health: the server unhealthy, its feeds paused. ----------
+                # Its Events tab opens on the latest evaluation, the table at full width.
+                page.goto(f"{base}/assets/fleet_health?view=events")
+                server_row = page.locator(
+                    f"xpath=//tr[td[normalize-space()='{SERVER}']"
+                    " and td[normalize-space()='unhealthy']]"
+                )
+                expect(server_row).to_have_count(1)
+                for code in codes:
+                    feed_row = page.locator(
+                        f"xpath=//tr[td[normalize-space()='{code}']"
+                        " and td[normalize-space()='paused']]"
+                    )
+                    expect(feed_row).to_have_count(1)
+                    expect(feed_row).to_contain_text(re.compile(rf"\b{SERVER}\b.*health check"))
+                page.screenshot(path=str(ARTIFACTS / "fleet-health.png"))
+
+                # --- (e) The runs `releaf` started, under the collection job. -----------
+                page.set_viewport_size({"width": 1600, "height": 1000})
+                page.goto(f"{base}/locations/{CODE_LOCATION}/jobs/{COLLECTION_JOB}/runs")
+                for run in runs:
+                    # Its row's ID column: a link to the run showing its short id.
+                    link = page.locator(f'a[href="/runs/{run.run_id}"]', has_text=run.run_id[:8])
+                    expect(link).to_be_visible()
+                listed = page.locator("a").evaluate_all(
+                    "links => links.map(a => a.getAttribute('href'))"
+                    ".filter(h => /^\\/runs\\/[0-9a-f-]{36}$/.test(h || ''))"
+                )
+                assert {h.rsplit("/", 1)[1] for h in listed} == {r.run_id for r in runs}
+                page.screenshot(path=str(ARTIFACTS / "job-runs.png"))
+
+                # --- (c) again: the day's status in the check's partitions is Failed. ---
+                # Checked last, so that a failure here leaves every screenshot made.
+                page.goto(f"{base}/assets/meter_readings?view=checks&checkDetail=feeds_collected")
+                page.locator("button[role=tab]", has_text="Partitions").click()
+                page.get_by_placeholder(re.compile("^Filter by partition")).fill(OUTAGE_DAY)
+                expect(page.get_by_text("1 Partitions Selected")).to_be_visible()
+                expect(
+                    page.get_by_text("Failed (1)", exact=True),
+                    f"feeds_collected's result on {OUTAGE_DAY} is Failed, but the check's "
+                    "partition status does not count the day as Failed",
+                ).to_be_visible()
+            finally:
+                browser.close()
+
+
+def _check_runs(runs: list) -> None:
+    """Three collection runs, every one recorded as a run of the workspace's code location."""
+    assert len(runs) == len(RANGES) + 1, [r.tags for r in runs]
+    for run in runs:
+        origin = run.remote_job_origin
+        assert origin is not None, run.run_id
+        repository = origin.repository_origin
+        assert repository.code_location_origin.location_name == CODE_LOCATION, run.run_id
+        assert repository.repository_name == REPOSITORY, run.run_id
+
+
+def _metadata_value(page, key: str):
+    """The value cell of metadata entry `key` in the partition's metadata table."""
+    return page.locator(f"xpath=//tr/td[1][normalize-space()='{key}']/following-sibling::td[1]")
+
+
+def _plotted(response: dict) -> dict[str, dict[str, int]]:
+    """Numeric metadata per partition in the Plots tab's query answer."""
+    events = response["data"]["assetNodeOrError"]["latestMaterializationByPartition"]
+    return {
+        e["partition"]: {m["label"]: m["intValue"] for m in e["metadataEntries"] if "intValue" in m}
+        for e in events
+        if e
+    }

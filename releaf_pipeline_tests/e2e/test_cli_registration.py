@@ -181,10 +181,11 @@ def test_feed_add_names_the_account(registered, releaf):
     assert _account_names() == {"acct-a": "Café Ødegård"}
     assert _feed_add(releaf, codes[2], "acct-a", "--account-name", "Łódź Print").code == 0
     assert _account_names() == {"acct-a": "Łódź Print"}
-    # `feed list --json` is as it was.
+    # `feed list --json` is as it was, plus the feed's state as the fleet sees it.
     assert set(releaf("feed", "list", "--json").json()[0]) == {
         "server", "customer_code", "account", "activation_date", "scope", "synced_through",
         "healthy", "health_since", "last_data", "health_reason",
+        "state", "state_since", "state_reason", "next",
     }  # fmt: skip
 
 
@@ -234,7 +235,7 @@ def test_feed_import_takes_an_optional_account_name_column(registered, releaf, t
     ("rows", "message"),
     [
         ('east,{0},acct-a,2026-09-01,all,Acme\neast,{1},acct-b,2026-09-01,all,"Bad\x1bName"\n',
-         "feeds.csv:3: the account name must be printable text without control characters"),
+         "feeds.csv:3: the account name must be printable text, without control characters"),
         ('east,{0},acct-a,2026-09-01,all,"Two\nLines"\n', "feeds.csv:3: the account name"),
         ("east,{0},acct-a,2026-09-01,all," + "x" * 101 + "\n",
          "feeds.csv:2: the account name must be at most 100 characters"),

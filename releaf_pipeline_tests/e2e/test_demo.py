@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.e2e
+
+# A row of the aligned "pages per account" table: account, pages, trees.
+PAGES_ROW = r"^(acct-\w+) +([\d,]+) +(\d[\d,]*\.\d\d)$"
 
 
 def _releaf() -> str:
@@ -31,9 +35,9 @@ def test_demo_headless_prints_pages_per_account(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "pages per account" in proc.stdout
-    rows = re.findall(r"^\| (acct-\w+) \| (\d+) \| (\d+\.\d\d) \|$", proc.stdout, re.M)
+    rows = re.findall(PAGES_ROW, proc.stdout, re.M)
     assert {r[0] for r in rows} == {"acct-alpha", "acct-bravo", "acct-charlie"}
-    assert all(int(pages) > 0 for _, pages, _ in rows)
+    assert all(int(pages.replace(",", "")) > 0 for _, pages, _ in rows)
     # DAGSTER_HOME defaulted to ./.releaf, and the run is recorded there.
     assert (tmp_path / ".releaf" / "releaf.db").exists()
     assert (tmp_path / ".releaf" / "storage").is_dir()
@@ -43,4 +47,61 @@ def test_demo_headless_prints_pages_per_account(tmp_path):
         timeout=300,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert re.findall(r"^\| (acct-\w+) \| (\d+) \| (\d+\.\d\d) \|$", again.stdout, re.M) == rows
+    assert re.findall(PAGES_ROW, again.stdout, re.M) == rows
+    _assert_certificates(tmp_path, env, proc.stdout)
+    _assert_every_asset_materialized(tmp_path / ".releaf")
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        message = f"{name} is missing: apt-get install poppler-utils"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def _assert_certificates(cwd: Path, env: dict[str, str], stdout: str) -> None:
+    """The demo ends with the last full month's certificates, which `certificates list`
+    lists, each PDF with its fonts embedded and the account's display name."""
+    printed = stdout.split("Certificates of Reforestation for ", 1)[1]
+    ids = re.findall(r"^(RC-\d{6}-[0-9A-F]{10}) ", printed, re.M)
+    paths = re.findall(r"(/\S+\.pdf)$", printed, re.M)
+    assert len(ids) == 3 and len(paths) == 3, printed
+    listed = subprocess.run(
+        [_releaf(), "certificates", "list", "--json"], cwd=cwd, env=env, capture_output=True,
+        text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert sorted(c["id"] for c in json.loads(listed.stdout)) == sorted(ids)
+    for path in paths:
+        fonts = subprocess.run([_tool("pdffonts"), path], capture_output=True, text=True,
+                               check=True).stdout.splitlines()[2:]  # fmt: skip
+        assert fonts and all(line.split()[-5] == "yes" for line in fonts), fonts
+        text = subprocess.run([_tool("pdftotext"), path, "-"], capture_output=True, text=True,
+                              check=True).stdout  # fmt: skip
+        assert any(name in text for name in ("Alpha Logistics Ltd.", "Bravo Dental Group",
+                                             "Charlie & Sons Printing")), text  # fmt: skip
+
+
+def _assert_every_asset_materialized(home: Path) -> None:
+    """What the UI shows after the demo: all four assets materialized, partitions starting
+    on the demo's first month."""
+    script = (
+        "import dagster as dg, json\n"
+        "i = dg.DagsterInstance.get()\n"
+        "keys = ['meter_readings', 'daily_deposits', 'monthly_pages',"
+        " 'reforestation_certificates']\n"
+        "print(json.dumps({k: sorted(i.get_materialized_partitions(dg.AssetKey(k)))"
+        " for k in keys}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELEAF_", "DAGSTER_"))}
+    out = subprocess.run([sys.executable, "-c", script], env={**env, "DAGSTER_HOME": str(home)},
+                         capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    done = json.loads(out.stdout)
+    assert all(done.values()), done
+    assert (
+        len(done["monthly_pages"]) == 1
+        and done["monthly_pages"] == done["reforestation_certificates"]
+    )
+    assert done["meter_readings"][0].endswith("-01"), "collected from the first of the month"

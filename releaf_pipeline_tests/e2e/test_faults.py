@@ -25,7 +25,7 @@ from releaf_pipeline.lib.store.registry import (
     update_server_connection,
 )
 from releaf_pipeline.lib.store.tables import anomalies, deposits
-from releaf_pipeline.simulator import Fleet
+from releaf_pipeline.simulator import Fleet, FleetConfig
 from releaf_pipeline.simulator.server import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
@@ -355,28 +355,41 @@ def test_unknown_customer_fails_alone(store, sim, fleet, feeds):
 
 
 def test_untrusted_certificate_pauses_that_servers_feeds(store, sim, fleet, feeds, tmp_path):
-    other = Simulator(fleet, workdir=tmp_path / "other-ca")
-    west_codes = fleet.customer_codes[:2]
-    _register(store, sim, "west", other.ca_bundle.read_text(), west_codes, "west")
-    west = {f.id: f.customer_code for f in list_feeds(store.engine()) if f.server_name == "west"}
-    assert len(west) == 2
+    # A second dealer's server, whose certificate its own CA signed, registered with the
+    # first server's CA: not trusted. Only its feeds pause.
+    west_fleet = Fleet(FleetConfig(dealer_code="D-2001"))
+    with Simulator(west_fleet, today=TODAY, workdir=tmp_path / "west") as west_sim:
+        engine = store.engine()
+        add_server(
+            engine, store.cipher(), name="west", url=west_sim.url, token=west_sim.token,
+            ca_bundle_pem=sim.ca_bundle.read_text(), dealer_code="D-2001", now=REGISTERED_AT,
+        )  # fmt: skip
+        codes = west_fleet.customer_codes[:2]
+        add_feeds(engine, [FeedSpec("west", c, f"west-{i}", ACTIVATION, "all")
+                           for i, c in enumerate(codes)], now=REGISTERED_AT)  # fmt: skip
+        west = {f.id: f.customer_code for f in list_feeds(engine) if f.server_name == "west"}
+        assert len(west) == 2
 
-    _materialize(store)
+        _materialize(store)
 
-    statuses = _statuses(store)
-    for fid in west:
-        status, why = statuses[fid]
-        assert status == "paused" and "server west failed its health check (tls)" in why, why
-    assert {fid: statuses[fid] for fid in feeds} == {fid: ("collected", None) for fid in feeds}
-    _assert_exact(store, fleet, feeds, feeds)
-    assert not set(west) & set(_deposits(store))
+        statuses = _statuses(store)
+        for fid in west:
+            status, why = statuses[fid]
+            assert status == "paused" and "server west failed its health check (tls)" in why, why
+        assert {fid: statuses[fid] for fid in feeds} == {fid: ("collected", None) for fid in feeds}
+        _assert_exact(store, fleet, feeds, feeds)
+        assert not set(west) & set(_deposits(store))
+        assert west_sim.request_log == [], "nothing is sent to a server that is not trusted"
 
-    update_server_connection(
-        store.engine(), store.cipher(), name="west", url=sim.url, token=sim.token,
-        ca_bundle_pem=sim.ca_bundle.read_text(), dealer_code="D-1042", now=REGISTERED_AT,
-    )  # fmt: skip
-    _materialize(store)
-    _assert_clean(store, fleet, feeds | west)
+        update_server_connection(
+            engine, store.cipher(), name="west", url=west_sim.url, token=west_sim.token,
+            ca_bundle_pem=west_sim.ca_bundle.read_text(), dealer_code="D-2001",
+            now=REGISTERED_AT,
+        )  # fmt: skip
+        _materialize(store)
+        assert _statuses(store) == {fid: ("collected", None) for fid in feeds | west}
+        _assert_exact(store, fleet, feeds, feeds)
+        _assert_exact(store, west_fleet, west, west)
 
 
 def test_revoked_token_pauses_every_feed(store, sim, fleet, feeds):

@@ -27,7 +27,13 @@ from releaf_pipeline.simulator.server import (
     PING_PATH,
     Simulator,
 )
-from releaf_pipeline_tests.e2e.test_collect_month import _at, _collect, _feeds, _register
+from releaf_pipeline_tests.e2e.test_collect_month import (
+    UNKNOWN_CODE,
+    _at,
+    _collect,
+    _feeds,
+    _register,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -53,9 +59,10 @@ def test_only_the_contracts_four_read_requests_are_sent(
     ):
         r = releaf(*args)
         assert r.code == 0, r.err
-    # The nightly replay adds the health sensor's pings and the catch-up runs.
+    # The nightly replay adds the health sensor's pings and the catch-up runs; it exits 1
+    # as the unknown customer code failed again.
     r = releaf("nightly", "--date", "2026-10-11")
-    assert r.code == 0, r.err
+    assert r.code == 1 and f"feed {UNKNOWN_CODE} on east:" in r.err, r.err
 
     assert len(sim.request_log) > 20
     assert set(sim.request_log) == CONTRACT_REQUESTS
@@ -152,7 +159,8 @@ def test_nothing_private_in_dagster_home_logs_or_output(
         ("report", "--month", "2026-10", "--json"),
     ):
         r = releaf(*args)
-        assert r.code == 0, r.err
+        # The night exits 1: the unknown customer code failed again.
+        assert r.code == (1 if args[0] == "nightly" else 0), r.err
         outputs.append(r)
 
     private = _private_values(sim)

@@ -35,8 +35,8 @@ def test_nothing_to_do():
 
 
 def test_paused_days_wait_for_a_healthy_server_and_name_only_their_feeds():
-    days = [(3, D + timedelta(d), "paused", "down") for d in (4, 5, 6)]
-    days += [(1, D + timedelta(5), "paused", "down")]
+    days = [(3, D + timedelta(d), "paused", "down", "run-1") for d in (4, 5, 6)]
+    days += [(1, D + timedelta(5), "paused", "down", "run-1")]
     assert [r.feed_ids for r in plan(feed_days=days, server_healthy={1: True, 2: False})] == [(1,)]
     (req,) = [r for r in plan(feed_days=days) if r.reason == "paused"]
     assert (req.start, req.end, req.feed_ids) == (D + timedelta(4), D + timedelta(6), (1, 3))
@@ -68,7 +68,7 @@ def test_missing_days_one_run_per_range_and_not_before_activation_or_yesterday()
 
 
 def test_lookback_window_bounds_everything():
-    old = [(1, TODAY - timedelta(days=40), "failed", "timeout: slow")]
+    old = [(1, TODAY - timedelta(days=40), "failed", "timeout: slow", "run-1")]
     assert plan(feed_days=old, materialized=set(), feeds={1: feed(1, activation=date(2026, 1, 1))},
                 lookback_days=35)[0].start == TODAY - timedelta(days=35)  # fmt: skip
     assert [r.reason for r in plan(feed_days=old)] == []
@@ -76,8 +76,8 @@ def test_lookback_window_bounds_everything():
 
 def test_failures_no_retry_fixes_are_left_to_an_operator():
     days = [
-        (1, D + timedelta(5), "failed", "customer_not_found: customer C1 is not known"),
-        (2, D + timedelta(5), "failed", "timeout: no answer in 30 s"),
+        (1, D + timedelta(5), "failed", "customer_not_found: customer C1 is not known", "r"),
+        (2, D + timedelta(5), "failed", "timeout: no answer in 30 s", "r"),
     ]
     assert [r.feed_ids for r in plan(feed_days=days)] == [(2,)]
     assert is_permanent(days[0][3]) and not is_permanent(days[1][3]) and not is_permanent(None)
@@ -96,3 +96,14 @@ def test_next_step_says_who_acts_and_when():
     assert not gone.automatic and "releaf backfill --start 2026-10-01" in gone.text
     old = step("paused", "x", day=TODAY - timedelta(days=36))
     assert not old.automatic and "past the 35-day catch-up look-back" in old.text
+
+
+def test_the_same_days_paused_again_the_same_day_are_new_work():
+    first = [(1, D + timedelta(d), "paused", "down", "run-1") for d in (4, 5)]
+    (req,) = plan(feed_days=first)
+    assert plan(feed_days=first)[0].key == req.key, "the same need is launched once"
+    # The catch-up ran, then the server went down again and a later run paused them again.
+    again = [(1, D + timedelta(d), "paused", "down", "run-7") for d in (4, 5)]
+    (req2,) = plan(feed_days=again)
+    assert (req2.start, req2.end, req2.feed_ids) == (req.start, req.end, req.feed_ids)
+    assert req2.key != req.key

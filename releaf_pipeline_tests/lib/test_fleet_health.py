@@ -25,7 +25,7 @@ def engine(tmp_path):
     cipher = TokenCipher(Fernet.generate_key())
     for name in ("s1", "s2"):
         add_server(engine, cipher, name=name, url=f"https://{name}", token="t",
-                   ca_bundle_pem=None, dealer_code="D", now=NOW)  # fmt: skip
+                   ca_bundle_pem=None, dealer_code=f"D-{name}", now=NOW)  # fmt: skip
     placed = (("s1", "A"), ("s2", "B"), ("s2", "C"), ("s2", "D"), ("s2", "E"))
     specs = [FeedSpec(s, c, "acct", date(2026, 10, 1), "all") for s, c in placed]
     add_feeds(engine, specs, now=NOW)

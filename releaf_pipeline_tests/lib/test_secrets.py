@@ -4,7 +4,14 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
-from releaf_pipeline.lib.secrets import SecretKeyError, SecretStr, TokenCipher, load_key
+from releaf_pipeline.lib.secrets import (
+    KEY_FILE_NAME,
+    SecretKeyError,
+    SecretStr,
+    TokenCipher,
+    load_key,
+    load_keys,
+)
 from releaf_pipeline.settings import read_settings
 
 
@@ -45,3 +52,29 @@ def test_wrong_key_is_a_clear_error():
     sealed = TokenCipher(Fernet.generate_key()).encrypt("t")
     with pytest.raises(SecretKeyError, match="cannot be decrypted"):
         TokenCipher(Fernet.generate_key()).decrypt(sealed)
+
+
+def test_a_lost_key_file_is_an_error_never_a_new_key(tmp_path):
+    made = load_keys(tmp_path)
+    (tmp_path / KEY_FILE_NAME).unlink()
+    with pytest.raises(SecretKeyError, match="is missing, and 2 stored dealer token"):
+        load_keys(tmp_path, sealed_tokens=2)
+    assert not (tmp_path / KEY_FILE_NAME).exists(), "no key may be made in its place"
+    # With no token sealed yet a new key is harmless.
+    assert load_keys(tmp_path) != made
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_text(""), "holds no key"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_bytes(b"\xff\xfe garbage"), "cannot be read"),
+        (lambda p: p.write_text("not-a-key"), "not a valid Fernet key"),
+    ],
+)
+def test_a_broken_key_file_is_one_clear_line(tmp_path, make, message):
+    make(tmp_path / KEY_FILE_NAME)
+    with pytest.raises(SecretKeyError, match=message) as info:
+        load_keys(tmp_path, sealed_tokens=1)
+    assert "\n" not in str(info.value)

@@ -65,7 +65,8 @@ def meter_readings(
     start, end = partition_days(context)
     engine = store.engine()
     servers = {s.id: s for s in list_servers(engine)}
-    feeds = [f for f in list_feeds(engine) if f.activation_date <= end]
+    # Feeds an operator paused are left out until resumed.
+    feeds = [f for f in list_feeds(engine) if f.activation_date <= end and f.collected]
     if config.feeds or config.feed_ids:
         feeds, unknown = find_feeds(feeds, config.feeds, config.feed_ids)
         if unknown:

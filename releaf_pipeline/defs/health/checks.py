@@ -27,7 +27,7 @@ def feeds_fresh(context: dg.AssetCheckExecutionContext, store: StoreResource) ->
 
     days = checked_days(context)
     engine = store.engine()
-    feeds = {f.id: f for f in list_feeds(engine)}
+    feeds = {f.id: f for f in list_feeds(engine, removed=True)}
     unhealthy = unhealthy_feeds_between(engine, days[0], days[-1])
     for day in days:
         rows = [

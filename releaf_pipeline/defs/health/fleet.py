@@ -16,6 +16,7 @@ from releaf_pipeline.lib.fleet_health import (
     COLLECTING,
     FAILING,
     HEALTHY,
+    PAUSED_BY_OPERATOR,
     PAUSED_STATE,
     RECOVERING,
     STALE,
@@ -60,6 +61,7 @@ def fleet_metadata(fleet: FleetHealth) -> dict[str, dg.MetadataValue]:
                 "feeds_stale": fleet.count(STALE),
                 "feeds_recovering": fleet.count(RECOVERING),
                 "feeds_not_collected_yet": fleet.count(WAITING),
+                "feeds_paused_by_operator": fleet.count(PAUSED_BY_OPERATOR),
             }
         ),
         "servers": table(

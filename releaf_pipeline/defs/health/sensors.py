@@ -92,7 +92,7 @@ def plan(instance: dg.DagsterInstance, store: StoreResource, today: date) -> Cat
     feeds = {f.id: f for f in list_feeds(engine)}
     lookback_start = today - timedelta(days=lookback)
     statuses = [
-        (r.feed_id, r.day, r.status, r.reason)
+        (r.feed_id, r.day, r.status, r.reason, r.run_id)
         for r in feed_day_statuses(engine, lookback_start, today, problems_only=True)
     ]
     materialized = {

@@ -6,6 +6,7 @@ import dagster as dg
 
 from releaf_pipeline.defs.collection.assets import daily_deposits
 from releaf_pipeline.defs.collection.day_metadata import ACCOUNTS_PLOTTED
+from releaf_pipeline.defs.failures import one_line_failures
 from releaf_pipeline.defs.metadata import OWNERS, numbers, table
 from releaf_pipeline.defs.partitions import monthly_partitions
 from releaf_pipeline.defs.resources import ClockResource, ReforestationResource, StoreResource
@@ -27,6 +28,7 @@ def _month(context: dg.AssetExecutionContext) -> str:
     owners=OWNERS,
     tags={"cadence": "monthly"},
 )
+@one_line_failures
 def monthly_pages(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult:
     """Pages per account (and per feed) deposited in the month, and the trees they make:
     pages / 8,333, kept exact, shown to 2 decimals. Each account's pages are a number of
@@ -77,6 +79,7 @@ def monthly_pages(context: dg.AssetExecutionContext, store: StoreResource) -> dg
     owners=OWNERS,
     tags={"cadence": "monthly"},
 )
+@one_line_failures
 def reforestation_certificates(
     context: dg.AssetExecutionContext,
     store: StoreResource,

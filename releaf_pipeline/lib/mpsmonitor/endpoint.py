@@ -84,7 +84,8 @@ def _host_problem(netloc: str) -> str | None:
 
 
 def require_https(url: str) -> str:
-    """Return `url` normalised (lower-case scheme, no trailing ``/``) if it is HTTPS with a host.
+    """Return `url` normalised if it is HTTPS with a host: lower-case scheme and host, no
+    default port, no trailing ``/``. Two URLs of the same server normalise alike.
 
     Anything else raises `InsecureURLError`: the pipeline never talks plain HTTP; a URL that
     embeds credentials, a query or a fragment cannot be a server's base URL; and spaces,
@@ -132,7 +133,18 @@ def require_https(url: str) -> str:
     problem = _host_problem(netloc)
     if problem:
         raise InsecureURLError(f"{shown!r} {problem}")
-    return f"https://{netloc}{parts.path.rstrip('/')}"
+    return _identity(netloc, parts.path)
+
+
+def _identity(netloc: str, path: str) -> str:
+    # One server, one spelling: host names are case-insensitive and 443 is https's port,
+    # so `https://Host:443/` and `https://host` name the same server.
+    match = _NETLOC.fullmatch(netloc)
+    assert match is not None  # checked by _host_problem
+    host = match["host"].lower().removesuffix(".")
+    port = match["port"]
+    shown_port = f":{int(port)}" if port is not None and int(port) != 443 else ""
+    return f"https://{host}{shown_port}{path.rstrip('/')}"
 
 
 def server_label(base_url: str) -> str:

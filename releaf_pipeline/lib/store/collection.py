@@ -223,10 +223,16 @@ def record_status(
 def feed_day_statuses(
     engine: Engine, first: date, last: date, *, problems_only: bool = False
 ) -> list[sa.Row]:
-    """(feed_id, day, status, reason) of recorded feed-days in the range (only the paused
-    and failed ones with `problems_only`)."""
+    """(feed_id, day, status, reason, run_id) of recorded feed-days in the range (only the
+    paused and failed ones with `problems_only`); run_id is the run that recorded it."""
     query = (
-        sa.select(feed_days.c.feed_id, feed_days.c.day, feed_days.c.status, feed_days.c.reason)
+        sa.select(
+            feed_days.c.feed_id,
+            feed_days.c.day,
+            feed_days.c.status,
+            feed_days.c.reason,
+            feed_days.c.run_id,
+        )
         .where(feed_days.c.day.between(first, last))
         .order_by(feed_days.c.feed_id, feed_days.c.day)
     )

@@ -48,7 +48,8 @@ class CollectionDay:
 
 def collection_days(engine: Engine, first: date, last: date) -> list[CollectionDay]:
     """Every day in [first, last], oldest first."""
-    feed_list = list_feeds(engine)
+    # A feed an operator paused is not expected to be collected while it is.
+    feed_list = [f for f in list_feeds(engine) if f.paused_at is None]
     by_id = {f.id: f for f in feed_list}
     out = {d: CollectionDay(d) for d in days_between(first, last)}
     for day, item in out.items():
@@ -124,7 +125,7 @@ class Anomaly:
 
 def anomalies_between(engine: Engine, first: date, last: date) -> list[Anomaly]:
     """Every anomaly dated in [first, last], by day, feed and device."""
-    by_id = {f.id: f for f in list_feeds(engine)}
+    by_id = {f.id: f for f in list_feeds(engine, removed=True)}
     query = (
         sa.select(
             anomalies.c.feed_id, anomalies.c.device_id, anomalies.c.day, anomalies.c.kind,

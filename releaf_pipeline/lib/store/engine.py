@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from releaf_pipeline.lib.store.migrate import upgrade
+from releaf_pipeline.lib.store.migrate import current_revision, upgrade
 
 
 class StoreError(RuntimeError):
     """The store cannot be opened or a write was refused; the message says what to do."""
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, may_create: Callable[[], bool] | None = None) -> Engine:
     """An engine for `url` with the schema migrated to the newest revision.
 
     SQLite gets WAL and a busy time-out so the Dagster daemon, the webserver and the CLI
-    can share one file without "database is locked" failures.
+    can share one file without "database is locked" failures. A store with no schema at
+    all is created, unless `may_create` says no: then it is refused (a store truncated or
+    swapped for an empty one must not start over as a new one).
     """
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+    engine = _create(url)
+    if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -43,16 +44,68 @@ def make_engine(url: str) -> Engine:
             # writes waits its turn (busy time-out) instead of failing as "locked" when
             # another process wrote in between, as a deferred one would.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+
     try:
+        if may_create is not None and current_revision(engine) is None and not may_create():
+            where = engine.url.render_as_string(hide_password=True)
+            engine.dispose()
+            raise StoreError(
+                f"the store at {where} has no schema, but this Dagster instance has runs: it "
+                "was truncated or replaced; restore it from a backup, or point "
+                "RELEAF_DATABASE_URL at the pipeline's database"
+            )
         upgrade(engine)
-    except sa.exc.OperationalError as exc:
+    except sa.exc.DatabaseError as exc:
+        why = " ".join(str(exc.orig).split())
+        if engine.dialect.name == "sqlite":
+            raise StoreError(
+                f"cannot open the SQLite store {engine.url.database}: {why}; the file and its "
+                "directory must be writable, and a damaged file restored from a backup"
+            ) from None
         raise StoreError(
             f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: "
-            f"{exc.orig}. Check RELEAF_DATABASE_URL and that the database is running."
+            f"{why}. Check RELEAF_DATABASE_URL and that the database is running."
         ) from None
     return engine
+
+
+def _create(url: str) -> Engine:
+    """The engine for `url`, or a StoreError saying what is wrong with it (never the URL
+    itself, which may hold a password)."""
+    try:
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            if path.is_dir():
+                raise StoreError(
+                    f"the store {path} is a directory: point RELEAF_DATABASE_URL (or "
+                    "DAGSTER_HOME) at a file"
+                )
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"the store's directory {path.parent} cannot be made "
+                    f"({exc.strerror or type(exc).__name__}): make it (or DAGSTER_HOME) a "
+                    "writable directory, or point RELEAF_DATABASE_URL elsewhere"
+                ) from None
+            return sa.create_engine(url, connect_args={"timeout": 60})
+        return sa.create_engine(url, pool_pre_ping=True)
+    except sa.exc.ArgumentError:
+        raise StoreError(
+            "RELEAF_DATABASE_URL is not a database URL: write sqlite:///PATH or "
+            "postgresql+psycopg2://USER:PASSWORD@HOST/DB"
+        ) from None
+    except sa.exc.NoSuchModuleError:
+        raise StoreError(
+            "RELEAF_DATABASE_URL names a database this installation cannot use: use "
+            "sqlite:///PATH or postgresql+psycopg2://USER:PASSWORD@HOST/DB"
+        ) from None
+    except ImportError as exc:
+        raise StoreError(
+            f"RELEAF_DATABASE_URL needs the Python driver {exc.name or 'for its database'}, "
+            "which is not installed: use postgresql+psycopg2:// (installed with Dagster's "
+            "Postgres support) or install the driver"
+        ) from None
 
 
 Rows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from releaf_pipeline.lib.certificates import check_account_name
+from releaf_pipeline.lib.labels import check_label
 from releaf_pipeline.lib.rules import SCOPES
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
 from releaf_pipeline.lib.store.accounts import set_account_names
@@ -35,6 +36,7 @@ class ServerRecord:
     health_since: datetime | None
     health_reason: str | None
     health_checked_at: datetime | None
+    removed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,15 @@ class FeedRecord:
     dirty_from: date | None = None
     """The earliest day whose deposits wait to be recomputed (None: up to date)."""
     inputs_version: int = 0
+    paused_at: datetime | None = None
+    """Set while an operator has paused the feed: it is not collected."""
+    removed_at: datetime | None = None
+    """Set once an operator removed the feed: its history stays, nothing new comes."""
+
+    @property
+    def collected(self) -> bool:
+        """Whether collections include this feed (neither paused nor removed)."""
+        return self.paused_at is None and self.removed_at is None
 
 
 @dataclass(frozen=True)
@@ -103,20 +114,61 @@ def add_server(
     """Register a server; its token is stored sealed. With `replace`, point the server
     already registered as `name` at a new URL, token and CA bundle instead (its feeds
     stay)."""
+    # httpx comes with the URL checks: loaded only when a server is registered.
+    from releaf_pipeline.lib.mpsmonitor.endpoint import require_https
+
+    url = require_https(url)
+    try:
+        if check_label(name, "server name") != name:
+            raise ValueError(f"the server name {name!r} has spaces at its ends")
+    except ValueError as exc:
+        raise RegistryError(str(exc)) from None
     values = _connection(cipher, url, token, ca_bundle_pem, dealer_code, now)
     with engine.begin() as conn:
-        exists = conn.execute(sa.select(servers.c.id).where(servers.c.name == name)).first()
+        _refuse_same_server(conn, name, url, dealer_code)
+        exists = conn.execute(
+            sa.select(servers.c.id, servers.c.removed_at).where(servers.c.name == name)
+        ).first()
         if replace:
-            if not exists:
+            if not exists or exists.removed_at is not None:
                 raise RegistryError(
                     f"no server named {name!r} is registered: see `releaf server list`"
                 )
             conn.execute(servers.update().where(servers.c.name == name).values(**values))
+        elif exists and exists.removed_at is not None:
+            # A removed server registered again under its name: its history is its own.
+            conn.execute(
+                servers.update().where(servers.c.name == name).values(removed_at=None, **values)
+            )
         else:
             if exists:
                 raise RegistryError(f"a server named {name!r} is already registered")
             conn.execute(servers.insert().values(name=name, created_at=now, **values))
     return get_server(engine, name)
+
+
+def _refuse_same_server(conn: Connection, name: str, url: str, dealer_code: str | None) -> None:
+    """A server is its URL and its dealer: registered twice, one customer fed on each
+    would be credited twice."""
+    from releaf_pipeline.lib.mpsmonitor.endpoint import require_https
+    from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
+
+    rows = conn.execute(
+        sa.select(servers.c.name, servers.c.url, servers.c.dealer_code).where(
+            servers.c.name != name, servers.c.removed_at.is_(None)
+        )
+    )
+    for other, other_url, other_dealer in rows:
+        try:
+            same_url = require_https(other_url) == url
+        except MPSMonitorError:
+            same_url = False
+        if same_url or (dealer_code is not None and other_dealer == dealer_code):
+            what = f"{url}" if same_url else f"dealer {dealer_code}"
+            raise RegistryError(
+                f"{what} is already registered as server {other!r}: use that name "
+                f"(`releaf server list`), or `releaf server update {other}` to change it"
+            )
 
 
 def _server(row: sa.Row) -> ServerRecord:
@@ -131,6 +183,7 @@ def _server(row: sa.Row) -> ServerRecord:
         health_since=row.health_since,
         health_reason=row.health_reason,
         health_checked_at=row.health_checked_at,
+        removed_at=row.removed_at,
     )
 
 
@@ -149,10 +202,13 @@ def get_server(engine: Engine, name: str) -> ServerRecord:
     return _server(row)
 
 
-def list_servers(engine: Engine) -> list[ServerRecord]:
-    """Every registered server, by name."""
+def list_servers(engine: Engine, *, removed: bool = False) -> list[ServerRecord]:
+    """Every registered server, by name (the removed ones too with `removed`)."""
+    query = sa.select(*_SERVER_COLS).order_by(servers.c.name)
+    if not removed:
+        query = query.where(servers.c.removed_at.is_(None))
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(*_SERVER_COLS).order_by(servers.c.name)).all()
+        rows = conn.execute(query).all()
     return [_server(r) for r in rows]
 
 
@@ -170,22 +226,49 @@ def _check_spec(conn: Connection, spec: FeedSpec, server_ids: dict[str, int]) ->
         raise RegistryError(
             f"no server named {spec.server!r} is registered: see `releaf server list`"
         )
-    if not spec.customer_code.strip():
-        raise RegistryError("the customer code is empty")
-    if not spec.account.strip():
-        raise RegistryError("the account is empty")
+    for value, what in ((spec.customer_code, "customer code"), (spec.account, "account")):
+        try:
+            if check_label(value, what) != value:
+                raise ValueError(f"the {what} {value!r} has spaces at its ends")
+        except ValueError as exc:
+            raise RegistryError(str(exc)) from None
     if spec.scope not in SCOPES:
         raise RegistryError(f"scope must be 'all' or 'managed', got {spec.scope!r}")
     exists = conn.execute(
-        sa.select(feeds.c.account).where(
+        sa.select(feeds.c.account, feeds.c.removed_at).where(
             feeds.c.server_id == server_ids[spec.server],
             feeds.c.customer_code == spec.customer_code,
         )
     ).first()
+    if exists and exists.removed_at is not None:
+        raise RegistryError(
+            f"customer {spec.customer_code} on server {spec.server!r} was removed: "
+            f"`releaf feed resume {spec.server}/{spec.customer_code}` brings it back with "
+            "its history"
+        )
     if exists:
         raise RegistryError(
             f"customer {spec.customer_code} on server {spec.server!r} already feeds account "
             f"{exists.account!r}: one customer feeds one account"
+        )
+    # The same customer of the same dealer through another server record is the same
+    # customer: fed twice, its pages would be credited twice.
+    dealer = sa.select(servers.c.dealer_code).where(servers.c.id == server_ids[spec.server])
+    twin = conn.execute(
+        sa.select(servers.c.name, feeds.c.account)
+        .join(servers, servers.c.id == feeds.c.server_id)
+        .where(
+            feeds.c.customer_code == spec.customer_code,
+            servers.c.id != server_ids[spec.server],
+            feeds.c.removed_at.is_(None),
+            servers.c.dealer_code.is_not(None),
+            servers.c.dealer_code == dealer.scalar_subquery(),
+        )
+    ).first()
+    if twin:
+        raise RegistryError(
+            f"customer {spec.customer_code} of the same dealer already feeds account "
+            f"{twin.account!r} through server {twin.name!r}: one customer feeds one account"
         )
 
 
@@ -208,7 +291,8 @@ def add_feeds(engine: Engine, specs: list[FeedSpec], *, now: datetime) -> list[F
     """
     names: dict[str, str] = {}
     with engine.begin() as conn:
-        server_ids = {n: i for n, i in conn.execute(sa.select(servers.c.name, servers.c.id))}
+        active = sa.select(servers.c.name, servers.c.id).where(servers.c.removed_at.is_(None))
+        server_ids = {n: i for n, i in conn.execute(active)}
         seen: set[tuple[str, str]] = set()
         for i, spec in enumerate(specs):
             try:
@@ -238,8 +322,11 @@ def add_feeds(engine: Engine, specs: list[FeedSpec], *, now: datetime) -> list[F
     return [f for f in list_feeds(engine) if (f.server_name, f.customer_code) in codes]
 
 
-def list_feeds(engine: Engine, feed_ids: list[int] | None = None) -> list[FeedRecord]:
-    """Registered feeds (all, or those with the given ids), by server and customer code."""
+def list_feeds(
+    engine: Engine, feed_ids: list[int] | None = None, *, removed: bool = False
+) -> list[FeedRecord]:
+    """Registered feeds (all, or those with the given ids), by server and customer code;
+    the removed ones only with `removed`."""
     query = (
         sa.select(feeds, servers.c.name.label("server_name"))
         .join(servers, servers.c.id == feeds.c.server_id)
@@ -247,6 +334,8 @@ def list_feeds(engine: Engine, feed_ids: list[int] | None = None) -> list[FeedRe
     )
     if feed_ids is not None:
         query = query.where(feeds.c.id.in_(feed_ids))
+    if not removed:
+        query = query.where(feeds.c.removed_at.is_(None))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return [
@@ -261,6 +350,8 @@ def list_feeds(engine: Engine, feed_ids: list[int] | None = None) -> list[FeedRe
             synced_through=r.synced_through,
             dirty_from=r.dirty_from,
             inputs_version=r.inputs_version,
+            paused_at=r.paused_at,
+            removed_at=r.removed_at,
         )
         for r in rows
     ]
@@ -272,6 +363,12 @@ def update_server_connection(
     """Point a registered server at a new URL, token and CA bundle (its feeds stay); takes
     the keyword arguments of `add_server`."""
     return add_server(engine, cipher, replace=True, **connection)
+
+
+def sealed_token_count(engine: Engine) -> int:
+    """How many dealer tokens are stored sealed (one per server)."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(servers)).scalar_one())
 
 
 def reseal_tokens(engine: Engine, cipher: TokenCipher) -> int:

@@ -49,6 +49,8 @@ servers = sa.Table(
     sa.Column("health_since", UTCDateTime(), nullable=True),
     sa.Column("health_reason", sa.Text, nullable=True),
     sa.Column("health_checked_at", UTCDateTime(), nullable=True),
+    # Removed by an operator: not checked any more; kept for its feeds' history.
+    sa.Column("removed_at", UTCDateTime(), nullable=True),
 )
 
 feeds = sa.Table(
@@ -69,6 +71,9 @@ feeds = sa.Table(
     # Bumped by every change of the deposit inputs, so that the deposit computation only
     # marks the feed clean when nothing changed while it was computing.
     sa.Column("inputs_version", sa.Integer, nullable=False, server_default="0"),
+    # Paused by an operator (not collected until resumed), or removed (kept for history).
+    sa.Column("paused_at", UTCDateTime(), nullable=True),
+    sa.Column("removed_at", UTCDateTime(), nullable=True),
     sa.UniqueConstraint("server_id", "customer_code", name="uq_feed_server_customer"),
     sa.CheckConstraint("scope in ('all', 'managed')", name="ck_feed_scope"),
 )

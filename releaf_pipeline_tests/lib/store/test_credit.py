@@ -90,3 +90,21 @@ def test_pages_lost_before_the_issue_are_not_explained_by_the_issue(engine, tmp_
     assert credit.difference == -100 and not credit.explained
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(certificates)).scalar() == 1
+
+
+def test_an_unwritable_certificates_directory_issues_nothing_and_says_where(engine, tmp_path):
+    from releaf_pipeline.lib.certificate_pdf import CertificateFileError
+
+    for i in range(30):
+        _deposit(engine, date(2026, 9, 1) + timedelta(days=i), 100, NOW)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory\n")
+    at = datetime(2026, 10, 11, 3, tzinfo=UTC)
+    with pytest.raises(CertificateFileError, match="RELEAF_CERTIFICATES_DIR") as err:
+        issue_certificates(engine, "2026-09", today=date(2026, 10, 11), now=lambda: at,
+                           project=PROJECT, directory=blocked / "certs")  # fmt: skip
+    assert str(blocked / "certs") in str(err.value) and "\n" not in str(err.value)
+    with engine.connect() as conn:
+        assert conn.execute(certificates.select()).first() is None
+    # Once the directory can be written, the month closes as if nothing had happened.
+    _close(engine, tmp_path, "2026-09", date(2026, 10, 11), at)

@@ -1,0 +1,198 @@
+"""`releaf server update|remove` and `releaf feed pause|resume|remove|update`: changing
+what was registered. History stays: readings, deposits and certificates are kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from releaf_pipeline.app import App, UserError, check_activation, read_ca_bundle, verify_server
+from releaf_pipeline.cli.output import parse_date
+from releaf_pipeline.cli.registry import TOKEN_ENV, feed, server
+from releaf_pipeline.lib.rules import SCOPES
+
+if TYPE_CHECKING:
+    from releaf_pipeline.lib.store.registry import FeedRecord
+
+
+def _token_or_stored(app: App, server_id: int) -> tuple[str, bool]:
+    """The new dealer token (from the variable or a prompt), or the stored one when none
+    is given; and whether it is new."""
+    import getpass
+    import sys
+
+    if app.settings.dealer_token:
+        return app.settings.dealer_token, True
+    if sys.stdin.isatty():
+        given = getpass.getpass("New dealer token (not echoed; Enter keeps the current one): ")
+        if given.strip():
+            return given.strip(), True
+    from releaf_pipeline.lib.store.registry import server_token
+
+    return server_token(app.engine, app.cipher, server_id).reveal(), False
+
+
+@server.command(
+    "update",
+    help=f"point a server at a new URL, CA bundle or dealer token (from ${TOKEN_ENV} or a "
+    "prompt); the server is checked with them before they replace the old ones",
+)
+@click.argument("name")
+@click.option("--url", help="new https:// URL")
+@click.option("--ca-bundle", help="new PEM file of the CA that signed the server's certificate")
+def server_update(name: str, url: str | None, ca_bundle: str | None) -> int:
+    from releaf_pipeline.lib.mpsmonitor.client import require_https
+    from releaf_pipeline.lib.store.registry import get_server, update_server_connection
+
+    new_url = require_https(url) if url is not None else None
+    ca_pem = read_ca_bundle(Path(ca_bundle)) if ca_bundle else None
+    app = App()
+    current = get_server(app.engine, name)
+    token, new_token = _token_or_stored(app, current.id)
+    target = new_url or current.url
+    bundle = ca_pem if ca_bundle else current.ca_bundle_pem
+    if not (new_url or ca_bundle or new_token):
+        raise UserError(
+            f"nothing to change for server {name}: give --url, --ca-bundle or a new token "
+            f"in {TOKEN_ENV}"
+        )
+    ping = verify_server(target, token, bundle)
+    if current.dealer_code and ping.dealer_code != current.dealer_code:
+        raise UserError(
+            f"the server answers for dealer {ping.dealer_code}, not {current.dealer_code} as "
+            f"registered for {name}: register another dealer as a new server"
+        )
+    update_server_connection(
+        app.engine, app.cipher, name=name, url=target, token=token, ca_bundle_pem=bundle,
+        dealer_code=ping.dealer_code, now=app.now(),
+    )  # fmt: skip
+    changed = [
+        what
+        for what, done in (("URL", new_url), ("CA bundle", ca_bundle), ("dealer token", new_token))
+        if done
+    ]
+    click.echo(
+        f"updated server {name} ({', '.join(changed)}); it answered as dealer "
+        f"{ping.dealer_code} and is healthy"
+    )
+    return 0
+
+
+@server.command("remove", help="stop checking a server; refused while feeds use it")
+@click.argument("name")
+def server_remove(name: str) -> int:
+    from releaf_pipeline.lib.store.lifecycle import remove_server
+
+    app = App()
+    remove_server(app.engine, name, now=app.now())
+    click.echo(f"removed server {name}; its feeds' history stays")
+    return 0
+
+
+def _one_feed(app: App, code: str, *, removed: bool = False) -> FeedRecord:
+    from releaf_pipeline.lib.store.registry import find_feeds, list_feeds
+
+    found, unknown = find_feeds(list_feeds(app.engine, removed=removed), [code])
+    if unknown or not found:
+        raise UserError(f"no feed {code}: see `releaf feed list`")
+    if len(found) > 1:
+        servers = ", ".join(f"{f.server_name}/{f.customer_code}" for f in found)
+        raise UserError(f"{code} names several feeds ({servers}): give SERVER/CODE")
+    return found[0]
+
+
+CODE = click.argument("code", metavar="CODE")
+CODE_HELP = " (CODE, or SERVER/CODE where codes repeat across servers)"
+
+
+@feed.command("pause", help="stop collecting a feed until it is resumed" + CODE_HELP)
+@CODE
+def feed_pause(code: str) -> int:
+    from releaf_pipeline.lib.store.lifecycle import pause_feed
+
+    app = App()
+    target = _one_feed(app, code)
+    if pause_feed(app.engine, target, now=app.now()):
+        click.echo(f"paused feed {target.customer_code} on {target.server_name}")
+    else:
+        click.echo(f"feed {target.customer_code} on {target.server_name} was paused already")
+    return 0
+
+
+@feed.command(
+    "resume",
+    help="collect a paused or removed feed again; the days it missed are collected by the "
+    "nights' re-read window and the catch-up, within their look-back" + CODE_HELP,
+)
+@CODE
+def feed_resume(code: str) -> int:
+    from releaf_pipeline.lib.store.lifecycle import resume_feed
+
+    app = App()
+    target = _one_feed(app, code, removed=True)
+    if resume_feed(app.engine, target, now=app.now()):
+        click.echo(f"resumed feed {target.customer_code} on {target.server_name}")
+    else:
+        click.echo(f"feed {target.customer_code} on {target.server_name} was not paused")
+    return 0
+
+
+@feed.command(
+    "remove", help="stop a feed for good; its readings, deposits and certificates stay" + CODE_HELP
+)
+@CODE
+def feed_remove(code: str) -> int:
+    from releaf_pipeline.lib.store.lifecycle import remove_feed
+
+    app = App()
+    target = _one_feed(app, code)
+    remove_feed(app.engine, target, now=app.now())
+    click.echo(
+        f"removed feed {target.customer_code} on {target.server_name}; its history stays "
+        f"(`releaf feed resume {target.server_name}/{target.customer_code}` brings it back)"
+    )
+    return 0
+
+
+@feed.command(
+    "update",
+    help="change a feed's account, scope or activation date, where the deposits already "
+    "made allow it (a certificate is never rewritten)" + CODE_HELP,
+)
+@CODE
+@click.option("--account", help="new PrintReleaf account")
+@click.option("--scope", type=click.Choice(SCOPES))
+@click.option("--activation-date", help="YYYY-MM-DD")
+def feed_update(
+    code: str, account: str | None, scope: str | None, activation_date: str | None
+) -> int:
+    from releaf_pipeline.lib.labels import check_label
+    from releaf_pipeline.lib.store.lifecycle import update_feed
+
+    if account is None and scope is None and activation_date is None:
+        raise UserError("nothing to change: give --account, --scope or --activation-date")
+    if account is not None:
+        try:
+            account = check_label(account, "account")
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    activation = parse_date(activation_date, "--activation-date") if activation_date else None
+    app = App()
+    if activation is not None:
+        check_activation(app, activation)
+    target = _one_feed(app, code)
+    said = update_feed(
+        app.engine, target, now=app.now(), account=account, scope=scope,
+        activation_date=activation,
+    )  # fmt: skip
+    if not said:
+        click.echo(f"feed {target.customer_code} on {target.server_name} already is so")
+    for line in said:
+        click.echo(f"feed {target.customer_code} on {target.server_name}: {line}")
+    return 0
+
+
+def register(group: click.Group) -> None:
+    """These commands live in the `server` and `feed` groups, added by `registry`."""

@@ -1,0 +1,40 @@
+"""Step failures an operator can act on: one line saying what failed and what to do."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import dagster as dg
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _operator_errors() -> tuple[type[Exception], ...]:
+    # Errors whose message already says what to do: a setting, the store, the key file,
+    # the registry, the certificates' fonts and directory. Anything else is a bug and
+    # keeps its traceback.
+    from releaf_pipeline.lib.certificate_pdf import CertificateFileError, CertificateFontError
+    from releaf_pipeline.lib.secrets import SecretKeyError
+    from releaf_pipeline.lib.store.engine import StoreError
+    from releaf_pipeline.lib.store.registry import RegistryError
+    from releaf_pipeline.settings import SettingsError
+
+    return (
+        SecretKeyError, StoreError, RegistryError, SettingsError, CertificateFontError,
+        CertificateFileError,
+    )  # fmt: skip
+
+
+def one_line_failures(fn: F) -> F:
+    """Run `fn` so that an operator's error fails the step with its one line on top."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _operator_errors() as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+    return run  # type: ignore[return-value]

@@ -1,0 +1,196 @@
+"""What operators change after registering: pause, resume, remove and amend feeds, remove
+servers. History stays: readings, deposits and certificates are never deleted here."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from releaf_pipeline.lib.rules import SCOPES
+from releaf_pipeline.lib.store.registry import FeedRecord, RegistryError
+from releaf_pipeline.lib.store.tables import certificates, deposits, feeds, servers
+
+
+def pause_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> bool:
+    """Stop collecting the feed until it is resumed; False if it was paused already."""
+    with engine.begin() as conn:
+        done = conn.execute(
+            feeds.update()
+            .where(feeds.c.id == feed.id, feeds.c.paused_at.is_(None))
+            .values(paused_at=now)
+        )
+    return bool(done.rowcount)
+
+
+def resume_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> bool:
+    """Collect the feed again (a removed feed comes back with its history); False if it
+    was neither paused nor removed. The nights' re-read window and the catch-up collect
+    the days it missed, within their look-back."""
+    with engine.begin() as conn:
+        removed = conn.execute(
+            sa.select(servers.c.removed_at).where(servers.c.id == feed.server_id)
+        ).scalar()
+        if removed is not None:
+            raise RegistryError(
+                f"server {feed.server_name!r} was removed: register it again with `releaf "
+                f"server add {feed.server_name} --url URL` before resuming its feeds"
+            )
+        done = conn.execute(
+            feeds.update()
+            .where(
+                feeds.c.id == feed.id,
+                sa.or_(feeds.c.paused_at.is_not(None), feeds.c.removed_at.is_not(None)),
+            )
+            .values(paused_at=None, removed_at=None)
+        )
+    return bool(done.rowcount)
+
+
+def remove_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> None:
+    """Stop the feed for good; its readings, deposits and certificates stay."""
+    with engine.begin() as conn:
+        conn.execute(feeds.update().where(feeds.c.id == feed.id).values(removed_at=now))
+
+
+def remove_server(engine: Engine, name: str, *, now: datetime) -> None:
+    """Stop checking a server; refused while a feed (not removed) uses it."""
+    with engine.begin() as conn:
+        server_id = conn.execute(
+            sa.select(servers.c.id).where(servers.c.name == name, servers.c.removed_at.is_(None))
+        ).scalar()
+        if server_id is None:
+            raise RegistryError(f"no server named {name!r} is registered: see `releaf server list`")
+        codes = (
+            conn.execute(
+                sa.select(feeds.c.customer_code)
+                .where(feeds.c.server_id == server_id, feeds.c.removed_at.is_(None))
+                .order_by(feeds.c.customer_code)
+            )
+            .scalars()
+            .all()
+        )
+        if codes:
+            shown = ", ".join(codes[:5]) + (f" and {len(codes) - 5} more" if len(codes) > 5 else "")
+            raise RegistryError(
+                f"server {name!r} still feeds {len(codes)} customer(s) ({shown}): remove them "
+                f"first with `releaf feed remove {name}/CODE`"
+            )
+        conn.execute(servers.update().where(servers.c.id == server_id).values(removed_at=now))
+
+
+def update_feed(
+    engine: Engine,
+    feed: FeedRecord,
+    *,
+    now: datetime,
+    account: str | None = None,
+    scope: str | None = None,
+    activation_date: date | None = None,
+) -> list[str]:
+    """Change a feed's account, scope or activation date where the deposits already made
+    allow it; returns one line per change, saying what follows from it.
+
+    - account: only while no certificate credits the feed's pages, since a certificate is
+      never rewritten; its deposits move to the new account.
+    - scope: the deposits are recomputed from activation; pages that change in certified
+      months go into the account's next certificate as an adjustment.
+    - activation date: not later than a certified period that already counts the feed's
+      pages; an earlier one needs the days before collected (a backfill, as said).
+    """
+    said: list[str] = []
+    with engine.begin() as conn:
+        if account is not None and account != feed.account:
+            _move_account(conn, feed, account)
+            said.append(f"account {feed.account} -> {account}: its deposits moved with it")
+        if scope is not None and scope != feed.scope:
+            if scope not in SCOPES:
+                raise RegistryError(f"scope must be 'all' or 'managed', got {scope!r}")
+            _dirty(conn, feed, feed.activation_date, scope=scope)
+            said.append(
+                f"scope {feed.scope} -> {scope}: its deposits are recomputed by the next run; "
+                "changes in certified months go into the next certificate"
+            )
+        if activation_date is not None and activation_date != feed.activation_date:
+            said.append(_move_activation(conn, feed, activation_date))
+    return said
+
+
+def _certified_pages(conn: Connection, feed: FeedRecord, *, before: date | None = None) -> sa.Row:
+    """The latest certificate of the feed's account that credits pages the feed deposited
+    (on days before `before`, if given), or None."""
+    conditions = [
+        deposits.c.feed_id == feed.id,
+        deposits.c.pages > 0,
+        deposits.c.day.between(certificates.c.period_start, certificates.c.period_end),
+    ]
+    if before is not None:
+        conditions.append(deposits.c.day < before)
+    query = (
+        sa.select(certificates.c.id, certificates.c.period_start, certificates.c.period_end)
+        .where(certificates.c.account == feed.account, sa.exists().where(*conditions))
+        .order_by(certificates.c.period_end.desc())
+        .limit(1)
+    )
+    return conn.execute(query).first()
+
+
+def _first_certified_day(conn: Connection, feed: FeedRecord) -> date:
+    return conn.execute(
+        sa.select(sa.func.min(deposits.c.day)).where(
+            deposits.c.feed_id == feed.id,
+            deposits.c.pages > 0,
+            sa.exists().where(
+                certificates.c.account == feed.account,
+                deposits.c.day.between(certificates.c.period_start, certificates.c.period_end),
+            ),
+        )
+    ).scalar_one()
+
+
+def _move_account(conn: Connection, feed: FeedRecord, account: str) -> None:
+    if not account.strip():
+        raise RegistryError("the account is empty")
+    cert = _certified_pages(conn, feed)
+    if cert is not None:
+        raise RegistryError(
+            f"certificate {cert.id} of {feed.account} already credits this feed's pages, and a "
+            "certificate is never rewritten: the feed keeps its account"
+        )
+    conn.execute(deposits.update().where(deposits.c.feed_id == feed.id).values(account=account))
+    conn.execute(feeds.update().where(feeds.c.id == feed.id).values(account=account))
+
+
+def _move_activation(conn: Connection, feed: FeedRecord, activation: date) -> str:
+    if activation > feed.activation_date:
+        cert = _certified_pages(conn, feed, before=activation)
+        if cert is not None:
+            first = _first_certified_day(conn, feed)
+            raise RegistryError(
+                f"certificate {cert.id} already credits pages this feed deposited before "
+                f"{activation}, and a certificate is never rewritten: the activation date can "
+                f"move to {first} at the latest"
+            )
+    _dirty(conn, feed, min(activation, feed.activation_date), activation_date=activation)
+    if activation < feed.activation_date:
+        return (
+            f"activation {feed.activation_date} -> {activation}: collect the days before with "
+            f"`releaf backfill --start {activation} --end {feed.activation_date} "
+            f"--feed {feed.server_name}/{feed.customer_code}`"
+        )
+    return (
+        f"activation {feed.activation_date} -> {activation}: its deposits before it go with "
+        "the next run"
+    )
+
+
+def _dirty(conn: Connection, feed: FeedRecord, start: date, **values: object) -> None:
+    """Change the feed and mark its deposits due from `start` (the next run recomputes)."""
+    current = conn.execute(sa.select(feeds.c.dirty_from).where(feeds.c.id == feed.id)).scalar()
+    dirty = start if current is None else min(current, start)
+    conn.execute(
+        feeds.update()
+        .where(feeds.c.id == feed.id)
+        .values(dirty_from=dirty, inputs_version=feeds.c.inputs_version + 1, **values)
+    )
