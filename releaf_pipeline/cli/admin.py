@@ -78,8 +78,15 @@ def upgrade() -> int:
         migrate(engine)
         after = current_revision(engine)
     except sa.exc.OperationalError as exc:
+        why = " ".join(str(exc.orig).split())
+        if engine.dialect.name == "sqlite":
+            raise UserError(
+                f"cannot migrate the SQLite store {engine.url.database}: {why}; the disk must "
+                "have space, and the file and its directory must be writable"
+            ) from None
         raise UserError(
-            f"cannot migrate the store: {exc.orig}; check RELEAF_DATABASE_URL"
+            f"cannot migrate the store at {shown}: {why}; check RELEAF_DATABASE_URL and that "
+            "the database is running"
         ) from None
     finally:
         engine.dispose()
@@ -95,10 +102,16 @@ def upgrade() -> int:
 @db.command("check", help="run the database's own integrity check on the store")
 def check() -> int:
     from releaf_pipeline.lib.store.check import check_store
+    from releaf_pipeline.lib.store.engine import inspect_engine
 
-    app = App()
-    result = check_store(app.engine)
-    shown = app.engine.url.render_as_string(hide_password=True)
+    # The store as it is: opening it the usual way would migrate it first.
+    with store_url_checked():
+        engine = inspect_engine(App().settings.database_url)
+    try:
+        result = check_store(engine)
+    finally:
+        engine.dispose()
+    shown = engine.url.render_as_string(hide_password=True)
     click.echo(f"store {shown} ({result.database}, schema {result.revision})")
     for ran in result.checks:
         click.echo(f"  checked: {ran}")

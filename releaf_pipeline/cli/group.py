@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,10 @@ def releaf(debug: bool) -> None:
     """The `releaf` command."""
     global _debug
     _debug = debug or debug_requested()
+    if not _debug:
+        # The library's own warnings (a request retried) are the run's business, in its
+        # log; the terminal gets releaf's lines only.
+        logging.getLogger("releaf_pipeline.lib").addHandler(logging.NullHandler())
 
 
 for module in (registry, amend, runs, reports, certificates, admin):
@@ -44,6 +49,12 @@ def _errors() -> tuple[type[BaseException], ...]:
     from releaf_pipeline.settings import SettingsError
 
     return (UserError, RegistryError, MPSMonitorError, StoreError, SecretKeyError, SettingsError)
+
+
+def _database_error() -> type[Exception]:
+    import sqlalchemy as sa
+
+    return sa.exc.DBAPIError
 
 
 def _run_guard_error() -> type[Exception]:
@@ -88,6 +99,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         # A run that could not get its pool slot in time, or was stopped by a signal.
         _fail(str(exc))
         return exc.exit_code
+    except _database_error() as exc:
+        # The store failed under a command that had opened it: a full disk, a file made
+        # read-only, a database that went away.
+        why = " ".join(str(getattr(exc, "orig", exc)).split())
+        _fail(
+            f"the store failed: {why}; check that its disk has space, its file is writable "
+            "and its database is running (`releaf db check`)"
+        )
+        return 1
     except BrokenPipeError:
         # The reader went away (`releaf feed list | head -3`): nothing more to say.
         return 141

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import dagster as dg
+from sqlalchemy.exc import DBAPIError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,5 +37,11 @@ def one_line_failures(fn: F) -> F:
             return fn(*args, **kwargs)
         except _operator_errors() as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
+        except DBAPIError as exc:
+            why = " ".join(str(exc.orig).split())
+            raise dg.Failure(
+                description=f"the store failed: {why}; check that its disk has space, its "
+                "file is writable and its database is running (`releaf db check`)",
+            ) from exc
 
     return run  # type: ignore[return-value]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
@@ -389,6 +390,11 @@ async def _collect_feed(
             await asyncio.to_thread(
                 clear_recollect, run.engine, feed.id, covered_from, plan.fetch_to
             )
+    except DBAPIError:
+        # The store itself failed (a full disk, a damaged file, the database gone): every
+        # feed would, and nothing could be recorded. The run fails; each feed's writes
+        # are one transaction, so nothing is half done.
+        raise
     except Exception as exc:  # one feed's failure must not stop the others
         if isinstance(exc, MPSMonitorError):
             reason = f"{exc.reason}: {exc}"

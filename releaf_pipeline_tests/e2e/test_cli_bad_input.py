@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import resource
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -43,16 +46,54 @@ class Case:
 
     args: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
+    damage: str | None = None
+    """What is wrong with DAGSTER_HOME while the command runs (a key of DAMAGE)."""
 
     @property
     def label(self) -> str:
         shown = " ".join(repr(a) if " " in a or not a else a for a in self.args)
         extra = " ".join(f"{k}={v}" for k, v in self.env.items())
-        return f"{extra} {shown}".strip() or "(no arguments)"
+        damaged = f"[{self.damage}]" if self.damage else ""
+        return f"{damaged} {extra} {shown}".strip() or "(no arguments)"
 
 
 def case(*args: str, **env: str) -> Case:
     return Case(tuple(args), env)
+
+
+def damaged(damage: str, *args: str) -> Case:
+    return Case(tuple(args), {}, damage)
+
+
+def _truncate(path: Path, size: int) -> None:
+    with path.open("r+b") as fh:
+        fh.truncate(size)
+
+
+def _immutable(path: Path, on: bool) -> None:
+    """Make the directory `path` read-only even for root (who ignores its mode)."""
+    if os.geteuid() != 0:
+        path.chmod(0o555 if on else 0o755)
+        return
+    done = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True)
+    assert done.returncode == 0, f"chattr cannot make {path} read-only: {done.stderr!r}"
+
+
+# Each damage is done to the world's DAGSTER_HOME just before the command and undone after
+# it; the files it damages are compared before and after the command as well.
+DAMAGE = {
+    "key file missing": lambda home: (home / "releaf.key").unlink(),
+    "key file empty": lambda home: (home / "releaf.key").write_bytes(b""),
+    "key file a directory": lambda home: (
+        (home / "releaf.key").unlink(),
+        (home / "releaf.key").mkdir(),
+    ),
+    "store cut to 0 bytes": lambda home: _truncate(home / "releaf.db", 0),
+    "store cut in half": lambda home: _truncate(
+        home / "releaf.db", (home / "releaf.db").stat().st_size // 2
+    ),
+    "disk full": lambda home: None,  # the command's files cannot grow: see World.run
+}
 
 
 def _dates(option: str, *rest: str) -> list[Case]:
@@ -122,9 +163,11 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         case(RELEAF_DATABASE_URL="sqlite:///{a_file}/store/releaf.db"),
         case(RELEAF_DATABASE_URL="sqlite:///{directory}"),
         case(DAGSTER_HOME="{a_file}"),
+        case(DAGSTER_HOME="{read_only_home}"),
     ],
     ("feed",): [case("nosuch")],
     ("feed", "add"): [
+        damaged("disk full", *FEED_DATE, "2026-10-01"),
         *(case(*FEED_DATE, bad) for bad in BAD_DATES),
         case("--server", "nosuch", *FEED[2:], "--activation-date", "2026-10-01"),
         case(*FEED_DATE, "2026-10-01", "--scope", "some"),
@@ -177,7 +220,11 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         case("{control_csv}"),
         case("{latin1_csv}"),
     ],
-    ("feed", "list"): [case("--bogus"), case(RELEAF_NOW="garbage")],
+    ("feed", "list"): [
+        case("--bogus"),
+        case(RELEAF_NOW="garbage"),
+        damaged("store cut to 0 bytes"),
+    ],
     ("feed", "pause"): [case("NOSUCH"), case(), case("east/NOSUCH")],
     ("feed", "resume"): [case("NOSUCH"), case()],
     ("feed", "remove"): [case("NOSUCH"), case()],
@@ -192,7 +239,18 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         case("{code}", "--activation-date", "2099-01-01"),
     ],
     ("collect",): [
+        case("--start", "2026-10-11", DAGSTER_HOME="{read_only_home}"),
         *_dates("--start"),
+        *(
+            damaged(damage, "--start", "2026-10-11")
+            for damage in (
+                "key file missing",
+                "key file empty",
+                "key file a directory",
+                "store cut in half",
+                "disk full",
+            )
+        ),
         case("--start", "2026-10-10", "--end", "2026-10-09"),
         case("--start", TODAY.isoformat()),
         case("--start", "2026-10-10", "--end", TODAY.isoformat()),
@@ -223,6 +281,7 @@ CASES: dict[tuple[str, ...], list[Case]] = {
     ],
     ("nightly",): [
         *_dates("--date"),
+        damaged("key file missing", "--date", "2026-10-11"),
         case("--date", TODAY.isoformat()),
         case("--date", "2099-01-01"),
         case("--date", "2024-12-31"),
@@ -234,14 +293,23 @@ CASES: dict[tuple[str, ...], list[Case]] = {
     ("certificates", "show"): [case("RC-NOSUCH"), case()],
     ("secrets",): [case("nosuch")],
     ("secrets", "new-key"): [case("extra")],
-    ("secrets", "rotate"): [case(RELEAF_SECRET_KEY="not-a-key"), case("extra")],
+    ("secrets", "rotate"): [
+        case(RELEAF_SECRET_KEY="not-a-key"),
+        case("extra"),
+        damaged("key file missing"),
+        damaged("key file empty"),
+    ],
     ("db",): [case("nosuch")],
     ("db", "upgrade"): [
         case("--bogus"),
         case(RELEAF_DATABASE_URL="garbage"),
         case(RELEAF_DATABASE_URL="postgresql+psycopg2://releaf@127.0.0.1:1/releaf"),
     ],
-    ("db", "check"): [case("--bogus"), case(RELEAF_DATABASE_URL="garbage")],
+    ("db", "check"): [
+        case("--bogus"),
+        case(RELEAF_DATABASE_URL="garbage"),
+        damaged("store cut in half"),
+    ],
     ("demo",): [case("--port", "0"), case("--port", "x"), case("--bogus")],
     ("simulator",): [
         case("--port", "x"),
@@ -281,6 +349,13 @@ def _releaf() -> list[str]:
     return [found] if found else [sys.executable, "-c", script]
 
 
+def _no_file_growth() -> None:
+    """In the command's process: no file can grow past 4 KiB, as on a full disk (writes
+    fail with an error instead of the signal that would kill the process)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
 @dataclass
 class World:
     """A private DAGSTER_HOME with a store that has a server, feeds and collected days."""
@@ -290,13 +365,46 @@ class World:
     values: dict[str, str]
     sim: Simulator
 
-    def run(self, args: tuple[str, ...], env: dict[str, str] | None = None):
+    def run(self, args: tuple[str, ...], env: dict[str, str] | None = None, *,
+            disk_full: bool = False):  # fmt: skip
         extra = {k: v.format(**self.values) for k, v in (env or {}).items()}
         return subprocess.run(
             [*_releaf(), *(a.format(**self.values) for a in args)],
             cwd=self.home.parent, env={**self.env, **extra}, stdin=subprocess.DEVNULL,
             capture_output=True, text=True, timeout=300,
+            preexec_fn=_no_file_growth if disk_full else None,
         )  # fmt: skip
+
+    @contextmanager
+    def damaged(self, damage: str | None) -> Iterator[None]:
+        """The home with `damage` done to it, undone after; the damaged files must be as
+        the damage left them when the command is over."""
+        if damage is None:
+            yield
+            return
+        # Everything into the store's main file first, as after a quiet night: a damage to
+        # the file is then a damage to the data, not to pages the WAL still holds.
+        with sqlite3.connect(self.home / "releaf.db") as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        saved = {name: (self.home / name).read_bytes() for name in ("releaf.key", "releaf.db")}
+        DAMAGE[damage](self.home)
+        left = self._files()
+        try:
+            yield
+            assert self._files() == left, f"the command changed the damaged home ({damage})"
+        finally:
+            key = self.home / "releaf.key"
+            if key.is_dir():
+                key.rmdir()
+            for name, data in saved.items():
+                (self.home / name).write_bytes(data)
+
+    def _files(self) -> dict[str, str]:
+        return {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "directory"
+            for p in sorted(self.home.iterdir())
+            if p.name in ("releaf.key", "releaf.db")
+        }
 
     def state(self) -> dict[str, object]:
         """Row count and content hash of every table of the store, and the runs in the
@@ -342,6 +450,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         control.write_text(header + "east,ABCD,acct\x1b[2Jz,2026-10-01,all\n")
         latin1 = root / "latin1.csv"
         latin1.write_bytes((header + "east,ABCD,caf\xe9,2026-10-01,all\n").encode("latin-1"))
+        read_only_home = root / "read-only-home"
+        read_only_home.mkdir()
+        _immutable(read_only_home, True)
         a_file = root / "a-file"
         a_file.write_text("not a directory\n")
         unknown = root / "unknown.csv"
@@ -354,6 +465,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "not_utf8": str(not_utf8), "not_pem": str(not_pem),
             "unknown_server_csv": str(unknown), "big_field_csv": str(big_field),
             "control_csv": str(control), "latin1_csv": str(latin1), "a_file": str(a_file),
+            "read_only_home": str(read_only_home),
             "url_upper": sim.url.upper(),
             "fed_code": fleet.customer_codes[0],
         }  # fmt: skip
@@ -369,7 +481,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for args, extra in setup:
             done = w.run(args, extra)
             assert done.returncode == 0, (args, done.stderr)
-        yield w
+        try:
+            yield w
+        finally:
+            _immutable(read_only_home, False)
 
 
 def test_every_command_has_bad_input_cases():
@@ -385,7 +500,8 @@ def test_every_command_has_bad_input_cases():
 )
 def test_bad_input_is_one_line_and_changes_nothing(world: World, path, bad: Case):
     before = world.state()
-    done = world.run((*path, *bad.args), bad.env)
+    with world.damaged(bad.damage):
+        done = world.run((*path, *bad.args), bad.env, disk_full=bad.damage == "disk full")
     after = world.state()
     shown = f"stdout={done.stdout!r} stderr={done.stderr!r}"
     assert done.returncode != 0, shown
@@ -394,6 +510,11 @@ def test_bad_input_is_one_line_and_changes_nothing(world: World, path, bad: Case
     assert not NOISE.search(done.stdout + done.stderr), shown
     # The catch-all for bugs names itself: bad input must be refused on purpose.
     assert "a bug in releaf" not in done.stderr, shown
+    if bad.damage == "store cut in half" and "the store failed" in done.stderr:
+        # Where the cut falls, the damage may show only when the run reads those pages:
+        # the run is there, failed, with the same line at the top of its failure.
+        assert "step meter_readings failed: the store failed" in done.stderr, shown
+        before["dagster runs"] = int(before["dagster runs"]) + 1  # type: ignore[call-overload]
     assert after == before, shown
 
 

@@ -119,15 +119,16 @@ def _until(what: str, check: Callable[[], object], seconds: float = COMMAND_SECO
 
 
 def _holding(instance: dg.DagsterInstance, procs: list[subprocess.Popen[str]]) -> list[str] | None:
-    """The runs of `procs` that hold a pool slot (are in their collection step), in the
-    order of `procs`, once each of them does."""
+    """The runs of `procs` that hold a pool slot and have started (are in their collection
+    step), in the order of `procs`, once each of them does."""
     for proc in procs:
         assert proc.poll() is None, proc.communicate()
     claimed = instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
     by_pid = {}
     for slot in claimed:
         run = instance.get_run_by_id(slot.run_id)
-        if run is not None:
+        # Its slot is claimed just before the run starts: wait until it has.
+        if run is not None and run.status == dg.DagsterRunStatus.STARTED:
             by_pid[int(run.tags["releaf/pid"])] = run.run_id
     runs = [by_pid.get(proc.pid) for proc in procs]
     return runs if all(runs) else None  # type: ignore[return-value]

@@ -29,6 +29,16 @@ class StoreCheck:
 def check_store(engine: Engine) -> StoreCheck:
     """Run the database's own integrity checks on the store and compare its schema with
     the newest migration."""
+    try:
+        return _check(engine)
+    except sa.exc.DatabaseError as exc:
+        # Damage that stops the database from reading its own pages: that is the finding.
+        result = StoreCheck(engine.dialect.name, None, checks=["opening the store"])
+        result.problems.append(f"unreadable: {' '.join(str(exc.orig).split())}")
+        return result
+
+
+def _check(engine: Engine) -> StoreCheck:
     result = StoreCheck(engine.dialect.name, current_revision(engine))
     if result.revision != HEAD_REVISION:
         result.problems.append(

@@ -24,6 +24,9 @@ def make_engine(url: str, *, may_create: Callable[[], bool] | None = None) -> En
     all is created, unless `may_create` says no: then it is refused (a store truncated or
     swapped for an empty one must not start over as a new one).
     """
+    if may_create is not None and _empty_sqlite_file(url) and not may_create():
+        # Refused before connecting: even opening the file would write a header into it.
+        raise _truncated(url)
     engine = _create(url)
     if engine.dialect.name == "sqlite":
 
@@ -47,26 +50,45 @@ def make_engine(url: str, *, may_create: Callable[[], bool] | None = None) -> En
 
     try:
         if may_create is not None and current_revision(engine) is None and not may_create():
-            where = engine.url.render_as_string(hide_password=True)
             engine.dispose()
-            raise StoreError(
-                f"the store at {where} has no schema, but this Dagster instance has runs: it "
-                "was truncated or replaced; restore it from a backup, or point "
-                "RELEAF_DATABASE_URL at the pipeline's database"
-            )
+            raise _truncated(engine.url.render_as_string(hide_password=True))
         upgrade(engine)
     except sa.exc.DatabaseError as exc:
         why = " ".join(str(exc.orig).split())
         if engine.dialect.name == "sqlite":
             raise StoreError(
-                f"cannot open the SQLite store {engine.url.database}: {why}; the file and its "
-                "directory must be writable, and a damaged file restored from a backup"
+                f"cannot open the SQLite store {engine.url.database}: {why}; the disk must "
+                "have space, the file and its directory be writable, and a damaged file be "
+                "restored from a backup (`releaf db check` says which)"
             ) from None
         raise StoreError(
             f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: "
             f"{why}. Check RELEAF_DATABASE_URL and that the database is running."
         ) from None
     return engine
+
+
+def inspect_engine(url: str) -> Engine:
+    """An engine for the store at `url` as it is: no schema created or migrated, nothing
+    written, for checking a store that may be damaged. StoreError for a bad URL."""
+    return _create(url)
+
+
+def _empty_sqlite_file(url: str) -> bool:
+    if not url.startswith("sqlite:///"):
+        return False
+    path = Path(url.removeprefix("sqlite:///"))
+    return path.is_file() and path.stat().st_size == 0
+
+
+def _truncated(where: str) -> StoreError:
+    if where.startswith("sqlite:///"):
+        where = where.removeprefix("sqlite:///")
+    return StoreError(
+        f"the store {where} has no schema, but this Dagster instance has runs: it was "
+        "truncated or replaced; restore it from a backup, or point RELEAF_DATABASE_URL at "
+        "the pipeline's database"
+    )
 
 
 def _create(url: str) -> Engine:
