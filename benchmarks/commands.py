@@ -1,0 +1,148 @@
+"""The `releaf` command as the scenarios drive it: registering the simulator and its feeds,
+one measured `releaf collect` run (from outside, and from what the instance recorded), and
+the same collection again with its phases timed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.conditions import FEEDS_PER_ACCOUNT, PYTHON, SERVER
+from benchmarks.home import Home, morning_after
+from benchmarks.measuring import Measured, loadavg, measure
+from benchmarks.simprocess import SimulatorProcess, stats_delta
+
+
+def releaf_command() -> list[str]:
+    """The installed `releaf` console script next to this interpreter."""
+    script = Path(PYTHON).parent / "releaf"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("releaf")
+    if found is None:
+        raise SystemExit("the `releaf` command is not installed: run `make bench`")
+    return [found]
+
+
+def releaf(home: Home, *args: str, now: datetime | None = None, **kw: Any) -> Measured:
+    """`releaf ARGS...` in `home`, measured; `now` and `concurrency` as in `Home.env`."""
+    return measure([*releaf_command(), *args], home.env(now=now, **kw))
+
+
+def register(home: Home, sim: SimulatorProcess, n_feeds: int, activation: date) -> None:
+    """Register the simulator and `n_feeds` feeds (in bulk, from a CSV)."""
+    releaf(home, "server", "add", SERVER, "--url", sim.url, "--ca-bundle", sim.ca_bundle)
+    csv_path = home.path / "feeds.csv"
+    lines = ["server,customer_code,account,activation_date,scope"]
+    for i, code in enumerate(sim.codes[:n_feeds]):
+        lines.append(f"{SERVER},{code},acct-{i // FEEDS_PER_ACCOUNT:05d},{activation},all")
+    csv_path.write_text("\n".join(lines) + "\n")
+    releaf(home, "feed", "import", str(csv_path))
+
+
+def run_id_of(stdout: str) -> str:
+    """The run id `releaf collect` printed."""
+    for line in stdout.splitlines():
+        if line.startswith(("collection run ", "backfill run ")):
+            return line.split()[2].rstrip(":")
+    raise RuntimeError(f"no run id in the output of releaf collect:\n{stdout[-2000:]}")
+
+
+def run_info(home: Home, run_id: str) -> dict[str, Any]:
+    """What the instance in `home` recorded about the run (`benchmarks.runinfo`)."""
+    out = measure([PYTHON, "-m", "benchmarks.runinfo", run_id], home.env())
+    return json.loads(out.stdout)
+
+
+def collect(
+    home: Home,
+    sim: SimulatorProcess,
+    start: date,
+    end: date,
+    n_feeds: int,
+    *,
+    concurrency: int | None,
+) -> dict[str, Any]:
+    """One `releaf collect` run, measured from outside and from the instance."""
+    before = sim.stats()
+    load_before = loadavg()
+    result = releaf(
+        home,
+        "collect",
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        now=morning_after(end),
+        concurrency=concurrency,
+    )
+    served = stats_delta(before, sim.stats())
+    info = run_info(home, run_id_of(result.stdout))
+    readings = info["meter_readings"]
+    collect_seconds = readings.get("duration_seconds")
+    deposits_seconds = info["steps"].get("daily_deposits", {}).get("seconds")
+    run_seconds = info["run_seconds"]
+    out: dict[str, Any] = {
+        "feeds": n_feeds,
+        "days": f"{start}..{end}",
+        **result.summary(),
+        "run_seconds": run_seconds,
+        "cli_overhead_seconds": round(result.wall_seconds - run_seconds, 3)
+        if run_seconds
+        else None,
+        "collect_seconds": collect_seconds,
+        "meter_readings_step_seconds": info["steps"].get("meter_readings", {}).get("seconds"),
+        "daily_deposits_step_seconds": deposits_seconds,
+        "feeds_collected": readings.get("feeds_collected"),
+        "feeds_failed": readings.get("feeds_failed"),
+        "feeds_paused": readings.get("feeds_paused"),
+        "devices": readings.get("devices"),
+        "readings_changed": readings.get("readings_changed"),
+        "retries": readings.get("retries"),
+        "requests_counted_by_pipeline": readings.get("requests"),
+        **served,
+        "requests_per_feed": round(served["requests"] / n_feeds, 3),
+        "feeds_per_second": round(n_feeds / result.wall_seconds, 2),
+        "requests_per_second": round(served["requests"] / result.wall_seconds, 2),
+        "feeds_per_second_collecting": round(n_feeds / collect_seconds, 2)
+        if collect_seconds
+        else None,
+        "requests_per_second_collecting": round(served["requests"] / collect_seconds, 2)
+        if collect_seconds
+        else None,
+        "deposit_pages": info["daily_deposits"].get("pages"),
+        "run_status": info["status"],
+        "loadavg_before": load_before,
+    }
+    if info["status"] != "SUCCESS" or readings.get("feeds_collected") != n_feeds:
+        out["problem"] = "not every feed was collected"
+    return out
+
+
+def phases_run(home: Home, start: date, end: date) -> dict[str, Any]:
+    """The same collection again, in-process with its phases timed (`benchmarks.phases`)."""
+    out_path = home.path / "phases.json"
+    measure(
+        [
+            PYTHON,
+            "-m",
+            "benchmarks.phases",
+            f"--out={out_path}",
+            "--",
+            "collect",
+            "--start",
+            start.isoformat(),
+            "--end",
+            end.isoformat(),
+        ],
+        home.env(now=morning_after(end)),
+    )
+    result = json.loads(out_path.read_text())
+    result["note"] = (
+        "a separate run of the same night from the same store, with timers around the "
+        "pipeline's functions; http times of concurrent requests add up past the wall time"
+    )
+    return result
