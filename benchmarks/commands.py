@@ -81,8 +81,8 @@ def collect(
     )
     served = stats_delta(before, sim.stats())
     info = run_info(home, run_id_of(result.stdout))
-    readings = info["meter_readings"]
-    collect_seconds = readings.get("duration_seconds")
+    readings = {**info["meter_readings"], **info["summary"]}
+    collect_seconds = readings.get("seconds")
     deposits_seconds = info["steps"].get("daily_deposits", {}).get("seconds")
     run_seconds = info["run_seconds"]
     out: dict[str, Any] = {
@@ -99,7 +99,7 @@ def collect(
         "feeds_collected": readings.get("feeds_collected"),
         "feeds_failed": readings.get("feeds_failed"),
         "feeds_paused": readings.get("feeds_paused"),
-        "devices": readings.get("devices"),
+        "devices": readings.get("devices_reporting"),
         "readings_changed": readings.get("readings_changed"),
         "retries": readings.get("retries"),
         "requests_counted_by_pipeline": readings.get("requests"),

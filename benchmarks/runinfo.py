@@ -1,9 +1,10 @@
 """What the Dagster instance at DAGSTER_HOME recorded about one run, as JSON.
 
 `python -m benchmarks.runinfo RUN_ID` prints the run's status, start and end, each step's
-duration, and the metadata of the latest `meter_readings` and `daily_deposits`
-materializations (the run's own, when it is the latest run). It runs as a process of its
-own so that the benchmark runner never imports Dagster or opens an instance itself.
+duration, the collection's run-wide summary (its `releaf/run.*` tags), and the metadata
+of the latest `meter_readings` and `daily_deposits` materializations (the run's own, when
+it is the latest run). It runs as a process of its own so that the benchmark runner never
+imports Dagster or opens an instance itself.
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ def _metadata(instance: dg.DagsterInstance, asset: str, run_id: str) -> dict[str
     return out
 
 
+SUMMARY_PREFIX = "releaf/run."
+
+
+def _number(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def run_info(run_id: str) -> dict[str, Any]:
     with dg.DagsterInstance.get() as instance:
         record = instance.get_run_record_by_id(run_id)
@@ -43,12 +56,20 @@ def run_info(run_id: str) -> dict[str, Any]:
             }
             for s in instance.get_run_step_stats(run_id)
         }
+        # The collection's run-wide figures (feeds, requests, retries, seconds) are tags of
+        # the run; a materialization carries its own day's figures only.
+        summary = {
+            key.removeprefix(SUMMARY_PREFIX): _number(value)
+            for key, value in record.dagster_run.tags.items()
+            if key.startswith(SUMMARY_PREFIX)
+        }
         start, end = record.start_time, record.end_time
         return {
             "run_id": run_id,
             "status": record.dagster_run.status.value,
             "run_seconds": round(end - start, 3) if start and end else None,
             "steps": steps,
+            "summary": summary,
             "meter_readings": _metadata(instance, "meter_readings", run_id),
             "daily_deposits": _metadata(instance, "daily_deposits", run_id),
         }

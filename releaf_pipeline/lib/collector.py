@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
-from releaf_pipeline.lib.mpsmonitor.models import Device, Ping
+from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings, Ping
 from releaf_pipeline.lib.rules import (
     BASELINE_LOOKBACK_DAYS,
     REREAD_AT_LEAST_DAYS,
@@ -253,17 +253,24 @@ async def _collect_server(
         if waiting:
             run.report.requests += client.requests_sent
             return waiting
-        listed = await _list_devices(client, server, feeds)
+        # The shared device listing runs while the feeds' Counter/List requests go out: a
+        # feed waits for it only when its readings are in.
+        listing = asyncio.ensure_future(_list_devices(client, server, feeds))
         gate = asyncio.Semaphore(run.settings.concurrency)
 
-        async def one(feed: FeedRecord) -> FeedOutcome:
-            async with gate:
-                return await _collect_feed(
-                    run, client, server, feed, plans[feed.id], dealer_code,
-                    listed.get(feed.customer_code) if listed is not None else None,
-                )  # fmt: skip
-
-        outcomes = list(await asyncio.gather(*(one(f) for f in feeds)))
+        try:
+            outcomes = list(
+                await asyncio.gather(
+                    *(
+                        _collect_feed(
+                            run, client, server, f, plans[f.id], dealer_code, listing, gate
+                        )
+                        for f in feeds
+                    )
+                )
+            )
+        finally:
+            listing.cancel()
         run.report.requests += client.requests_sent
         run.report.retries += client.retries
         return outcomes
@@ -349,6 +356,31 @@ def _outcome(
     )
 
 
+def _store_feed(
+    run: _Run,
+    feed: FeedRecord,
+    device_rows: list[Device],
+    reading_rows: list[DeviceReadings],
+    plan: FetchPlan,
+    first: date,
+    covered_from: date,
+) -> tuple[int, list[tuple[date, bool]]]:
+    """Store what one feed's requests returned, judge its health and clear its pending
+    re-collection, in one trip to the writer thread (a night has a thousand of them, one
+    at a time). Returns the readings changed and the health changes."""
+    changed = save_collection(
+        run.engine, feed=feed, device_rows=device_rows, reading_rows=reading_rows,
+        fetched_from=plan.fetch_from, fetched_to=plan.fetch_to, run_id=run.run_id,
+        now=run.now(),
+    )  # fmt: skip
+    health_changes = evaluate_feed_health(
+        run.engine, feed, first, run.end, holidays=run.holidays, now=run.now()
+    )
+    # Cleared by what was actually fetched, not by what was asked for.
+    clear_recollect(run.engine, feed.id, covered_from, plan.fetch_to)
+    return changed, health_changes
+
+
 async def _collect_feed(
     run: _Run,
     client: MPSMonitorClient,
@@ -356,10 +388,11 @@ async def _collect_feed(
     feed: FeedRecord,
     plan: FetchPlan,
     dealer_code: str,
-    device_rows: list[Device] | None,
+    listing: asyncio.Future[dict[str, list[Device]] | None],
+    gate: asyncio.Semaphore,
 ) -> FeedOutcome:
-    """One feed: its devices (listed for the whole server already, unless that failed),
-    its readings over the plan's range, stored with the status of each day."""
+    """One feed: its readings over the plan's range, its devices (from the server's shared
+    `listing`, or its own Device/List when that failed), stored with each day's status."""
     began = time.monotonic()
     first = max(run.start, feed.activation_date)
     covered_from = max(plan.fetch_from, feed.activation_date)
@@ -367,29 +400,25 @@ async def _collect_feed(
         # The customer lookup proves the code exists; after the first sync it is only
         # needed when the device list comes back empty, so a night costs one request per
         # feed beside the server's shared device list.
-        if feed.synced_through is None:
-            await client.get_customer(feed.customer_code)
-        if device_rows is None:
-            device_rows = await client.list_devices(feed.customer_code, "All")
-        if not device_rows and feed.synced_through is not None:
-            await client.get_customer(feed.customer_code)
-        reading_rows = await client.counter_list(
-            dealer_code, feed.customer_code, plan.fetch_from, plan.fetch_to
-        )
-        async with run.write_lock:
-            changed = await asyncio.to_thread(
-                save_collection, run.engine, feed=feed, device_rows=device_rows,
-                reading_rows=reading_rows, fetched_from=plan.fetch_from,
-                fetched_to=plan.fetch_to, run_id=run.run_id, now=run.now(),
-            )  # fmt: skip
-            health_changes = await asyncio.to_thread(
-                evaluate_feed_health, run.engine, feed, first, run.end,
-                holidays=run.holidays, now=run.now(),
-            )  # fmt: skip
-            # Cleared by what was actually fetched, not by what was asked for.
-            await asyncio.to_thread(
-                clear_recollect, run.engine, feed.id, covered_from, plan.fetch_to
+        # The gate bounds the feeds talking to the server; a feed leaves it once its
+        # answers are in, so the store's one writer never holds requests back.
+        async with gate:
+            began = time.monotonic()
+            if feed.synced_through is None:
+                await client.get_customer(feed.customer_code)
+            reading_rows = await client.counter_list(
+                dealer_code, feed.customer_code, plan.fetch_from, plan.fetch_to
             )
+            # Shielded: one feed failing (or cancelled) must not cancel the shared listing.
+            listed = await asyncio.shield(listing)
+            device_rows = listed.get(feed.customer_code) if listed is not None else None
+            if device_rows is None:
+                device_rows = await client.list_devices(feed.customer_code, "All")
+            if not device_rows and feed.synced_through is not None:
+                await client.get_customer(feed.customer_code)
+        changed, health_changes = await run.write(
+            _store_feed, run, feed, device_rows, reading_rows, plan, first, covered_from
+        )
     except DBAPIError:
         # The store itself failed (a full disk, a damaged file, the database gone): every
         # feed would, and nothing could be recorded. The run fails; each feed's writes
