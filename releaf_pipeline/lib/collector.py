@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from releaf_pipeline.lib.device_listings import start_listings
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings, Ping
@@ -253,9 +254,9 @@ async def _collect_server(
         if waiting:
             run.report.requests += client.requests_sent
             return waiting
-        # The shared device listing runs while the feeds' Counter/List requests go out: a
-        # feed waits for it only when its readings are in.
-        listing = asyncio.ensure_future(_list_devices(client, server, feeds))
+        # The shared device listings run while the feeds' Counter/List requests go out: a
+        # feed waits for its own listing only when its readings are in.
+        listings = start_listings(client, server.name, feeds)
         gate = asyncio.Semaphore(run.settings.concurrency)
 
         try:
@@ -263,14 +264,22 @@ async def _collect_server(
                 await asyncio.gather(
                     *(
                         _collect_feed(
-                            run, client, server, f, plans[f.id], dealer_code, listing, gate
+                            run,
+                            client,
+                            server,
+                            f,
+                            plans[f.id],
+                            dealer_code,
+                            listings[f.customer_code],
+                            gate,
                         )
                         for f in feeds
                     )
                 )
             )
         finally:
-            listing.cancel()
+            for listing in set(listings.values()):
+                listing.cancel()
         run.report.requests += client.requests_sent
         run.report.retries += client.retries
         return outcomes
@@ -311,22 +320,6 @@ async def _within_server_days(
         fid: FetchPlan(min(p.fetch_from, lived), lived) for fid, p in plans.items() if fid in mine
     }
     return replace(run, end=lived), {**plans, **narrowed}, []
-
-
-async def _list_devices(
-    client: MPSMonitorClient, server: ServerRecord, feeds: list[FeedRecord]
-) -> dict[str, list[Device]] | None:
-    """Every feed's devices from one paged Device/List for the whole server, or None when
-    that fails: each feed then asks for its own, so that a customer code the server does
-    not know, or any other failure, stays with the feed it belongs to."""
-    try:
-        return await client.list_devices_of([f.customer_code for f in feeds])
-    except MPSMonitorError as exc:
-        log.warning(
-            "listing the devices of %d feed(s) of %s at once failed (%s); asking feed by feed",
-            len(feeds), server.name, exc.reason,
-        )  # fmt: skip
-        return None
 
 
 async def _record(run: _Run, feed: FeedRecord, first: date, status: str, reason: str) -> None:
