@@ -67,6 +67,7 @@ def db() -> None:
 def upgrade() -> int:
     import sqlalchemy as sa
 
+    from releaf_pipeline.lib.store.engine import store_failure
     from releaf_pipeline.lib.store.migrate import current_revision, head_revision
     from releaf_pipeline.lib.store.migrate import upgrade as migrate
 
@@ -77,17 +78,8 @@ def upgrade() -> int:
         before = current_revision(engine)
         migrate(engine)
         after = current_revision(engine)
-    except sa.exc.OperationalError as exc:
-        why = " ".join(str(exc.orig).split())
-        if engine.dialect.name == "sqlite":
-            raise UserError(
-                f"cannot migrate the SQLite store {engine.url.database}: {why}; the disk must "
-                "have space, and the file and its directory must be writable"
-            ) from None
-        raise UserError(
-            f"cannot migrate the store at {shown}: {why}; check RELEAF_DATABASE_URL and that "
-            "the database is running"
-        ) from None
+    except sa.exc.DBAPIError as exc:
+        raise store_failure(exc, engine, doing="migrate") from None
     finally:
         engine.dispose()
     if before == after:

@@ -102,11 +102,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except _database_error() as exc:
         # The store failed under a command that had opened it: a full disk, a file made
         # read-only, a database that went away.
-        why = " ".join(str(getattr(exc, "orig", exc)).split())
-        _fail(
-            f"the store failed: {why}; check that its disk has space, its file is writable "
-            "and its database is running (`releaf db check`)"
-        )
+        from releaf_pipeline.lib.store.engine import store_failure
+
+        _fail(str(store_failure(exc)))
         return 1
     except BrokenPipeError:
         # The reader went away (`releaf feed list | head -3`): nothing more to say.

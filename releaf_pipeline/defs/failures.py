@@ -38,10 +38,8 @@ def one_line_failures(fn: F) -> F:
         except _operator_errors() as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         except DBAPIError as exc:
-            why = " ".join(str(exc.orig).split())
-            raise dg.Failure(
-                description=f"the store failed: {why}; check that its disk has space, its "
-                "file is writable and its database is running (`releaf db check`)",
-            ) from exc
+            from releaf_pipeline.lib.store.engine import store_failure
+
+            raise dg.Failure(description=str(store_failure(exc))) from exc
 
     return run  # type: ignore[return-value]

@@ -54,18 +54,31 @@ def make_engine(url: str, *, may_create: Callable[[], bool] | None = None) -> En
             raise _truncated(engine.url.render_as_string(hide_password=True))
         upgrade(engine)
     except sa.exc.DatabaseError as exc:
-        why = " ".join(str(exc.orig).split())
-        if engine.dialect.name == "sqlite":
-            raise StoreError(
-                f"cannot open the SQLite store {engine.url.database}: {why}; the disk must "
-                "have space, the file and its directory be writable, and a damaged file be "
-                "restored from a backup (`releaf db check` says which)"
-            ) from None
-        raise StoreError(
-            f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: "
-            f"{why}. Check RELEAF_DATABASE_URL and that the database is running."
-        ) from None
+        raise store_failure(exc, engine, doing="open") from None
     return engine
+
+
+def store_failure(
+    exc: sa.exc.DBAPIError, engine: Engine | None = None, *, doing: str = "use"
+) -> StoreError:
+    """The one line for a failure of the database itself (a full disk, a damaged file, a
+    server gone), naming the store when `engine` is known and what was being done."""
+    why = " ".join(str(exc.orig).split())
+    if engine is None:
+        return StoreError(
+            f"the store failed: {why}; check that its disk has space, its file is writable "
+            "and its database is running (`releaf db check`)"
+        )
+    if engine.dialect.name == "sqlite":
+        return StoreError(
+            f"cannot {doing} the SQLite store {engine.url.database}: {why}; the disk must "
+            "have space, the file and its directory be writable, and a damaged file be "
+            "restored from a backup (`releaf db check` says which)"
+        )
+    return StoreError(
+        f"cannot {doing} the store at {engine.url.render_as_string(hide_password=True)}: "
+        f"{why}; check RELEAF_DATABASE_URL and that the database is running"
+    )
 
 
 def inspect_engine(url: str) -> Engine:
