@@ -15,6 +15,7 @@ import contextlib
 import os
 import random
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -198,6 +199,8 @@ class MPSMonitorClient:
         span = timedelta(days=self._settings.max_range_days - 1)
         merged: dict[str, dict[date, int]] = {}
         rejected: dict[str, dict[date, str]] = {}
+        # Device ids compare without regard to case: the first spelling seen stands.
+        spelling: dict[str, str] = {}
         start = first
         while start <= last:
             end = min(start + span, last)
@@ -205,10 +208,12 @@ class MPSMonitorClient:
                 dealer_code, customer_code, start, end
             )
             for device_id, counts in window.items():
+                device_id = spelling.setdefault(decoding.device_key(device_id), device_id)
                 # Windows do not overlap and readings outside a window are refused, so
                 # merging across windows cannot overwrite a reading.
                 merged.setdefault(device_id, {}).update(counts)
             for device_id, problems in window_rejected.items():
+                device_id = spelling.setdefault(decoding.device_key(device_id), device_id)
                 merged.setdefault(device_id, {})
                 rejected.setdefault(device_id, {}).update(problems)
             start = end + timedelta(days=1)
@@ -369,10 +374,12 @@ class _DeviceListing:
         rows = decoding.as_list(envelope["Result"], f"{label}: field 'Result'")
         for index, row in enumerate(rows, start=1):
             device = decoding.parse_device(row, f"{label} row {index}", self._by_customer)
-            known = self._devices.setdefault(device.device_id, device)
+            # Ids that differ only in case name one device (the contract): the first
+            # row's spelling stands.
+            known = self._devices.setdefault(decoding.device_key(device.device_id), device)
             if known is device:
                 self._by_customer[decoding.code_key(device.customer_code)].append(device)
-            elif known != device:
+            elif replace(known, device_id=device.device_id) != device:
                 raise Malformed(
                     f"{label} row {index}: device {device.device_id} is listed twice "
                     "with different values"

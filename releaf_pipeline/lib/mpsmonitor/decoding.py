@@ -9,6 +9,7 @@ the field. The client turns a `Malformed` into one `InvalidResponseError` naming
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Container
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,6 +19,12 @@ from releaf_pipeline.lib.mpsmonitor.models import Customer, Device, Ping
 # A lifetime counter above this is not a printer's: a billion pages is decades of the
 # busiest production press.
 MAX_LIFE_COUNT = 1_000_000_000
+# The contract's identifiers (DealerCode, customer Code, device Id): 1 to 64 printable
+# ASCII characters, no spaces or control characters.
+MAX_IDENTIFIER_LENGTH = 64
+_IDENTIFIER = re.compile(rf"[\x21-\x7e]{{1,{MAX_IDENTIFIER_LENGTH}}}")
+# How much of a refused identifier a message may quote, escaped.
+_QUOTED_CHARACTERS = 16
 
 
 class Malformed(Exception):
@@ -53,6 +60,38 @@ def get_str(obj: dict[str, Any], key: str, where: str) -> str:
     if not value.strip():
         raise Malformed(f"{where}: field {key!r} must not be empty")
     return value
+
+
+def get_identifier(obj: dict[str, Any], key: str, where: str) -> str:
+    """A DealerCode, customer code or device id: 1 to 64 printable ASCII characters.
+
+    Anything else is refused here, at the edge, so no store, log line or terminal ever
+    holds it. The message quotes only an escaped, truncated start of the value: it may
+    carry escape sequences meant for a terminal.
+    """
+    value = field(obj, key, where)
+    if not isinstance(value, str):
+        raise Malformed(f"{where}: field {key!r} must be a string, got {type_name(value)}")
+    if _IDENTIFIER.fullmatch(value) is None:
+        raise Malformed(
+            f"{where}: field {key!r} must be 1 to {MAX_IDENTIFIER_LENGTH} printable ASCII "
+            f"characters without spaces, got {_quoted(value)}"
+        )
+    return value
+
+
+def _quoted(value: str) -> str:
+    """A refused value as a message may show it: escaped to ASCII, cut short, its length."""
+    if not value:
+        return "an empty string"
+    shown = ascii(value[:_QUOTED_CHARACTERS])
+    more = "..." if len(value) > _QUOTED_CHARACTERS else ""
+    return f"{shown}{more} ({len(value)} characters)"
+
+
+def device_key(device_id: str) -> str:
+    """A device id as compared: the contract's device ids compare without regard to case."""
+    return device_id.casefold()
 
 
 def get_int(obj: dict[str, Any], key: str, where: str) -> int:
@@ -166,7 +205,7 @@ def parse_ping(result: object, label: str) -> Ping:
     where = f"{label} Result"
     obj = as_object(result, where)
     return Ping(
-        dealer_code=get_str(obj, "DealerCode", where),
+        dealer_code=get_identifier(obj, "DealerCode", where),
         server_time_utc=get_datetime(obj, "ServerTimeUtc", where),
     )
 
@@ -175,8 +214,8 @@ def parse_customer(result: object, label: str, code: str) -> Customer:
     where = f"{label} Result"
     obj = as_object(result, where)
     customer = Customer(
-        id=get_str(obj, "Id", where),
-        code=get_str(obj, "Code", where),
+        id=get_identifier(obj, "Id", where),
+        code=get_identifier(obj, "Code", where),
         time_zone=get_str(obj, "TimeZoneIana", where),
     )
     if not same_code(customer.code, code):
@@ -188,8 +227,8 @@ def parse_device(row: object, where: str, wanted: Container[str]) -> Device:
     """One Device/List row; `wanted` holds the `code_key` of every customer asked for."""
     obj = as_object(row, where)
     device = Device(
-        device_id=get_str(obj, "Id", where),
-        customer_code=get_str(obj, "CustomerCode", where),
+        device_id=get_identifier(obj, "Id", where),
+        customer_code=get_identifier(obj, "CustomerCode", where),
         managed=get_bool(obj, "IsManaged", where),
         life_count=get_int(obj, "CounterMono", where) + get_int(obj, "CounterColor", where),
         last_update=get_optional_datetime(obj, "LastUpdate", where),
@@ -221,9 +260,9 @@ def parse_counter_row(
 ) -> tuple[str, dict[date, int], dict[date, str]]:
     """One Counter/List row: its DeviceId, life count per date and the dates set aside."""
     obj = as_object(row, where)
-    device_id = get_str(obj, "DeviceId", where)
+    device_id = get_identifier(obj, "DeviceId", where)
     if obj.get("CustomerCode") is not None and not same_code(
-        get_str(obj, "CustomerCode", where), customer_code
+        get_identifier(obj, "CustomerCode", where), customer_code
     ):
         raise Malformed(f"{where}: device {device_id} belongs to another customer")
     counters = as_list(field(obj, "Counters", where), f"{where}: field 'Counters'")
@@ -252,12 +291,18 @@ def parse_counter_row(
 def parse_counter_window(
     result: object, label: str, customer_code: str, first: date, last: date
 ) -> tuple[dict[str, dict[date, int]], dict[str, dict[date, str]]]:
-    """One Counter/List answer: readings per device, merging rows that agree."""
+    """One Counter/List answer: readings per device, merging rows that agree.
+
+    Device ids compare without regard to case: rows whose ids differ only in case are one
+    device, under the first row's spelling.
+    """
     rows: dict[str, dict[date, int]] = {}
     rejected: dict[str, dict[date, str]] = {}
+    spelling: dict[str, str] = {}
     for index, row in enumerate(as_list(result, f"{label}: field 'Result'"), start=1):
         where = f"{label} row {index}"
         device_id, counts, problems = parse_counter_row(row, where, customer_code, first, last)
+        device_id = spelling.setdefault(device_key(device_id), device_id)
         if problems:
             rejected.setdefault(device_id, {}).update(problems)
         known = rows.setdefault(device_id, {})

@@ -239,3 +239,100 @@ def test_a_malformed_answer_becomes_one_invalid_response_naming_the_server() -> 
         "report it to the server's operator)"
     )
     assert error.__cause__ is None and error.__suppress_context__
+
+
+# -- identifiers ----------------------------------------------------------------------------
+
+NOT_IDENTIFIERS = [
+    pytest.param("7" * 10_000, id="ten-thousand-characters"),
+    pytest.param("a" * 65, id="sixty-five-characters"),
+    pytest.param("\x1b]0;pwned\x07", id="escape-window-title"),
+    pytest.param("\x1b[2J\x1b[H", id="escape-clear-screen"),
+    pytest.param("x'; DROP TABLE readings; --", id="sql-with-spaces"),
+    pytest.param("d\u00e9v-1", id="non-ascii"),
+    pytest.param("dev\u202e1-ved", id="right-to-left-override"),
+    pytest.param("", id="empty"),
+]
+FIRST, LAST = date(2026, 11, 1), date(2026, 11, 2)
+
+
+PING_RESULT_OK = {"DealerCode": "D-1042", "ServerTimeUtc": "2026-11-27T05:00:00Z"}
+CUSTOMER_OK = {"Id": "g-1", "Code": CUSTOMER, "Description": "Acme", "TimeZoneIana": "UTC"}
+REQUESTS: dict[str, tuple[Callable[[Any], Any], Callable[[str], Any]]] = {
+    "Ping DealerCode": (ping, lambda v: ok(dict(PING_RESULT_OK, DealerCode=v))),
+    "customer Id": (
+        lambda c: c.get_customer(CUSTOMER),
+        lambda v: ok(dict(CUSTOMER_OK, Id=v)),
+    ),
+    "customer Code": (
+        lambda c: c.get_customer(CUSTOMER),
+        lambda v: ok(dict(CUSTOMER_OK, Code=v)),
+    ),
+    "Device/List Id": (
+        lambda c: c.list_devices(CUSTOMER),
+        lambda v: ok([device_row("dev-1"), device_row(v)], TotalRows=2),
+    ),
+    "Device/List CustomerCode": (
+        lambda c: c.list_devices(CUSTOMER),
+        lambda v: ok([device_row("dev-1", CustomerCode=v)], TotalRows=1),
+    ),
+    "Counter/List DeviceId": (
+        lambda c: c.counter_list("D-1042", CUSTOMER, FIRST, LAST),
+        lambda v: ok([counter_row("dev-1", {"2026-11-01": (1, 1)}), counter_row(v, {})]),
+    ),
+    "Counter/List CustomerCode": (
+        lambda c: c.counter_list("D-1042", CUSTOMER, FIRST, LAST),
+        lambda v: ok([dict(counter_row("dev-1", {"2026-11-01": (1, 1)}), CustomerCode=v)]),
+    ),
+}
+
+
+@pytest.mark.parametrize("value", NOT_IDENTIFIERS)
+@pytest.mark.parametrize("where", sorted(REQUESTS))
+def test_an_identifier_that_is_not_1_to_64_printable_ascii_is_a_bad_response(
+    where: str, value: str
+) -> None:
+    """Every DealerCode, customer code, customer Id and device id is checked where the
+    answer is decoded; the error names the field and never echoes the raw value."""
+    call, answer = REQUESTS[where]
+    h = Harness(lambda request: answer(value))
+    error = h.fails(call, InvalidResponseError)
+    message = str(error)
+    assert error.reason == "invalid_response"
+    field = where.split()[-1]
+    assert f"field {field!r} must be 1 to 64 printable ASCII characters" in message
+    assert message.isascii() and message.isprintable(), message
+    # At most an escaped start of the value is quoted, never the whole of a long one.
+    assert len(value) <= 16 or value[:17] not in message
+    assert len(message) < 400
+    assert len(h.requests) == 1, "a bad response is not worth retrying"
+
+
+def test_a_refused_identifier_is_quoted_escaped_and_cut_short() -> None:
+    with pytest.raises(Malformed) as info:
+        decoding.get_identifier({"DeviceId": "\x1b]0;pwned\x07" + "x" * 100}, "DeviceId", "W")
+    assert str(info.value) == (
+        "W: field 'DeviceId' must be 1 to 64 printable ASCII characters without spaces, "
+        "got '\\x1b]0;pwned\\x07xxxxxx'... (110 characters)"
+    )
+
+
+@pytest.mark.parametrize("value", ["a", "A" * 64, "!~-_.:/{}", "6f1c-AB-01"])
+def test_identifiers_of_1_to_64_printable_ascii_are_kept_as_they_are(value: str) -> None:
+    assert decoding.get_identifier({"Id": value}, "Id", "W") == value
+
+
+def test_device_ids_differing_only_in_case_are_one_device() -> None:
+    # Counter/List: two rows, one device, the first spelling kept.
+    rows = [
+        counter_row("Dev-A1", {"2026-11-01": (10, 1)}),
+        counter_row("DEV-a1", {"2026-11-02": (20, 2)}),
+    ]
+    h = Harness(lambda request: ok(rows))
+    (readings,) = h.run(lambda c: c.counter_list("D-1042", CUSTOMER, FIRST, LAST))
+    assert readings == DeviceReadings("Dev-A1", {FIRST: 11, LAST: 22}, {})
+    # Device/List: the same device listed twice in two spellings is listed once.
+    listed = [device_row("Dev-A1"), device_row("dev-a1")]
+    h = Harness(lambda request: ok(listed, TotalRows=1))
+    (device,) = h.run(lambda c: c.list_devices(CUSTOMER))
+    assert device.device_id == "Dev-A1"
