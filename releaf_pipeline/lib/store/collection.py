@@ -6,11 +6,13 @@ either as it was or fully written.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from releaf_pipeline.lib.mpsmonitor.decoding import device_key
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings
 from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.engine import upsert
@@ -20,6 +22,7 @@ from releaf_pipeline.lib.store.tables import anomalies, devices, feed_days, feed
 
 COLLECTED, PAUSED, FAILED = "collected", "paused", "failed"
 INVALID_COUNTER = "invalid_counter"
+UNLISTED_DEVICE = "unlisted_device"
 
 
 def days_between(first: date, last: date) -> list[date]:
@@ -67,16 +70,27 @@ def save_collection(
     covered (rule 1); the days fetched from activation on are recorded as collected; and
     the feed is marked for the deposits to catch up from the earliest day whose inputs
     changed. Returns how many readings were new or changed.
+
+    A device is the customer's once a Device/List has listed it: the readings of a device
+    never listed are kept but set aside (an `unlisted_device` anomaly), and the listing
+    that first shows it brings all of its readings into the deposits (rule 8). Device ids
+    compare without regard to case; the spelling the store has stands.
     """
     activation = feed.activation_date
     covered_from = max(fetched_from, activation)
-    new_rows = [
-        {"feed_id": feed.id, "device_id": r.device_id, "day": d, "life_count": c}
-        for r in reading_rows
-        for d, c in r.counts.items()
-        if fetched_from <= d <= fetched_to
-    ]
     with engine.begin() as conn:
+        known = _known_devices(conn, feed.id)
+        device_rows, reading_rows = _spelled_as_stored(known, device_rows, reading_rows)
+        listed_now = {d.device_id for d in device_rows}
+        ever_listed = {row.device_id for row in known.values() if row.ever_listed}
+        newly_listed = listed_now - ever_listed
+        counted = listed_now | ever_listed
+        new_rows = [
+            {"feed_id": feed.id, "device_id": r.device_id, "day": d, "life_count": c}
+            for r in reading_rows
+            for d, c in r.counts.items()
+            if fetched_from <= d <= fetched_to
+        ]
         existing = dict(
             ((row.device_id, row.day), row.life_count)
             for row in conn.execute(
@@ -90,7 +104,8 @@ def save_collection(
             r for r in new_rows if existing.get((r["device_id"], r["day"])) != r["life_count"]
         ]
         upsert(conn, readings, changed, ["feed_id", "device_id", "day"])
-        _save_devices(conn, feed.id, device_rows, new_rows)
+        _save_devices(conn, feed.id, known, device_rows, new_rows)
+        _flag_unlisted(conn, feed.id, {r["device_id"] for r in new_rows} - counted, now)
         scope_from = record_scope(
             conn, feed.id, covered_from, fetched_to, {d.device_id: d.managed for d in device_rows}
         )
@@ -105,11 +120,17 @@ def save_collection(
             sa.select(feeds.c.synced_through, feeds.c.dirty_from).where(feeds.c.id == feed.id)
         ).one()
         # Each input that changed moves the day the deposits must be recomputed from.
+        baseline_window = activation - timedelta(days=BASELINE_LOOKBACK_DAYS)
         dirty = [
             max(r["day"], activation)
             for r in changed
-            if r["day"] >= activation - timedelta(days=BASELINE_LOOKBACK_DAYS)
+            if r["day"] >= baseline_window and r["device_id"] in counted
         ]
+        # A device listed for the first time brings every reading it already had, as
+        # late readings would (rule 8).
+        first_listed = _earliest_reading(conn, feed.id, newly_listed, baseline_window)
+        if first_listed is not None:
+            dirty.append(max(first_listed, activation))
         if state.synced_through is None:
             dirty.append(activation)
         elif fetched_to > state.synced_through:
@@ -130,23 +151,65 @@ def save_collection(
     return len(changed)
 
 
+def _known_devices(conn: sa.Connection, feed_id: int) -> dict[str, sa.Row]:
+    """The feed's stored devices by `device_key`."""
+    rows = conn.execute(
+        sa.select(
+            devices.c.device_id, devices.c.managed, devices.c.latest_day, devices.c.ever_listed
+        )
+        .where(devices.c.feed_id == feed_id)
+        .order_by(devices.c.device_id)
+    )
+    known: dict[str, sa.Row] = {}
+    for row in rows:
+        known.setdefault(device_key(row.device_id), row)
+    return known
+
+
+def _spelled_as_stored(
+    known: dict[str, sa.Row], device_rows: list[Device], reading_rows: list[DeviceReadings]
+) -> tuple[list[Device], list[DeviceReadings]]:
+    """The rows with each device id spelled as the store has it, else as the listing has
+    it: one physical device is one row whatever case each list uses."""
+    spelling = {key: row.device_id for key, row in known.items()}
+    for device_id in [d.device_id for d in device_rows] + [r.device_id for r in reading_rows]:
+        spelling.setdefault(device_key(device_id), device_id)
+    return (
+        [replace(d, device_id=spelling[device_key(d.device_id)]) for d in device_rows],
+        [replace(r, device_id=spelling[device_key(r.device_id)]) for r in reading_rows],
+    )
+
+
+def _earliest_reading(
+    conn: sa.Connection, feed_id: int, device_ids: set[str], since: date
+) -> date | None:
+    """The date of the earliest reading dated `since` or later of any of the devices."""
+    if not device_ids:
+        return None
+    return conn.execute(
+        sa.select(sa.func.min(readings.c.day)).where(
+            readings.c.feed_id == feed_id,
+            readings.c.device_id.in_(sorted(device_ids)),
+            readings.c.day >= since,
+        )
+    ).scalar_one()
+
+
 def _save_devices(
-    conn: sa.Connection, feed_id: int, device_rows: list[Device], reading_rows: list[dict]
+    conn: sa.Connection,
+    feed_id: int,
+    known_by_key: dict[str, sa.Row],
+    device_rows: list[Device],
+    reading_rows: list[dict],
 ) -> None:
-    """Listed devices with their flag as last seen, every device with a reading, and each
-    device's latest reading date (where the next night re-reads from)."""
+    """Listed devices with their flag as last seen, every device with a reading, whether
+    a listing ever showed it, and each device's latest reading date (where the next night
+    re-reads from)."""
     latest: dict[str, date] = {}
     for r in reading_rows:
         if r["day"] > latest.get(r["device_id"], date.min):
             latest[r["device_id"]] = r["day"]
-    known = {
-        row.device_id: row
-        for row in conn.execute(
-            sa.select(devices.c.device_id, devices.c.managed, devices.c.latest_day).where(
-                devices.c.feed_id == feed_id
-            )
-        )
-    }
+    known = {row.device_id: row for row in known_by_key.values()}
     conn.execute(
         devices.update()
         .where(devices.c.feed_id == feed_id, devices.c.listed.is_(True))
@@ -166,6 +229,7 @@ def _save_devices(
                 "device_id": device_id,
                 "managed": managed,
                 "listed": device_id in listed,
+                "ever_listed": device_id in listed or bool(before and before.ever_listed),
                 "latest_day": latest_day,
             }
         )
@@ -197,6 +261,39 @@ def _flag_rejected(
         + "; ".join(items)
         for day, items in notes.items()
     }
+
+
+def _flag_unlisted(conn: sa.Connection, feed_id: int, device_ids: set[str], now: datetime) -> None:
+    """Record each device that Counter/List reports but no Device/List ever listed as one
+    anomaly, dated by its first reading and naming the days set aside."""
+    if not device_ids:
+        return
+    spans = conn.execute(
+        sa.select(
+            readings.c.device_id,
+            sa.func.min(readings.c.day),
+            sa.func.max(readings.c.day),
+            sa.func.count(),
+        )
+        .where(readings.c.feed_id == feed_id, readings.c.device_id.in_(sorted(device_ids)))
+        .group_by(readings.c.device_id)
+    ).all()
+    conn.execute(
+        anomalies.delete().where(
+            anomalies.c.feed_id == feed_id,
+            anomalies.c.device_id.in_(sorted(device_ids)),
+            anomalies.c.kind == UNLISTED_DEVICE,
+        )
+    )
+    rows = [
+        {"feed_id": feed_id, "device_id": device_id, "day": first, "kind": UNLISTED_DEVICE,
+         "previous_count": None, "count": None, "detail": (
+             f"Device/List has never listed this device: its {n} reading(s) dated "
+             f"{first}..{last} are set aside, not counted, until a listing shows it"),
+         "detected_at": now}
+        for device_id, first, last, n in spans
+    ]  # fmt: skip
+    upsert(conn, anomalies, rows, ["feed_id", "device_id", "day", "kind"])
 
 
 def record_status(
@@ -243,7 +340,8 @@ def feed_day_statuses(
 
 
 def device_latest_days(engine: Engine, feed_ids: list[int]) -> dict[int, list[date]]:
-    """feed_id -> the date of each device's latest mirrored reading (devices with one)."""
+    """feed_id -> the date of each listed device's latest mirrored reading (devices with
+    one)."""
     out: dict[int, list[date]] = {}
     if not feed_ids:
         return out
@@ -253,6 +351,9 @@ def device_latest_days(engine: Engine, feed_ids: list[int]) -> dict[int, list[da
                 sa.select(devices.c.feed_id, devices.c.latest_day).where(
                     devices.c.feed_id.in_(feed_ids[i : i + 5000]),
                     devices.c.latest_day.is_not(None),
+                    # A device no listing ever showed is not the customer's: its readings
+                    # do not hold the re-read window back.
+                    devices.c.ever_listed.is_(True),
                 )
             )
             for feed_id, day in rows:

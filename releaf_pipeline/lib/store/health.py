@@ -77,12 +77,12 @@ class FeedHealth:
 
 
 def _reading_days(conn: sa.Connection, feed: FeedRecord, since: date, last: date) -> list[date]:
-    """Dates in [since, last] with a reading of a device in scope that day (rule 1)."""
+    """Dates in [since, last] with a reading of a listed device in scope that day (rule 1)."""
     query = (
         sa.select(readings.c.day)
         .distinct()
         .select_from(device_readings(readings.c.day.between(since, last)))
-        .where(devices.c.feed_id == feed.id)
+        .where(devices.c.feed_id == feed.id, devices.c.ever_listed.is_(True))
     )
     if feed.scope == "managed":
         query = managed_readings_only(query)

@@ -95,6 +95,10 @@ devices = sa.Table(
     sa.Column("counted_day", sa.Date, nullable=True),
     # Whether the latest Device/List of the feed's customer listed the device.
     sa.Column("listed", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Whether any Device/List of the customer ever listed it: only then is it the
+    # customer's device and are its readings counted (a Counter/List row for a device
+    # never listed is kept but set aside).
+    sa.Column("ever_listed", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 device_scope = sa.Table(

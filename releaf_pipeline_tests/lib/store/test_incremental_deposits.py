@@ -192,8 +192,9 @@ def test_a_night_recomputes_only_the_days_that_changed(engine):
     feed = list_feeds(engine)[0]
     # A reading arriving for the last synced day: only that feed, from that day, is loaded.
     last = feed.synced_through
+    listed = [Device("late-device", feed.customer_code, True, 123)]
     save_collection(
-        engine, feed=feed, device_rows=[], fetched_from=last, fetched_to=last, run_id=None,
+        engine, feed=feed, device_rows=listed, fetched_from=last, fetched_to=last, run_id=None,
         reading_rows=[DeviceReadings("late-device", {last: 123})], now=NOW,
     )  # fmt: skip
     summary = update_deposits(engine, now=NOW)

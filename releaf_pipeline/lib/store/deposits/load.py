@@ -84,7 +84,7 @@ def load_batch(
         sa.select(
             devices.c.feed_id, devices.c.device_id, devices.c.managed, devices.c.initial_count,
             devices.c.latest_count, _epoch_day(devices.c.counted_day),
-        ).where(devices.c.feed_id.in_(ids)),
+        ).where(devices.c.feed_id.in_(ids), devices.c.ever_listed.is_(True)),
         ["feed_id", "device_id", "managed", "initial_count", "latest_count", "counted_day"],
     )  # fmt: skip
     window, seeds, old_deposits = [], [], []
@@ -92,16 +92,13 @@ def load_batch(
         items = list(group)
         group_ids = [w.feed.id for w in items]
         start = items[0].start
-        if full:
-            query = _readings_query().where(
-                readings.c.feed_id.in_(group_ids), readings.c.day >= load_from
-            )
-        else:
-            query = (
-                _readings_query()
-                .select_from(device_readings(readings.c.day >= start))
-                .where(devices.c.feed_id.in_(group_ids))
-            )
+        # Only the readings of devices a listing has shown are the customer's (the
+        # contract's device membership); the others stay set aside.
+        query = (
+            _readings_query()
+            .select_from(device_readings(readings.c.day >= (load_from if full else start)))
+            .where(devices.c.feed_id.in_(group_ids), devices.c.ever_listed.is_(True))
+        )
         window.append(_frame(conn, query, READING_COLUMNS))
         if not full:
             group_devices = device_frame[device_frame["feed_id"].isin(group_ids)]
