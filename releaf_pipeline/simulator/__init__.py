@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from releaf_pipeline.simulator.contract import PING_PATH as PING_PATH
     from releaf_pipeline.simulator.faults import FAULT_KINDS as FAULT_KINDS
     from releaf_pipeline.simulator.fleet import Fleet as Fleet
+    from releaf_pipeline.simulator.membership import GhostDevice as GhostDevice
+    from releaf_pipeline.simulator.membership import RekeyedDevice as RekeyedDevice
     from releaf_pipeline.simulator.server import Simulator as Simulator
 
 # Public name -> the module that defines it.
@@ -57,6 +59,7 @@ _HOMES = {
     "FAULT_KINDS": "faults",
     "Fleet": "fleet",
     "FleetConfig": "config",
+    "GhostDevice": "membership",
     "MAX_PAGE_ROWS": "contract",
     "MAX_RANGE_DAYS": "contract",
     "ManagedChange": "config",
@@ -65,6 +68,7 @@ _HOMES = {
     "MissingDay": "config",
     "MissingExtraError": "certs",
     "PING_PATH": "contract",
+    "RekeyedDevice": "membership",
     "Simulator": "server",
     "StaleSpan": "config",
 }

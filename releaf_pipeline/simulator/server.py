@@ -19,6 +19,7 @@ import socket
 import tempfile
 import threading
 import weakref
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +43,7 @@ from releaf_pipeline.simulator.contract import (
 )
 from releaf_pipeline.simulator.faults import FAULT_KINDS, FaultQueue, apply_after, apply_before
 from releaf_pipeline.simulator.fleet import Fleet
+from releaf_pipeline.simulator.membership import GhostDevice, RekeyedDevice, apply_membership
 from releaf_pipeline.simulator.wire import BackgroundServer, build_app
 
 # The constants are re-exported: tests have always imported them from here.
@@ -97,7 +99,8 @@ class Simulator:
 
     `now` is the server's clock, an aware UTC datetime: readings are served as the fleet
     publishes them at that moment (see `Fleet`), and `today` is its date. Faults are
-    queued with `inject`, `set_outage`, `revoke_token`, `throttle_every` and `latency`;
+    queued with `inject`, `set_outage`, `revoke_token`, `throttle_every`, `latency`, and
+    `add_ghost_device` and `rekey_device` (Counter/List rows Device/List does not back);
     each one really happens on the wire. Use as a context manager or call `start()` /
     `stop()`; a stopped simulator can be started again, on the same port.
     """
@@ -139,6 +142,8 @@ class Simulator:
         self._down = False
         self._revoked = False
         self._requests = 0
+        self._ghosts: dict[str, GhostDevice] = {}
+        self._rekeyed: list[RekeyedDevice] = []
         self._server: BackgroundServer | None = None
         self._url: str | None = None
 
@@ -274,11 +279,37 @@ class Simulator:
         """
         self._faults.add(fault, path, customer, times, params)
 
+    def add_ghost_device(
+        self, customer: str, device_id: str, first: date, **counts: int
+    ) -> GhostDevice:
+        """From now on `customer`'s Counter/List reports `device_id`, which its Device/List
+        does not list: a reading on every published date from `first`, with huge counts
+        (`start`, `per_day`: see `GhostDevice`). Returns the ghost, whose `readings` tell
+        what is served."""
+        ghost = GhostDevice(customer, device_id, first, **counts)
+        with self._lock:
+            self._ghosts[device_id] = ghost
+        return ghost
+
+    def list_ghost_device(self, device_id: str) -> None:
+        """From now on Device/List lists the ghost `device_id` as well."""
+        with self._lock:
+            self._ghosts[device_id] = replace(self._ghosts[device_id], listed=True)
+
+    def rekey_device(self, customer: str, device_id: str, new_id: str, since: date) -> None:
+        """From now on the readings of `customer`'s device `device_id` dated `since` or later
+        come under `new_id` in Counter/List, while Device/List keeps listing `device_id`."""
+        with self._lock:
+            self._rekeyed.append(RekeyedDevice(customer, device_id, new_id, since))
+
     def clear_faults(self) -> None:
-        """Drop every queued fault, end any outage, restore the token, stop throttling."""
+        """Drop every queued fault, end any outage, restore the token, stop throttling,
+        and forget ghost and re-keyed devices."""
         self._faults.clear()
         with self._lock:
             self._requests = 0
+            self._ghosts.clear()
+            self._rekeyed.clear()
         self._down = False
         self._revoked = False
         self.throttle_every = 0
@@ -313,7 +344,15 @@ class Simulator:
             if replaced is not None:
                 return replaced
         # One reading of the clock per request, so a test moving it cannot split an answer.
-        reply = answer(self.fleet, path, body, self._now)
+        now = self._now
+        reply = answer(self.fleet, path, body, now)
+        with self._lock:
+            ghosts, rekeyed = list(self._ghosts.values()), list(self._rekeyed)
+        if ghosts or rekeyed:
+            apply_membership(
+                path, body, reply, ghosts, rekeyed,
+                lambda code, day: self.fleet.publication_time(code, day) <= now,
+            )  # fmt: skip
         if fault is not None:
             apply_after(fault, reply)
         return reply

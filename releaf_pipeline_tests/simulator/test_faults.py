@@ -208,3 +208,68 @@ def test_a_cut_answer_is_a_transport_error_the_client_retries(
     assert {r.device_id: r.counts for r in rows} == {
         dev: {d: n for d, n in days.items() if first <= d <= last} for dev, days in truth.items()
     }
+
+
+# ---- devices Device/List does not back -------------------------------------------------------
+
+
+def test_ghost_device_is_in_counter_list_not_in_device_list(
+    sim: Simulator, client: httpx.Client, code: str
+) -> None:
+    ghost = sim.add_ghost_device(code, "GHOST-1", date(2026, 11, 20))
+    rows = client.post(COUNTER_LIST_PATH, json=counters_body(code)).json()["Result"]
+    (row,) = [r for r in rows if r["DeviceId"] == "GHOST-1"]
+    # Every published date from its first: the clock says 2026-11-27, so through the 26th.
+    counts = {c["Date"]: c["Mono"] + c["Color"] for c in row["Counters"]}
+    assert counts == {
+        d.isoformat(): n
+        for d, n in ghost.readings(date(2026, 11, 1), date(2026, 11, 26), lambda c, d: True).items()
+    }
+    assert list(counts) == [f"2026-11-{day}" for day in range(20, 27)]
+    assert counts["2026-11-21"] - counts["2026-11-20"] == 1_000_020
+    listed = client.post(DEVICE_LIST_PATH, json=devices_body(code)).json()
+    assert "GHOST-1" not in [r["Id"] for r in listed["Result"]]
+    # Another customer's answers are untouched.
+    other = sim.fleet.customer_codes[1]
+    rows = client.post(COUNTER_LIST_PATH, json=counters_body(other)).json()["Result"]
+    assert "GHOST-1" not in [r["DeviceId"] for r in rows]
+
+
+def test_a_listed_ghost_is_listed_on_the_page_its_place_falls(
+    sim: Simulator, client: httpx.Client, code: str
+) -> None:
+    sim.add_ghost_device(code, "GHOST-1", date(2026, 11, 20))
+    sim.list_ghost_device("GHOST-1")
+    whole = client.post(DEVICE_LIST_PATH, json=devices_body(code)).json()
+    assert whole["TotalRows"] == len(whole["Result"])
+    assert whole["Result"][-1]["Id"] == "GHOST-1"
+    # Paged one row at a time, it is the last page's row, and TotalRows counts it.
+    pages = [
+        client.post(DEVICE_LIST_PATH, json=devices_body(code, PageRows=1, PageNumber=n)).json()
+        for n in range(1, whole["TotalRows"] + 2)
+    ]
+    assert [p["Result"][0]["Id"] for p in pages[:-1]] == [r["Id"] for r in whole["Result"]]
+    assert pages[-1]["Result"] == []
+    assert {p["TotalRows"] for p in pages} == {whole["TotalRows"]}
+
+
+def test_rekeyed_device_readings_come_under_the_new_id_only(
+    sim: Simulator, client: httpx.Client, code: str
+) -> None:
+    before = client.post(COUNTER_LIST_PATH, json=counters_body(code)).json()["Result"]
+    device = before[0]["DeviceId"]
+    sim.rekey_device(code, device, "NEW-ID-9", date(2026, 11, 15))
+    after = client.post(COUNTER_LIST_PATH, json=counters_body(code)).json()["Result"]
+    old = {c["Date"] for r in after if r["DeviceId"] == device for c in r["Counters"]}
+    new = {c["Date"] for r in after if r["DeviceId"] == "NEW-ID-9" for c in r["Counters"]}
+    served = {c["Date"] for c in before[0]["Counters"]}
+    assert old == {d for d in served if d < "2026-11-15"}
+    assert new == {d for d in served if d >= "2026-11-15"} and new
+    # Device/List still lists the old id, never the new one.
+    ids = [r["Id"] for r in client.post(DEVICE_LIST_PATH, json=devices_body(code)).json()["Result"]]
+    assert device in ids and "NEW-ID-9" not in ids
+    # A range wholly after the re-key has no row under the old id at all.
+    late = client.post(COUNTER_LIST_PATH, json=counters_body(code, "2026-11-20")).json()["Result"]
+    assert device not in [r["DeviceId"] for r in late]
+    sim.clear_faults()
+    assert client.post(COUNTER_LIST_PATH, json=counters_body(code)).json()["Result"] == before
