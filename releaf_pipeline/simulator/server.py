@@ -97,9 +97,9 @@ class Simulator:
 
     `now` is the server's clock, an aware UTC datetime: readings are served as the fleet
     publishes them at that moment (see `Fleet`), and `today` is its date. Faults are
-    queued with `inject`, `set_outage`, `revoke_token`, `throttle_every` and `latency`;
-    each one really happens on the wire. Use as a context manager or call `start()` /
-    `stop()`; a stopped simulator can be started again, on the same port.
+    queued with `inject`, `set_outage`, `revoke_token`, `swap_dealer`, `throttle_every`
+    and `latency`; each one really happens on the wire. Use as a context manager or call
+    `start()` / `stop()`; a stopped simulator can be started again, on the same port.
     """
 
     def __init__(
@@ -138,6 +138,7 @@ class Simulator:
         self._faults = FaultQueue()
         self._down = False
         self._revoked = False
+        self._impostor: Fleet | None = None
         self._requests = 0
         self._server: BackgroundServer | None = None
         self._url: str | None = None
@@ -255,6 +256,18 @@ class Simulator:
         """Accept the registered token again."""
         self._revoked = False
 
+    def swap_dealer(self, dealer_code: str = "D-9999") -> Fleet:
+        """Answer as another dealer at the same URL, with the same token, until
+        `restore_dealer()`: Ping names `dealer_code`, and every request is answered from
+        `self.fleet.as_dealer(dealer_code)`, whose customers carry the same codes with
+        other devices and counters. Returns that fleet. ValueError for the own code."""
+        self._impostor = self.fleet.as_dealer(dealer_code)
+        return self._impostor
+
+    def restore_dealer(self) -> None:
+        """Answer as the simulator's own dealer, from its own fleet, again."""
+        self._impostor = None
+
     def inject(
         self,
         fault: str,
@@ -275,8 +288,10 @@ class Simulator:
         self._faults.add(fault, path, customer, times, params)
 
     def clear_faults(self) -> None:
-        """Drop every queued fault, end any outage, restore the token, stop throttling."""
+        """Drop every queued fault, end any outage, restore the token and the dealer, stop
+        throttling."""
         self._faults.clear()
+        self._impostor = None
         with self._lock:
             self._requests = 0
         self._down = False
@@ -313,7 +328,7 @@ class Simulator:
             if replaced is not None:
                 return replaced
         # One reading of the clock per request, so a test moving it cannot split an answer.
-        reply = answer(self.fleet, path, body, self._now)
+        reply = answer(self._impostor or self.fleet, path, body, self._now)
         if fault is not None:
             apply_after(fault, reply)
         return reply
