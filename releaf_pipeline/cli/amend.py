@@ -42,8 +42,15 @@ def _token_or_stored(app: App, server_id: int) -> tuple[str, bool]:
 @click.argument("name")
 @click.option("--url", help="new https:// URL")
 @click.option("--ca-bundle", help="new PEM file of the CA that signed the server's certificate")
-def server_update(name: str, url: str | None, ca_bundle: str | None) -> int:
+@click.option(
+    "--dealer-code",
+    help="the dealer code the server now answers as, when the dealer's code legitimately changed",
+)
+def server_update(
+    name: str, url: str | None, ca_bundle: str | None, dealer_code: str | None
+) -> int:
     from releaf_pipeline.lib.mpsmonitor.client import require_https
+    from releaf_pipeline.lib.server_identity import another_dealer
     from releaf_pipeline.lib.store.registry import get_server, update_server_connection
 
     new_url = require_https(url) if url is not None else None
@@ -53,16 +60,23 @@ def server_update(name: str, url: str | None, ca_bundle: str | None) -> int:
     token, new_token = _token_or_stored(app, current.id)
     target = new_url or current.url
     bundle = ca_pem if ca_bundle else current.ca_bundle_pem
-    if not (new_url or ca_bundle or new_token):
+    if not (new_url or ca_bundle or new_token or dealer_code):
         raise UserError(
-            f"nothing to change for server {name}: give --url, --ca-bundle or a new token "
-            f"in {TOKEN_ENV}"
+            f"nothing to change for server {name}: give --url, --ca-bundle, --dealer-code or "
+            f"a new token in {TOKEN_ENV}"
         )
     ping = verify_server(target, token, bundle)
-    if current.dealer_code and ping.dealer_code != current.dealer_code:
+    if dealer_code is not None and ping.dealer_code != dealer_code:
+        raise UserError(
+            f"the server answers for dealer {ping.dealer_code}, not {dealer_code} as given "
+            "by --dealer-code: nothing was changed"
+        )
+    new_dealer = another_dealer(current.dealer_code, ping.dealer_code)
+    if new_dealer and dealer_code is None:
         raise UserError(
             f"the server answers for dealer {ping.dealer_code}, not {current.dealer_code} as "
-            f"registered for {name}: register another dealer as a new server"
+            f"registered for {name}: register another dealer as a new server, or, if the "
+            f"dealer's code legitimately changed, add --dealer-code {ping.dealer_code}"
         )
     update_server_connection(
         app.engine, app.cipher, name=name, url=target, token=token, ca_bundle_pem=bundle,
@@ -70,11 +84,16 @@ def server_update(name: str, url: str | None, ca_bundle: str | None) -> int:
     )  # fmt: skip
     changed = [
         what
-        for what, done in (("URL", new_url), ("CA bundle", ca_bundle), ("dealer token", new_token))
+        for what, done in (
+            ("URL", new_url),
+            ("CA bundle", ca_bundle),
+            ("dealer token", new_token),
+            ("dealer code", new_dealer),
+        )
         if done
     ]
     click.echo(
-        f"updated server {name} ({', '.join(changed)}); it answered as dealer "
+        f"updated server {name} ({', '.join(changed) or 'nothing new'}); it answered as dealer "
         f"{ping.dealer_code} and is healthy"
     )
     return 0

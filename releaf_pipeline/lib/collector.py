@@ -28,6 +28,7 @@ from releaf_pipeline.lib.rules import (
     REREAD_LOOKBACK_DAYS,
 )
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
+from releaf_pipeline.lib.server_identity import confirm_dealer
 from releaf_pipeline.lib.store.collection import (
     COLLECTED,
     FAILED,
@@ -231,6 +232,9 @@ async def _collect_server(
     async with client:
         try:
             ping = await client.ping()
+            # Another dealer at the registered URL serves the same customer codes with
+            # other printers: nothing it serves may be stored.
+            await run.write(confirm_dealer, run.engine, server, ping)
         except MPSMonitorError as exc:
             await run.write(
                 record_server_health, run.engine, server.id, healthy=False,

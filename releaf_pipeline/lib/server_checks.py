@@ -1,4 +1,5 @@
-"""The server health check: `Ping` with the registered token, every server at once."""
+"""The server health check: `Ping` with the registered token, every server at once; a
+server answering as another dealer than the registered one fails it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from releaf_pipeline.lib.collector import ClientFactory, default_client_factory
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
 from releaf_pipeline.lib.secrets import SecretKeyError, TokenCipher
+from releaf_pipeline.lib.server_identity import confirm_dealer
 from releaf_pipeline.lib.store.health import record_server_health
 from releaf_pipeline.lib.store.registry import ServerRecord, list_servers, server_token
 
@@ -37,7 +39,8 @@ async def _check(
     try:
         token = server_token(engine, cipher, server.id)
         async with client_factory(server, token, settings) as client:
-            await client.ping()
+            ping = await client.ping()
+        confirm_dealer(engine, server, ping)
     except MPSMonitorError as exc:
         return False, f"{exc.reason}: {exc}"
     except SecretKeyError as exc:

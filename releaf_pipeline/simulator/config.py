@@ -102,6 +102,9 @@ class FleetConfig:
     customer_outages: tuple[CustomerOutage, ...] = ()
     # Several per device are allowed; they apply in time order (ties in config order).
     managed_changes: tuple[ManagedChange, ...] = ()
+    # The customers' codes, in order, in place of the seeded ones (one per customer):
+    # another dealer's fleet whose customers carry the same codes (see `Fleet.as_dealer`).
+    customer_codes: tuple[str, ...] = ()
 
 
 class MeterReset(NamedTuple):
@@ -174,6 +177,12 @@ def check_config(cfg: FleetConfig) -> dict[int, int]:
                 f"not within the history {cfg.history_start}..{cfg.history_end}"
             )
 
+    if cfg.customer_codes:
+        codes = cfg.customer_codes
+        if len(codes) != cfg.customers or len(set(codes)) != len(codes):
+            raise ValueError(f"customer_codes must be {cfg.customers} different codes")
+        if not all(isinstance(c, str) and c for c in codes):
+            raise ValueError("customer_codes must be non-empty strings")
     delays: dict[int, int] = {}
     for pair in cfg.publication_delays:
         index, hours = pair

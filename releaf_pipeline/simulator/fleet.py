@@ -24,6 +24,7 @@ Time is UTC throughout. Every query's `as_of` is a moment: an aware `datetime`, 
 from __future__ import annotations
 
 import threading
+import zlib
 from datetime import date, datetime
 from typing import Any
 
@@ -127,6 +128,30 @@ class Fleet:
         for code in self.customer_codes:
             self._devices_of(code)
         return [self._customers[code] for code in self.customer_codes]
+
+    def as_dealer(self, dealer_code: str) -> Fleet:
+        """Another dealer's fleet whose customers carry this fleet's customer codes: the
+        same history and shape, but other devices and other counters (drawn from a seed of
+        `dealer_code`), without this fleet's configured late-data cases. What a server at
+        the same URL serves after a dealer swap (`Simulator.swap_dealer`).
+
+        Raises ValueError when `dealer_code` is this fleet's own.
+        """
+        if dealer_code == self.config.dealer_code:
+            raise ValueError(f"{dealer_code} is this fleet's own dealer code")
+        cfg = self.config
+        return Fleet(
+            FleetConfig(
+                seed=zlib.crc32(dealer_code.encode()),
+                customers=cfg.customers,
+                devices_per_customer=cfg.devices_per_customer,
+                history_start=cfg.history_start,
+                history_end=cfg.history_end,
+                dealer_code=dealer_code,
+                scenarios=cfg.scenarios,
+                customer_codes=tuple(self.customer_codes),
+            )
+        )
 
     # ---- contract-shaped views --------------------------------------------------------
 

@@ -140,7 +140,8 @@ class Customer:
 
 
 def make_customers(cfg: FleetConfig) -> list[Customer]:
-    """The fleet's customers, with unique codes, drawn from `cfg.seed`."""
+    """The fleet's customers, with unique codes, drawn from `cfg.seed` (or given by
+    `cfg.customer_codes`)."""
     rng = random.Random(cfg.seed)
     customers: list[Customer] = []
     codes: set[str] = set()
@@ -149,6 +150,9 @@ def make_customers(cfg: FleetConfig) -> list[Customer]:
         while code in codes:
             code = f"{rng.getrandbits(64):016X}"
         codes.add(code)
+        # A given code is used after the draw, so the rest of the fleet is the seed's own.
+        if cfg.customer_codes:
+            code = cfg.customer_codes[i]
         info = {
             "Id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "Code": code,

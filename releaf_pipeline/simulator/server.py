@@ -99,10 +99,10 @@ class Simulator:
 
     `now` is the server's clock, an aware UTC datetime: readings are served as the fleet
     publishes them at that moment (see `Fleet`), and `today` is its date. Faults are
-    queued with `inject`, `set_outage`, `revoke_token`, `throttle_every`, `latency`, and
-    `add_ghost_device` and `rekey_device` (Counter/List rows Device/List does not back);
-    each one really happens on the wire. Use as a context manager or call `start()` /
-    `stop()`; a stopped simulator can be started again, on the same port.
+    queued with `inject`, `set_outage`, `revoke_token`, `swap_dealer`, `throttle_every`,
+    `latency`, and `add_ghost_device` and `rekey_device` (Counter/List rows Device/List does
+    not back); each one really happens on the wire. Use as a context manager or call
+    `start()` / `stop()`; a stopped simulator can be started again, on the same port.
     """
 
     def __init__(
@@ -141,6 +141,7 @@ class Simulator:
         self._faults = FaultQueue()
         self._down = False
         self._revoked = False
+        self._impostor: Fleet | None = None
         self._requests = 0
         self._ghosts: dict[str, GhostDevice] = {}
         self._rekeyed: list[RekeyedDevice] = []
@@ -260,6 +261,18 @@ class Simulator:
         """Accept the registered token again."""
         self._revoked = False
 
+    def swap_dealer(self, dealer_code: str = "D-9999") -> Fleet:
+        """Answer as another dealer at the same URL, with the same token, until
+        `restore_dealer()`: Ping names `dealer_code`, and every request is answered from
+        `self.fleet.as_dealer(dealer_code)`, whose customers carry the same codes with
+        other devices and counters. Returns that fleet. ValueError for the own code."""
+        self._impostor = self.fleet.as_dealer(dealer_code)
+        return self._impostor
+
+    def restore_dealer(self) -> None:
+        """Answer as the simulator's own dealer, from its own fleet, again."""
+        self._impostor = None
+
     def inject(
         self,
         fault: str,
@@ -303,9 +316,10 @@ class Simulator:
             self._rekeyed.append(RekeyedDevice(customer, device_id, new_id, since))
 
     def clear_faults(self) -> None:
-        """Drop every queued fault, end any outage, restore the token, stop throttling,
-        and forget ghost and re-keyed devices."""
+        """Drop every queued fault, end any outage, restore the token and the dealer, stop
+        throttling, and forget ghost and re-keyed devices."""
         self._faults.clear()
+        self._impostor = None
         with self._lock:
             self._requests = 0
             self._ghosts.clear()
@@ -345,13 +359,14 @@ class Simulator:
                 return replaced
         # One reading of the clock per request, so a test moving it cannot split an answer.
         now = self._now
-        reply = answer(self.fleet, path, body, now)
+        fleet = self._impostor or self.fleet
+        reply = answer(fleet, path, body, now)
         with self._lock:
             ghosts, rekeyed = list(self._ghosts.values()), list(self._rekeyed)
         if ghosts or rekeyed:
             apply_membership(
                 path, body, reply, ghosts, rekeyed,
-                lambda code, day: self.fleet.publication_time(code, day) <= now,
+                lambda code, day: fleet.publication_time(code, day) <= now,
             )  # fmt: skip
         if fault is not None:
             apply_after(fault, reply)

@@ -55,6 +55,12 @@ class ServerError(MPSMonitorError):
     reason = "server_error"
 
 
+class AnotherDealerError(MPSMonitorError):
+    """The server answers as another dealer than the one registered for it."""
+
+    reason = "another_dealer"
+
+
 class InvalidResponseError(MPSMonitorError):
     """The body is not the contract's envelope, or a field is missing or of the wrong type."""
 

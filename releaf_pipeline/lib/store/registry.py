@@ -221,6 +221,21 @@ def server_token(engine: Engine, cipher: TokenCipher, server_id: int) -> SecretS
     return cipher.decrypt(sealed)
 
 
+def adopt_dealer_code(engine: Engine, server_id: int, dealer_code: str) -> str:
+    """Store `dealer_code` as the server's dealer if it has none yet (registered before
+    dealer codes were kept); returns the code now stored, which a concurrent first check
+    may have set before this one."""
+    with engine.begin() as conn:
+        conn.execute(
+            servers.update()
+            .where(servers.c.id == server_id, servers.c.dealer_code.is_(None))
+            .values(dealer_code=dealer_code)
+        )
+        return conn.execute(
+            sa.select(servers.c.dealer_code).where(servers.c.id == server_id)
+        ).scalar_one()
+
+
 def _check_spec(conn: Connection, spec: FeedSpec, server_ids: dict[str, int]) -> None:
     if spec.server not in server_ids:
         raise RegistryError(
