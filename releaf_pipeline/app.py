@@ -191,10 +191,13 @@ def collection_request(
     end: date,
     *,
     feeds: tuple[str, ...] = (),
+    server: str | None = None,
     trigger: str = "cli",
 ) -> CollectionRequest:
     """A collection of [start, end], checked before anything is written: a range in
-    order, over (nothing after yesterday), inside the partitions, of known feeds."""
+    order, over (nothing after yesterday), inside the partitions, of known feeds (each
+    named alone; with `server`, codes of that server). The run gets the feeds' ids, so
+    it collects exactly the feeds named here."""
     from releaf_pipeline.launch import CollectionRequest
 
     latest = latest_day(app)
@@ -209,13 +212,16 @@ def collection_request(
     first = first_partition()
     if start < first:
         raise UserError(f"--start {start} is before the first partition, {first}")
+    feed_ids: tuple[int, ...] = ()
     if feeds:
         from releaf_pipeline.lib.store.registry import find_feeds, list_feeds
 
-        _, unknown = find_feeds(list_feeds(app.engine), feeds)
+        found, unknown = find_feeds(list_feeds(app.engine), feeds, server=server)
         if unknown:
-            raise UserError(f"no feed {', '.join(unknown)}: see `releaf feed list`")
-    return CollectionRequest(start, end, feeds=feeds, trigger=trigger)
+            where = f" on server {server}" if server is not None else ""
+            raise UserError(f"no feed {', '.join(unknown)}{where}: see `releaf feed list`")
+        feed_ids = tuple(f.id for f in found)
+    return CollectionRequest(start, end, feed_ids=feed_ids, trigger=trigger)
 
 
 def run_collection(app: App, request: CollectionRequest) -> Any:
