@@ -196,8 +196,7 @@ def collection_request(
 ) -> CollectionRequest:
     """A collection of [start, end], checked before anything is written: a range in
     order, over (nothing after yesterday), inside the partitions, of known feeds (each
-    named alone; with `server`, codes of that server). The run gets the feeds' ids, so
-    it collects exactly the feeds named here."""
+    named alone; with `server`, codes of that server)."""
     from releaf_pipeline.launch import CollectionRequest
 
     latest = latest_day(app)
@@ -212,16 +211,14 @@ def collection_request(
     first = first_partition()
     if start < first:
         raise UserError(f"--start {start} is before the first partition, {first}")
-    feed_ids: tuple[int, ...] = ()
     if feeds:
         from releaf_pipeline.lib.store.registry import find_feeds, list_feeds
 
-        found, unknown = find_feeds(list_feeds(app.engine), feeds, server=server)
+        _, unknown = find_feeds(list_feeds(app.engine), feeds, server=server)
         if unknown:
             where = f" on server {server}" if server is not None else ""
             raise UserError(f"no feed {', '.join(unknown)}{where}: see `releaf feed list`")
-        feed_ids = tuple(f.id for f in found)
-    return CollectionRequest(start, end, feed_ids=feed_ids, trigger=trigger)
+    return CollectionRequest(start, end, feeds=feeds, server=server, trigger=trigger)
 
 
 def run_collection(app: App, request: CollectionRequest) -> Any:

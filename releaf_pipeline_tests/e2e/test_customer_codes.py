@@ -65,8 +65,15 @@ def test_a_code_in_another_case_feeds_no_second_account(home, sim, releaf, monke
     r = releaf("feed", "pause", code.lower())
     assert r.code == 0 and f"paused feed {code.upper()} on east" in r.out, r.err
     assert releaf("feed", "resume", f"east/{code.lower()}").code == 0
-    r = releaf("backfill", "--start", "2026-09-01", "--end", "2026-09-01", "--feed", "NOPE")
+    r = releaf("backfill", "--start", ACTIVATION, "--end", ACTIVATION, "--feed", "NOPE")
     assert _one_line(r) and "no feed NOPE" in r.err
+    r = releaf(
+        "backfill", "--start", ACTIVATION, "--end", ACTIVATION,
+        "--server", "east", "--feed", code.lower(),
+    )  # fmt: skip
+    assert r.code == 0 and "backfill run" in r.out and not r.err, r.err
+    (fed,) = releaf("feed", "list", "--json").json()
+    assert fed["synced_through"] == ACTIVATION
 
 
 def test_a_name_that_fits_two_feeds_is_refused(home, sim, releaf, monkeypatch, tmp_path):

@@ -74,16 +74,10 @@ def meter_readings(
     feeds = [f for f in list_feeds(engine) if f.activation_date <= end and f.collected]
     if config.feeds or config.feed_ids:
         try:
-            feeds, unknown = find_feeds(feeds, config.feeds, config.feed_ids)
+            feeds, unknown = find_feeds(feeds, config.feeds, config.feed_ids, server=config.server)
         except RegistryError as exc:
             raise dg.Failure(str(exc)) from None
         if unknown:
-            # A feed given by id (as `releaf backfill` does) is named as a user would.
-            every = {
-                str(f.id): f"{f.server_name}/{f.customer_code}"
-                for f in list_feeds(engine, removed=True)
-            }
-            unknown = [every.get(name, name) for name in unknown]
             raise dg.Failure(
                 f"no feed active by {end} for {', '.join(unknown)}: see `releaf feed list`"
             )
