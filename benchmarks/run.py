@@ -22,10 +22,12 @@ own answering every request after a fixed latency, 100 ms):
   3,000 and 10,000 feeds x 10 devices x 31 days, no HTTP (`benchmarks.accounting`).
 - ``history``: `daily_deposits` for one night at 1,000 and 10,000 feeds with 31 and 365
   days mirrored (the 10,000-feed year is a store of 37 million readings, about 10 GB).
+- ``registration``: `releaf feed import` of 25,000, 50,000 and 100,000 feeds from a CSV
+  into a new store, and how it grows with rows.
 
 `--quick` keeps every scenario but makes the big ones smaller (and says so in the JSON):
 no serial run at 1,000 feeds (extrapolated from 100), 2,000 feeds instead of 10,000,
-smaller backfills and accounting sizes, with the targets' sizes extrapolated.
+smaller backfills, accounting sizes and imports, with the targets' sizes extrapolated.
 
 The JSON goes to stdout and to `benchmarks/results/latest.json` (or `--out`); progress goes
 to stderr.
@@ -52,9 +54,19 @@ from benchmarks.scenarios.backfill import backfill
 from benchmarks.scenarios.history import history
 from benchmarks.scenarios.memory import big_night, mature_night
 from benchmarks.scenarios.night import night
+from benchmarks.scenarios.registration import registration
 from benchmarks.scenarios.startup import startup
 
-SCENARIOS = ("startup", "night", "big", "mature", "backfill", "accounting", "history")
+SCENARIOS = (
+    "startup",
+    "night",
+    "big",
+    "mature",
+    "backfill",
+    "accounting",
+    "history",
+    "registration",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     mature_feeds = 500
     mature_days = 365
     history_days = [31, 365]
+    import_sizes = [5000, 10_000, 20_000] if quick else [25_000, 50_000, 100_000]
 
     began = time.monotonic()
     doc: dict[str, Any] = {
@@ -129,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             targets += found
         if "history" in only:
             scenarios["history"], found = history(root, history_feeds, history_days, quick=quick)
+            targets += found
+        if "registration" in only:
+            scenarios["registration"], found = registration(root, import_sizes)
             targets += found
     finally:
         if args.keep:

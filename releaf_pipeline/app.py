@@ -191,10 +191,12 @@ def collection_request(
     end: date,
     *,
     feeds: tuple[str, ...] = (),
+    server: str | None = None,
     trigger: str = "cli",
 ) -> CollectionRequest:
     """A collection of [start, end], checked before anything is written: a range in
-    order, over (nothing after yesterday), inside the partitions, of known feeds."""
+    order, over (nothing after yesterday), inside the partitions, of known feeds (each
+    named alone; with `server`, codes of that server)."""
     from releaf_pipeline.launch import CollectionRequest
 
     latest = latest_day(app)
@@ -212,10 +214,11 @@ def collection_request(
     if feeds:
         from releaf_pipeline.lib.store.registry import find_feeds, list_feeds
 
-        _, unknown = find_feeds(list_feeds(app.engine), feeds)
+        _, unknown = find_feeds(list_feeds(app.engine), feeds, server=server)
         if unknown:
-            raise UserError(f"no feed {', '.join(unknown)}: see `releaf feed list`")
-    return CollectionRequest(start, end, feeds=feeds, trigger=trigger)
+            where = f" on server {server}" if server is not None else ""
+            raise UserError(f"no feed {', '.join(unknown)}{where}: see `releaf feed list`")
+    return CollectionRequest(start, end, feeds=feeds, server=server, trigger=trigger)
 
 
 def run_collection(app: App, request: CollectionRequest) -> Any:

@@ -89,6 +89,8 @@ class CollectionConfig(dg.Config):
     """Customer codes to collect (`SERVER/CODE` where codes repeat across servers)."""
     feed_ids: list[int] = []
     """Feed ids to collect (what the catch-up sensor sets). Both empty: every active feed."""
+    server: str | None = None
+    """The server of the `feeds` named: each is then a customer code of that server."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class CollectionRequest:
     end: date
     feeds: tuple[str, ...] = ()
     feed_ids: tuple[int, ...] = ()
+    server: str | None = None
     trigger: str = "cli"
     reason: str | None = None
     run_key: str | None = None
@@ -127,7 +130,9 @@ class CollectionRequest:
 
     def run_config(self, now: datetime | None = None) -> dg.RunConfig:
         """The run config: the feeds to collect and, to replay a moment, the clock."""
-        config = CollectionConfig(feeds=list(self.feeds), feed_ids=list(self.feed_ids))
+        config = CollectionConfig(
+            feeds=list(self.feeds), feed_ids=list(self.feed_ids), server=self.server
+        )
         return dg.RunConfig(ops={"meter_readings": config}, resources=clock_config(now))
 
     def run_request(self) -> dg.RunRequest:

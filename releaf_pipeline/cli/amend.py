@@ -110,29 +110,34 @@ def server_remove(name: str) -> int:
     return 0
 
 
-def _one_feed(app: App, code: str, *, removed: bool = False) -> FeedRecord:
+def _one_feed(app: App, code: str, server: str | None, *, removed: bool = False) -> FeedRecord:
     from releaf_pipeline.lib.store.registry import find_feeds, list_feeds
 
-    found, unknown = find_feeds(list_feeds(app.engine, removed=removed), [code])
-    if unknown or not found:
-        raise UserError(f"no feed {code}: see `releaf feed list`")
-    if len(found) > 1:
-        servers = ", ".join(f"{f.server_name}/{f.customer_code}" for f in found)
-        raise UserError(f"{code} names several feeds ({servers}): give SERVER/CODE")
+    found, _ = find_feeds(list_feeds(app.engine, removed=removed), [code], server=server)
+    if not found:
+        where = f" on server {server}" if server is not None else ""
+        raise UserError(f"no feed {code}{where}: see `releaf feed list`")
     return found[0]
 
 
 CODE = click.argument("code", metavar="CODE")
+SERVER = click.option(
+    "--server",
+    metavar="NAME",
+    help="the feed's server: CODE is then that server's customer code (for a CODE or "
+    "server name that holds a slash)",
+)
 CODE_HELP = " (CODE, or SERVER/CODE where codes repeat across servers)"
 
 
 @feed.command("pause", help="stop collecting a feed until it is resumed" + CODE_HELP)
 @CODE
-def feed_pause(code: str) -> int:
+@SERVER
+def feed_pause(code: str, server: str | None) -> int:
     from releaf_pipeline.lib.store.lifecycle import pause_feed
 
     app = App()
-    target = _one_feed(app, code)
+    target = _one_feed(app, code, server)
     if pause_feed(app.engine, target, now=app.now()):
         click.echo(f"paused feed {target.customer_code} on {target.server_name}")
     else:
@@ -146,11 +151,12 @@ def feed_pause(code: str) -> int:
     "nights' re-read window and the catch-up, within their look-back" + CODE_HELP,
 )
 @CODE
-def feed_resume(code: str) -> int:
+@SERVER
+def feed_resume(code: str, server: str | None) -> int:
     from releaf_pipeline.lib.store.lifecycle import resume_feed
 
     app = App()
-    target = _one_feed(app, code, removed=True)
+    target = _one_feed(app, code, server, removed=True)
     if resume_feed(app.engine, target, now=app.now()):
         click.echo(f"resumed feed {target.customer_code} on {target.server_name}")
     else:
@@ -162,11 +168,14 @@ def feed_resume(code: str) -> int:
     "remove", help="stop a feed for good; its readings, deposits and certificates stay" + CODE_HELP
 )
 @CODE
-def feed_remove(code: str) -> int:
+@SERVER
+def feed_remove(code: str, server: str | None) -> int:
     from releaf_pipeline.lib.store.lifecycle import remove_feed
 
     app = App()
-    target = _one_feed(app, code)
+    if _removed_case_twin(app, code, server):
+        return 0
+    target = _one_feed(app, code, server)
     remove_feed(app.engine, target, now=app.now())
     click.echo(
         f"removed feed {target.customer_code} on {target.server_name}; its history stays "
@@ -175,17 +184,48 @@ def feed_remove(code: str) -> int:
     return 0
 
 
+def _removed_case_twin(app: App, code: str, server: str | None) -> bool:
+    """Remove the feed named, on the store as it is, when the store cannot be upgraded
+    because it feeds a customer twice under codes that differ only in case and the feed
+    named is one of them; then upgrade it. False when the store opens as usual."""
+    from releaf_pipeline.lib.store.codes import CaseTwinsError, remove_case_twin
+    from releaf_pipeline.lib.store.engine import inspect_engine
+
+    try:
+        _ = app.engine
+        return False
+    except CaseTwinsError as exc:
+        named = exc.named(code, server)
+        if len(named) != 1:
+            raise
+        twin = named[0]
+    store = inspect_engine(app.settings.database_url)
+    try:
+        remove_case_twin(store, twin, now=app.now())
+    finally:
+        store.dispose()
+    click.echo(f"removed feed {twin.code} on {twin.server}; its history stays")
+    _ = app.engine  # the upgrade, or the one line naming the customers still fed twice
+    click.echo("the store is upgraded: each customer has one active feed on a server")
+    return True
+
+
 @feed.command(
     "update",
     help="change a feed's account, scope or activation date, where the deposits already "
     "made allow it (a certificate is never rewritten)" + CODE_HELP,
 )
 @CODE
+@SERVER
 @click.option("--account", help="new PrintReleaf account")
 @click.option("--scope", type=click.Choice(SCOPES))
 @click.option("--activation-date", help="YYYY-MM-DD")
 def feed_update(
-    code: str, account: str | None, scope: str | None, activation_date: str | None
+    code: str,
+    server: str | None,
+    account: str | None,
+    scope: str | None,
+    activation_date: str | None,
 ) -> int:
     from releaf_pipeline.lib.labels import check_label
     from releaf_pipeline.lib.store.lifecycle import update_feed
@@ -201,7 +241,7 @@ def feed_update(
     app = App()
     if activation is not None:
         check_activation(app, activation)
-    target = _one_feed(app, code)
+    target = _one_feed(app, code, server)
     said = update_feed(
         app.engine, target, now=app.now(), account=account, scope=scope,
         activation_date=activation,

@@ -9,6 +9,7 @@ import click
 
 from releaf_pipeline.app import (
     App,
+    UserError,
     check_night,
     collection_request,
     collection_summary,
@@ -39,9 +40,16 @@ def _summary(app: App, start: date, end: date) -> None:
         click.echo(line, err=True)
 
 
-def _collect(what: str, start: date, end: date, feeds: tuple[str, ...], trigger: str) -> int:
+def _collect(
+    what: str,
+    start: date,
+    end: date,
+    feeds: tuple[str, ...],
+    trigger: str,
+    server: str | None = None,
+) -> int:
     app = App()
-    request = collection_request(app, start, end, feeds=feeds, trigger=trigger)
+    request = collection_request(app, start, end, feeds=feeds, server=server, trigger=trigger)
     app.check_key()
     result = run_collection(app, request)
     if not result.success:
@@ -82,9 +90,17 @@ def collect(start: str, end: str | None) -> int:
 @click.option(
     "--feed", "feeds", multiple=True, metavar="CODE", help="customer code (SERVER/CODE); repeatable"
 )
-def backfill(start: str, end: str, feeds: tuple[str, ...]) -> int:
+@click.option(
+    "--server",
+    metavar="NAME",
+    help="the server of the feeds named: each --feed is then its customer code (for a code "
+    "or server name that holds a slash)",
+)
+def backfill(start: str, end: str, feeds: tuple[str, ...], server: str | None) -> int:
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
-    return _collect("backfill", first, last, feeds, "backfill")
+    if server is not None and not feeds:
+        raise UserError("--server names the server of the --feed options: give --feed CODE")
+    return _collect("backfill", first, last, feeds, "backfill", server)
 
 
 @click.command(

@@ -60,7 +60,12 @@ def meter_readings(
     retries and time go to its log and `releaf/run.*` tags.
     """
     from releaf_pipeline.lib.collector import collect
-    from releaf_pipeline.lib.store.registry import find_feeds, list_feeds, list_servers
+    from releaf_pipeline.lib.store.registry import (
+        RegistryError,
+        find_feeds,
+        list_feeds,
+        list_servers,
+    )
 
     start, end = partition_days(context)
     engine = store.engine()
@@ -68,7 +73,10 @@ def meter_readings(
     # Feeds an operator paused are left out until resumed.
     feeds = [f for f in list_feeds(engine) if f.activation_date <= end and f.collected]
     if config.feeds or config.feed_ids:
-        feeds, unknown = find_feeds(feeds, config.feeds, config.feed_ids)
+        try:
+            feeds, unknown = find_feeds(feeds, config.feeds, config.feed_ids, server=config.server)
+        except RegistryError as exc:
+            raise dg.Failure(str(exc)) from None
         if unknown:
             raise dg.Failure(
                 f"no feed active by {end} for {', '.join(unknown)}: see `releaf feed list`"

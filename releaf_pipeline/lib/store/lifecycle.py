@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from releaf_pipeline.lib.rules import SCOPES
+from releaf_pipeline.lib.store.codes import customer_key
 from releaf_pipeline.lib.store.registry import FeedRecord, RegistryError
 from releaf_pipeline.lib.store.tables import certificates, deposits, feeds, servers
 
@@ -36,6 +37,20 @@ def resume_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> bool:
             raise RegistryError(
                 f"server {feed.server_name!r} was removed: register it again with `releaf "
                 f"server add {feed.server_name} --url URL` before resuming its feeds"
+            )
+        twin = conn.execute(
+            sa.select(feeds.c.customer_code, feeds.c.account).where(
+                feeds.c.server_id == feed.server_id,
+                feeds.c.customer_key == customer_key(feed.customer_code),
+                feeds.c.id != feed.id,
+                feeds.c.removed_at.is_(None),
+            )
+        ).first()
+        if twin is not None:
+            raise RegistryError(
+                f"customer {feed.customer_code} on server {feed.server_name!r} is fed as "
+                f"{twin.customer_code} on account {twin.account!r}: codes that differ only "
+                "in case are one customer, which has one active feed"
             )
         done = conn.execute(
             feeds.update()

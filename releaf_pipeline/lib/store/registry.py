@@ -15,6 +15,8 @@ from releaf_pipeline.lib.labels import check_label
 from releaf_pipeline.lib.rules import SCOPES
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
 from releaf_pipeline.lib.store.accounts import set_account_names
+from releaf_pipeline.lib.store.codes import customer_key
+from releaf_pipeline.lib.store.engine import execute_many
 from releaf_pipeline.lib.store.tables import feeds, servers
 
 
@@ -236,7 +238,7 @@ def adopt_dealer_code(engine: Engine, server_id: int, dealer_code: str) -> str:
         ).scalar_one()
 
 
-def _check_spec(conn: Connection, spec: FeedSpec, server_ids: dict[str, int]) -> None:
+def _check_values(spec: FeedSpec, server_ids: dict[str, int]) -> None:
     if spec.server not in server_ids:
         raise RegistryError(
             f"no server named {spec.server!r} is registered: see `releaf server list`"
@@ -249,41 +251,84 @@ def _check_spec(conn: Connection, spec: FeedSpec, server_ids: dict[str, int]) ->
             raise RegistryError(str(exc)) from None
     if spec.scope not in SCOPES:
         raise RegistryError(f"scope must be 'all' or 'managed', got {spec.scope!r}")
-    exists = conn.execute(
-        sa.select(feeds.c.account, feeds.c.removed_at).where(
-            feeds.c.server_id == server_ids[spec.server],
-            feeds.c.customer_code == spec.customer_code,
+
+
+@dataclass(frozen=True)
+class _Registered:
+    """A feed of a customer, as the checks of a new feed of it need it."""
+
+    server_id: int
+    server: str
+    dealer_code: str | None
+    code: str
+    account: str
+    removed: bool
+
+
+_KEYS_PER_QUERY = 500
+
+
+def _registered(conn: Connection, keys: set[str]) -> dict[str, list[_Registered]]:
+    """The feeds of the customers with these keys, removed ones included, by key: one
+    indexed query per batch of keys, so an import costs what its rows do."""
+    found: dict[str, list[_Registered]] = {}
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), _KEYS_PER_QUERY):
+        rows = conn.execute(
+            sa.select(
+                feeds.c.customer_key,
+                feeds.c.server_id,
+                servers.c.name,
+                servers.c.dealer_code,
+                feeds.c.customer_code,
+                feeds.c.account,
+                feeds.c.removed_at,
+            )
+            .join(servers, servers.c.id == feeds.c.server_id)
+            .where(feeds.c.customer_key.in_(ordered[i : i + _KEYS_PER_QUERY]))
         )
-    ).first()
-    if exists and exists.removed_at is not None:
+        for key, sid, server, dealer, code, account, removed_at in rows:
+            found.setdefault(key, []).append(
+                _Registered(sid, server, dealer, code, account, removed_at is not None)
+            )
+    return found
+
+
+def _as_registered(code: str, registered: str) -> str:
+    """How a code was registered, when it differs from the one given only in case."""
+    if code == registered:
+        return ""
+    return f" (as {registered}: codes that differ only in case are one customer)"
+
+
+def _check_customer(
+    spec: FeedSpec, server_id: int, dealer: str | None, others: list[_Registered]
+) -> None:
+    """Refuse a second feed of a customer already fed: on the same server (even a removed
+    one, which `feed resume` brings back with its history), or through another server
+    record of the same dealer, whose pages would be credited twice."""
+    code = spec.customer_code
+    for other in others:
+        if other.server_id != server_id:
+            continue
+        shown = _as_registered(code, other.code)
+        if other.removed:
+            raise RegistryError(
+                f"customer {code} on server {spec.server!r} was removed{shown}: "
+                f"`releaf feed resume {other.server}/{other.code}` brings it back with "
+                "its history"
+            )
         raise RegistryError(
-            f"customer {spec.customer_code} on server {spec.server!r} was removed: "
-            f"`releaf feed resume {spec.server}/{spec.customer_code}` brings it back with "
-            "its history"
+            f"customer {code} on server {spec.server!r} already feeds account "
+            f"{other.account!r}{shown}: one customer feeds one account"
         )
-    if exists:
+    for other in others:
+        if other.removed or dealer is None or other.dealer_code != dealer:
+            continue
         raise RegistryError(
-            f"customer {spec.customer_code} on server {spec.server!r} already feeds account "
-            f"{exists.account!r}: one customer feeds one account"
-        )
-    # The same customer of the same dealer through another server record is the same
-    # customer: fed twice, its pages would be credited twice.
-    dealer = sa.select(servers.c.dealer_code).where(servers.c.id == server_ids[spec.server])
-    twin = conn.execute(
-        sa.select(servers.c.name, feeds.c.account)
-        .join(servers, servers.c.id == feeds.c.server_id)
-        .where(
-            feeds.c.customer_code == spec.customer_code,
-            servers.c.id != server_ids[spec.server],
-            feeds.c.removed_at.is_(None),
-            servers.c.dealer_code.is_not(None),
-            servers.c.dealer_code == dealer.scalar_subquery(),
-        )
-    ).first()
-    if twin:
-        raise RegistryError(
-            f"customer {spec.customer_code} of the same dealer already feeds account "
-            f"{twin.account!r} through server {twin.name!r}: one customer feeds one account"
+            f"customer {code} of the same dealer already feeds account {other.account!r} "
+            f"through server {other.server!r}{_as_registered(code, other.code)}: one "
+            "customer feeds one account"
         )
 
 
@@ -301,40 +346,62 @@ def _name_account(names: dict[str, str], account: str, given: str) -> None:
 def add_feeds(engine: Engine, specs: list[FeedSpec], *, now: datetime) -> list[FeedRecord]:
     """Register feeds, all or none: the first bad spec raises and nothing is stored.
 
+    Customer codes compare without regard to case: a code that differs from a registered
+    one (or another spec's) only in case is the same customer, and refused like it.
     The display names the specs give are set on their accounts in the same transaction.
     A RegistryError for spec i carries `index = i` so a caller can name the line.
     """
     names: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
     with engine.begin() as conn:
-        active = sa.select(servers.c.name, servers.c.id).where(servers.c.removed_at.is_(None))
-        server_ids = {n: i for n, i in conn.execute(active)}
-        seen: set[tuple[str, str]] = set()
-        for i, spec in enumerate(specs):
+        active = sa.select(servers.c.name, servers.c.id, servers.c.dealer_code).where(
+            servers.c.removed_at.is_(None)
+        )
+        server_rows = conn.execute(active).all()
+        server_ids = {name: sid for name, sid, _ in server_rows}
+        dealers = {sid: dealer for _, sid, dealer in server_rows}
+        keys = [customer_key(spec.customer_code) for spec in specs]
+        registered = _registered(conn, set(keys))
+        # This call's own feeds, checked like the registered ones as they are added.
+        added: dict[str, list[_Registered]] = {}
+        for i, (spec, key) in enumerate(zip(specs, keys, strict=True)):
             try:
-                if (spec.server, spec.customer_code) in seen:
+                _check_values(spec, server_ids)
+                sid = server_ids[spec.server]
+                earlier = [f for f in added.get(key, ()) if f.server_id == sid]
+                if earlier:
                     raise RegistryError(
-                        f"customer {spec.customer_code} on server {spec.server!r} appears twice"
+                        f"customer {spec.customer_code} on server {spec.server!r} appears "
+                        f"twice{_as_registered(spec.customer_code, earlier[0].code)}"
                     )
-                _check_spec(conn, spec, server_ids)
+                others = registered.get(key, []) + added.get(key, [])
+                _check_customer(spec, sid, dealers[sid], others)
                 if spec.account_name is not None:
                     _name_account(names, spec.account, spec.account_name)
             except RegistryError as exc:
                 exc.index = i  # type: ignore[attr-defined]
                 raise
-            seen.add((spec.server, spec.customer_code))
-            conn.execute(
-                feeds.insert().values(
-                    server_id=server_ids[spec.server],
-                    customer_code=spec.customer_code,
-                    account=spec.account,
-                    activation_date=spec.activation_date,
-                    scope=spec.scope,
-                    created_at=now,
+            added.setdefault(key, []).append(
+                _Registered(
+                    sid, spec.server, dealers[sid], spec.customer_code, spec.account, removed=False
                 )
             )
+            rows.append(
+                {
+                    "server_id": sid,
+                    "customer_code": spec.customer_code,
+                    "customer_key": key,
+                    "account": spec.account,
+                    "activation_date": spec.activation_date,
+                    "scope": spec.scope,
+                    "created_at": now,
+                    "inputs_version": 0,
+                }
+            )
+        execute_many(conn, feeds.insert(), rows)
         set_account_names(conn, names, now=now)
-    codes = {(s.server, s.customer_code) for s in specs}
-    return [f for f in list_feeds(engine) if (f.server_name, f.customer_code) in codes]
+    new = {(spec.server, key) for spec, key in zip(specs, keys, strict=True)}
+    return [f for f in list_feeds(engine) if (f.server_name, customer_key(f.customer_code)) in new]
 
 
 def list_feeds(
@@ -399,16 +466,75 @@ def reseal_tokens(engine: Engine, cipher: TokenCipher) -> int:
     return len(rows)
 
 
+class AmbiguousFeedError(RegistryError):
+    """A feed was named in a way that fits more than one feed."""
+
+
 def find_feeds(
-    feeds: list[FeedRecord], names: Sequence[str], ids: Sequence[int] = ()
+    feeds: list[FeedRecord],
+    names: Sequence[str],
+    ids: Sequence[int] = (),
+    *,
+    server: str | None = None,
 ) -> tuple[list[FeedRecord], list[str]]:
-    """The feeds named by customer code (`SERVER/CODE` where codes repeat across servers)
-    or id, in `feeds` order, and the names and ids that match none."""
-    by_name = {f.customer_code: f for f in feeds} | {
-        f"{f.server_name}/{f.customer_code}": f for f in feeds
-    }
+    """The feeds named, in `feeds` order, and the names and ids that match none.
+
+    A name is a customer code, compared without regard to case, or `SERVER/CODE`; with
+    `server` it is a code of that server's only. A name that fits more than one feed (a
+    code fed on two servers, a `SERVER/CODE` that splits two ways because a server name
+    or a code holds a slash) raises AmbiguousFeedError naming each and how to write it.
+    """
+    by_key: dict[tuple[str, str], list[FeedRecord]] = {}
+    by_code: dict[str, list[FeedRecord]] = {}
+    for f in feeds:
+        key = customer_key(f.customer_code)
+        by_key.setdefault((f.server_name, key), []).append(f)
+        by_code.setdefault(key, []).append(f)
+
+    def fits(name: str) -> list[FeedRecord]:
+        if server is not None:
+            return by_key.get((server, customer_key(name)), [])
+        found = list(by_code.get(customer_key(name), []))
+        # Every slash may end the server's name.
+        at = name.find("/")
+        while at > 0:
+            found += by_key.get((name[:at], customer_key(name[at + 1 :])), [])
+            at = name.find("/", at + 1)
+        return list({f.id: f for f in found}.values())
+
+    wanted: set[int] = set()
+    unknown: list[str] = []
+    for name in names:
+        found = fits(name)
+        if len(found) > 1:
+            raise AmbiguousFeedError(_ambiguous(name, found, fits))
+        if found:
+            wanted.add(found[0].id)
+        else:
+            unknown.append(name)
     known_ids = {f.id for f in feeds}
-    unknown = [n for n in names if n not in by_name]
     unknown += [str(i) for i in ids if i not in known_ids]
-    wanted = {by_name[n].id for n in names if n in by_name} | (set(ids) & known_ids)
+    wanted |= set(ids) & known_ids
     return [f for f in feeds if f.id in wanted], unknown
+
+
+def _ambiguous(name: str, found: list[FeedRecord], fits: Any) -> str:
+    """The one line for a name that fits several feeds: each, and how to name it alone."""
+    same = {(f.server_id, customer_key(f.customer_code)) for f in found}
+    if len(same) == 1:
+        # Only a store from before codes were compared so holds these (one removed).
+        return (
+            f"{name} names {len(found)} feeds of one customer on server {found[0].server_name!r} "
+            f"({', '.join(f.customer_code for f in found)}), whose codes differ only in case; "
+            "one customer has one active feed"
+        )
+
+    def spelling(f: FeedRecord) -> str:
+        qualified = f"{f.server_name}/{f.customer_code}"
+        if [g.id for g in fits(qualified)] == [f.id]:
+            return qualified
+        return f"--server {f.server_name} with {f.customer_code}"
+
+    which = ", ".join(f"customer {f.customer_code} on server {f.server_name}" for f in found)
+    how = " or ".join(spelling(f) for f in found)
+    return f"{name} names {len(found)} feeds ({which}): name one alone, as {how}"

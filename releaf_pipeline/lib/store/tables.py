@@ -59,6 +59,9 @@ feeds = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("server_id", sa.Integer, sa.ForeignKey("servers.id"), nullable=False),
     sa.Column("customer_code", sa.String(100), nullable=False),
+    # The customer code as it is compared (`customer_key`): codes compare without regard
+    # to case, so `aaaa1111` and `AAAA1111` are one customer.
+    sa.Column("customer_key", sa.String(100), nullable=False),
     sa.Column("account", sa.String(200), nullable=False),
     sa.Column("activation_date", sa.Date, nullable=False),
     sa.Column("scope", sa.String(10), nullable=False),
@@ -76,6 +79,20 @@ feeds = sa.Table(
     sa.Column("removed_at", UTCDateTime(), nullable=True),
     sa.UniqueConstraint("server_id", "customer_code", name="uq_feed_server_customer"),
     sa.CheckConstraint("scope in ('all', 'managed')", name="ck_feed_scope"),
+    # Lookups by code (a bare CODE, the same customer through another server record).
+    sa.Index("ix_feeds_customer_key", "customer_key"),
+    # One active feed per customer and server. A removed feed keeps its history and its
+    # code (the registry refuses to add it again: `feed resume` brings it back), but the
+    # index leaves it out, so a store whose codes differed only in case can be mended by
+    # removing all but one of them.
+    sa.Index(
+        "uq_feeds_server_customer_key",
+        "server_id",
+        "customer_key",
+        unique=True,
+        sqlite_where=sa.text("removed_at IS NULL"),
+        postgresql_where=sa.text("removed_at IS NULL"),
+    ),
 )
 
 devices = sa.Table(

@@ -24,8 +24,8 @@ def test_broken_references_and_an_old_schema_are_named(tmp_path):
     raw = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
     raw.execute("PRAGMA foreign_keys=OFF")
     raw.execute(
-        "INSERT INTO feeds (server_id, customer_code, account, activation_date, scope, "
-        "created_at, inputs_version) VALUES (42, 'C', 'a', '2026-09-01', 'all', "
+        "INSERT INTO feeds (server_id, customer_code, customer_key, account, activation_date, "
+        "scope, created_at, inputs_version) VALUES (42, 'C', 'c', 'a', '2026-09-01', 'all', "
         "'2026-09-01 00:00:00', 0)"
     )
     raw.execute("UPDATE alembic_version SET version_num = '0001'")
