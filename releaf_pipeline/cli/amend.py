@@ -64,8 +64,11 @@ def server_update(name: str, url: str | None, ca_bundle: str | None) -> int:
             f"the server answers for dealer {ping.dealer_code}, not {current.dealer_code} as "
             f"registered for {name}: register another dealer as a new server"
         )
+    # A new token need not be opened by the key: giving tokens again is the way back
+    # from a lost key.
+    cipher = app.sealing_cipher if new_token else app.cipher
     update_server_connection(
-        app.engine, app.cipher, name=name, url=target, token=token, ca_bundle_pem=bundle,
+        app.engine, cipher, name=name, url=target, token=token, ca_bundle_pem=bundle,
         dealer_code=ping.dealer_code, now=app.now(),
     )  # fmt: skip
     changed = [
