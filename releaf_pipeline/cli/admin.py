@@ -125,6 +125,8 @@ def check() -> int:
     click.echo(f"store {shown} ({result.database}, schema {result.revision})")
     for ran in result.checks:
         click.echo(f"  checked: {ran}")
+    for skipped in result.not_checked:
+        click.echo(f"  not checked: {skipped}")
     if result.ok:
         click.echo("no problem found")
         return 0
