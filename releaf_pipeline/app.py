@@ -53,19 +53,30 @@ class App:
 
     @cached_property
     def cipher(self) -> TokenCipher:
-        """Seals and opens dealer tokens."""
-        from releaf_pipeline.lib.secrets import TokenCipher, load_keys
-        from releaf_pipeline.lib.store.registry import sealed_token_count
+        """Seals and opens dealer tokens; refused in one line when the key opens none of
+        the stored tokens (the wrong key, or a key file lost or damaged)."""
+        from releaf_pipeline.lib.secrets import open_cipher
+        from releaf_pipeline.lib.store.tokens import sealed_tokens
 
-        keys = load_keys(
-            self.settings.home, self.settings.secret_keys,
-            sealed_tokens=sealed_token_count(self.engine),
-        )  # fmt: skip
-        return TokenCipher(keys)
+        sealed = [t.sealed for t in sealed_tokens(self.engine)]
+        return open_cipher(self.settings.home, self.settings.secret_keys, sealed)
+
+    @cached_property
+    def sealing_cipher(self) -> TokenCipher:
+        """Seals a token given again, without requiring the key to open the stored ones:
+        that is how servers whose tokens were sealed with a lost key are given new ones."""
+        from releaf_pipeline.lib.secrets import TokenCipher, load_keys
+        from releaf_pipeline.lib.store.tokens import sealed_tokens
+
+        count = len(sealed_tokens(self.engine))
+        return TokenCipher(
+            load_keys(self.settings.home, self.settings.secret_keys, sealed_tokens=count)
+        )
 
     def check_key(self) -> None:
         """Refuse, in one line, to start a run whose steps could not open the stored
-        dealer tokens (a key file lost or damaged), before anything is written."""
+        dealer tokens (a wrong key, a key file lost or damaged), before anything is
+        written or any run is recorded."""
         _ = self.cipher
 
     @cached_property

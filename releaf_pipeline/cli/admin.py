@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from releaf_pipeline.app import App, UserError, store_url_checked
@@ -20,20 +22,39 @@ def new_key() -> int:
     return 0
 
 
-@secrets.command("rotate", help="re-encrypt every token under a new key")
+# A hook for the kill-and-rerun test of `secrets rotate` only, not a setting:
+# N:FILE makes the rotation's Nth step write its name to FILE and wait there to be killed.
+_TEST_PAUSE = "RELEAF_TEST_HOOK_PAUSE_ROTATION"
+
+
+def _test_pause() -> Callable[[str], None]:
+    import os
+    import time
+    from pathlib import Path
+
+    at, _, path = os.environ.get(_TEST_PAUSE, "").partition(":")
+    steps = iter(range(1, 1_000_000))
+
+    def pause(step: str) -> None:
+        if at and next(steps) == int(at):
+            Path(path).write_text(step)
+            while True:
+                time.sleep(60)
+
+    return pause
+
+
+@secrets.command(
+    "rotate",
+    help="re-encrypt every token under a new key; run it again if it was interrupted",
+)
 def rotate() -> int:
-    from releaf_pipeline.lib.secrets import (
-        KEY_ENV,
-        TokenCipher,
-        key_file,
-        load_keys,
-        new_key,
-        prepend_key_file,
-    )
-    from releaf_pipeline.lib.store.registry import reseal_tokens, sealed_token_count
+    from releaf_pipeline.lib.rotation import rotate_configured, rotate_key_file
+    from releaf_pipeline.lib.secrets import KEY_ENV, key_file, load_keys
 
     app = App()
     home = app.settings.home
+    pause = _test_pause()
     if app.settings.secret_keys:
         keys = load_keys(home, app.settings.secret_keys)
         if len(keys) < 2:
@@ -41,20 +62,17 @@ def rotate() -> int:
                 f"{KEY_ENV} holds one key: set it to 'NEW,OLD' on every process first "
                 "(make NEW with `releaf secrets new-key`), then run this to re-encrypt"
             )
-        count = reseal_tokens(app.engine, TokenCipher(keys))
+        count = rotate_configured(app.engine, keys, pause=pause)
         click.echo(
-            f"re-encrypted {count} token(s) under the first key of {KEY_ENV}; "
-            "once every process has it, drop the old key from the variable"
+            f"re-encrypted {count} token(s) under the first key of {KEY_ENV}; every token "
+            "is sealed under it: once every process has it, drop the old key from the variable"
         )
         return 0
-    # The current key must be there: a rotation that started from a lost key file would
-    # leave tokens nobody can open.
-    load_keys(home, None, sealed_tokens=sealed_token_count(app.engine))
-    # Both keys stay in the file while tokens are re-encrypted, so every process that
-    # reads it meanwhile can open old and new tokens alike: no downtime.
-    keys = prepend_key_file(home, new_key().encode())
-    count = reseal_tokens(app.engine, TokenCipher(keys))
-    click.echo(f"new key in {key_file(home)}; re-encrypted {count} token(s) under it")
+    done = rotate_key_file(app.engine, home, pause=pause)
+    old = (
+        f"; {done.keys - 1} older key(s) kept for tokens sealed meanwhile" if done.keys > 1 else ""
+    )
+    click.echo(f"new key in {key_file(home)}; re-encrypted {done.resealed} token(s) under it{old}")
     return 0
 
 
@@ -107,6 +125,8 @@ def check() -> int:
     click.echo(f"store {shown} ({result.database}, schema {result.revision})")
     for ran in result.checks:
         click.echo(f"  checked: {ran}")
+    for skipped in result.not_checked:
+        click.echo(f"  not checked: {skipped}")
     if result.ok:
         click.echo("no problem found")
         return 0

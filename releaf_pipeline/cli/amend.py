@@ -78,8 +78,11 @@ def server_update(
             f"registered for {name}: register another dealer as a new server, or, if the "
             f"dealer's code legitimately changed, add --dealer-code {ping.dealer_code}"
         )
+    # A new token need not be opened by the key: giving tokens again is the way back
+    # from a lost key.
+    cipher = app.sealing_cipher if new_token else app.cipher
     update_server_connection(
-        app.engine, app.cipher, name=name, url=target, token=token, ca_bundle_pem=bundle,
+        app.engine, cipher, name=name, url=target, token=token, ca_bundle_pem=bundle,
         dealer_code=ping.dealer_code, now=app.now(),
     )  # fmt: skip
     changed = [

@@ -74,15 +74,13 @@ class StoreResource(dg.ConfigurableResource):
         return _engine(self.url(), not self._instance_has_runs)
 
     def cipher(self) -> TokenCipher:
-        """Opens dealer tokens, in memory only."""
-        from releaf_pipeline.lib.secrets import TokenCipher, load_keys
-        from releaf_pipeline.lib.store.registry import sealed_token_count
+        """Opens dealer tokens, in memory only; fails at once, before the step writes,
+        when the key opens none of the stored tokens."""
+        from releaf_pipeline.lib.secrets import open_cipher
+        from releaf_pipeline.lib.store.tokens import sealed_tokens
 
-        keys = load_keys(
-            self.home_path(), self.settings().secret_keys,
-            sealed_tokens=sealed_token_count(self.engine()),
-        )  # fmt: skip
-        return TokenCipher(keys)
+        sealed = [t.sealed for t in sealed_tokens(self.engine())]
+        return open_cipher(self.home_path(), self.settings().secret_keys, sealed)
 
 
 class MPSMonitorResource(dg.ConfigurableResource):

@@ -10,6 +10,8 @@ decrypted in memory, right before a request needs it.
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -68,15 +70,37 @@ def key_file(home: Path) -> Path:
     return home / KEY_FILE_NAME
 
 
-def _write_key_file(path: Path, keys: list[bytes]) -> None:
+def write_key_file(
+    home: Path, keys: list[bytes], *, pause: Callable[[str], None] = lambda _: None
+) -> None:
+    """Replace the key file with `keys` (newest first), atomically: a private temporary
+    file is written and synced, then renamed over it, so a reader or a crash sees either
+    the old file or the new one, never a part. `pause` is called before the rename."""
+    path = key_file(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(b"\n".join(keys) + b"\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    # mkstemp: mode 0600 and a name no other process is using.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(b"\n".join(keys) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        pause("key file written, not yet in place")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    # The rename itself is durable only once the directory is.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def stale_key_files(home: Path) -> list[Path]:
+    """Temporary key files a write that was killed before its rename left behind."""
+    return sorted(home.glob(f".{KEY_FILE_NAME}.*.tmp"))
 
 
 def load_keys(home: Path, configured: str | None = None, *, sealed_tokens: int = 0) -> list[bytes]:
@@ -131,16 +155,6 @@ def new_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def prepend_key_file(home: Path, key: bytes, keep: int = 2) -> list[bytes]:
-    """Make `key` the newest in the key file, keeping the previous one so tokens sealed
-    with it still open while they are re-encrypted; older keys are dropped."""
-    path = key_file(home)
-    old = _parse_keys(path.read_text(), str(path)) if path.exists() else []
-    keys = [key, *[k for k in old if k != key][: keep - 1]]
-    _write_key_file(path, keys)
-    return keys
-
-
 class TokenCipher:
     """Encrypts dealer tokens with the newest key and decrypts them with any key."""
 
@@ -154,6 +168,14 @@ class TokenCipher:
     def encrypt(self, token: str) -> str:
         """The token sealed for storage (URL-safe base64 text)."""
         return self._fernet.encrypt(token.encode()).decode()
+
+    def opens(self, sealed: str) -> bool:
+        """Whether some key of this cipher opens the stored token."""
+        try:
+            self._fernet.decrypt(sealed.encode())
+        except InvalidToken:
+            return False
+        return True
 
     def decrypt(self, sealed: str) -> SecretStr:
         """The stored token, opened; raises SecretKeyError when no key fits."""
@@ -174,3 +196,35 @@ class TokenCipher:
                 "a stored dealer token cannot be decrypted with the current key(s): keep the "
                 f"old key in {KEY_ENV} (after the new one) until the rotation is done"
             ) from None
+
+
+def key_opening(keys: Sequence[bytes], sealed: str) -> bytes | None:
+    """The first of `keys` that opens the stored token, or None."""
+    return next((k for k in keys if TokenCipher([k]).opens(sealed)), None)
+
+
+def key_source(home: Path, configured: str | None) -> str:
+    """Where the keys come from, as a user would fix it: the variable or the key file."""
+    return KEY_ENV if configured else f"the key file {key_file(home)}"
+
+
+def open_cipher(home: Path, configured: str | None, sealed: Sequence[str]) -> TokenCipher:
+    """The cipher for the configured keys, checked against the stored tokens: any one
+    opening is enough (a token sealed with another key fails its own server only); none
+    opening means the key is the wrong one, which is refused here, in one line, before a
+    command writes anything, rather than found inside a run."""
+    keys = load_keys(home, configured, sealed_tokens=len(sealed))
+    cipher = TokenCipher(keys)
+    if sealed and not any(cipher.opens(s) for s in sealed):
+        where = key_source(home, configured)
+        fix = (
+            f"set {KEY_ENV} to the key they were sealed with (during a rotation, NEW,OLD)"
+            if configured
+            else f"restore the key file from a backup, or set {KEY_ENV} to their key"
+        )
+        raise SecretKeyError(
+            f"{where} opens none of the {len(sealed)} stored dealer token(s), so it is not "
+            f"the key they were sealed with: {fix}; if that key is lost for good, give each "
+            "server its token again with `releaf server update NAME`"
+        )
+    return cipher

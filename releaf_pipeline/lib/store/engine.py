@@ -83,7 +83,16 @@ def store_failure(
 
 def inspect_engine(url: str) -> Engine:
     """An engine for the store at `url` as it is: no schema created or migrated, nothing
-    written, for checking a store that may be damaged. StoreError for a bad URL."""
+    written, for checking a store that may be damaged. StoreError for a bad URL, and for
+    a SQLite file that is not there (connecting would create it)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists() and not path.is_symlink():
+            raise StoreError(
+                f"there is no store at {path}: check DAGSTER_HOME (or RELEAF_DATABASE_URL); "
+                "a store lost from there is restored from a backup, and a new one is made "
+                "by `releaf db upgrade`"
+            )
     return _create(url)
 
 

@@ -447,25 +447,6 @@ def update_server_connection(
     return add_server(engine, cipher, replace=True, **connection)
 
 
-def sealed_token_count(engine: Engine) -> int:
-    """How many dealer tokens are stored sealed (one per server)."""
-    with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(servers)).scalar_one())
-
-
-def reseal_tokens(engine: Engine, cipher: TokenCipher) -> int:
-    """Seal every stored token again under the cipher's newest key, in one transaction."""
-    with engine.begin() as conn:
-        rows = conn.execute(sa.select(servers.c.id, servers.c.token_sealed)).all()
-        for server_id, sealed in rows:
-            conn.execute(
-                servers.update()
-                .where(servers.c.id == server_id)
-                .values(token_sealed=cipher.rotate(sealed))
-            )
-    return len(rows)
-
-
 class AmbiguousFeedError(RegistryError):
     """A feed was named in a way that fits more than one feed."""
 

@@ -1,0 +1,38 @@
+"""The sealed dealer tokens as stored: read for the key check and re-sealed by a rotation."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from releaf_pipeline.lib.store.tables import servers
+
+
+class SealedToken(NamedTuple):
+    """One server's token as stored (still sealed)."""
+
+    server_id: int
+    server: str
+    sealed: str
+
+
+def sealed_tokens(engine: Engine) -> list[SealedToken]:
+    """Every stored token, removed servers' included (one may be registered again)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(servers.c.id, servers.c.name, servers.c.token_sealed).order_by(servers.c.id)
+        ).all()
+    return [SealedToken(*row) for row in rows]
+
+
+def replace_sealed(conn: Connection, token: SealedToken, sealed: str) -> bool:
+    """Store `sealed` in place of `token`, unless the server's token changed since it was
+    read (a `server update` in between wins); True when it was replaced."""
+    result = conn.execute(
+        servers.update()
+        .where(servers.c.id == token.server_id, servers.c.token_sealed == token.sealed)
+        .values(token_sealed=sealed)
+    )
+    return result.rowcount == 1
