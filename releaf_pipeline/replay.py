@@ -4,6 +4,12 @@ The server health sensor, the nightly schedule's run, every run the catch-up sen
 requests (again until it asks for nothing new), then the monthly close for any month
 that closes, all through the same Definitions and recorded in the instance at DAGSTER_HOME.
 The night's time reaches every sensor, schedule and run through the clock resource.
+
+A night replayed after an interrupted one collects what that one left: a run of the
+night (by its run key) counts as done only once it succeeded. A failed or canceled one is
+run again, and so is one its dead `releaf` process left in progress, once `run_guard` has
+ended it and freed its pool slots; one still in progress in a live process stops the
+replay (`NightInProgress`), so that no run of the night is ever run twice at once.
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ from releaf_pipeline.launch import (
     night_time,
     requested_days,
 )
+from releaf_pipeline.run_guard import RunGuardError, describe_run, reap_dead_holders
 
-__all__ = ["Night", "NightRun", "night_time", "replay_night"]
+__all__ = ["Night", "NightInProgress", "NightRun", "night_time", "replay_night"]
 
 MAX_CATCHUP_ROUNDS = 5
 
@@ -56,10 +63,45 @@ class Night:
     runs: list[NightRun] = field(default_factory=list)
 
 
-def _already_launched(instance: dg.DagsterInstance, run_key: str | None) -> bool:
-    if not run_key:
-        return False
-    return bool(instance.get_run_ids(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key})))
+class NightInProgress(RunGuardError):
+    """A run of the night is in progress in a process that is alive (another `releaf`, the
+    daemon's run launcher, another host): the replay stops rather than run it twice. Exits
+    75 (EX_TEMPFAIL: try again later)."""
+
+    exit_code = 75
+
+
+@dataclass
+class _Launches:
+    """Which runs of the night are to be launched, by run key."""
+
+    instance: dg.DagsterInstance
+    day: date
+    launched: set[str] = field(default_factory=set)
+
+    def due(self, run_key: str | None) -> bool:
+        """Whether the run with `run_key` is to be launched now: unless a run with that key
+        succeeded, or this replay launched one already (a catch-up that fails is not
+        retried in a loop: the next night retries it). Raises `NightInProgress` for one
+        still in progress: the runs of dead processes were ended when the replay began, so
+        its process is alive."""
+        if not run_key:
+            return True
+        if run_key in self.launched:
+            return False
+        runs = self.instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}))
+        if any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
+            return False
+        live = [r for r in runs if not r.is_finished]
+        if live:
+            raise NightInProgress(
+                f"the night after {self.day} is being run elsewhere: "
+                f"{describe_run(self.instance, live[0].run_id)}; wait for it to end, then run "
+                f"`releaf nightly --date {self.day}` again (if its process is gone, on another "
+                "host, terminate the run in the Dagster UI first)"
+            )
+        self.launched.add(run_key)
+        return True
 
 
 def _run(
@@ -117,18 +159,24 @@ def replay_night(day: date, instance: dg.DagsterInstance, *, cron: str = "0 2 * 
 
     at = night_time(day, cron)
     night = Night(day, at)
+    launches = _Launches(instance, day)
     resources = {**default_resources(), "clock": ClockResource(frozen_at=at.isoformat())}
+    # What an interrupted night left in progress is ended first, so that it is run again,
+    # and the catch-up sensor does not take its days for busy.
+    reap_dead_holders(instance)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=at) as ctx:
+        request = nightly_schedule(ctx)
+    # Refused before the health check writes anything.
+    collect = launches.due(request.run_key)
     with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
         skip = server_health_sensor(ctx)
         night.server_health = getattr(skip, "skip_message", str(skip))
-    with dg.build_schedule_context(instance=instance, scheduled_execution_time=at) as ctx:
-        request = nightly_schedule(ctx)
-    if not _already_launched(instance, request.run_key):
+    if collect:
         night.runs.append(_run(instance, request, {SCHEDULE_TAG: "nightly"}, at))
     for _ in range(MAX_CATCHUP_ROUNDS):
         with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
             result = catchup_sensor(ctx)
-        new = [r for r in result.run_requests or [] if not _already_launched(instance, r.run_key)]
+        new = [r for r in result.run_requests or [] if launches.due(r.run_key)]
         if not new:
             break
         for r in new:
@@ -136,7 +184,7 @@ def replay_night(day: date, instance: dg.DagsterInstance, *, cron: str = "0 2 * 
     with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
         result = monthly_close_sensor(ctx)
     for r in result.run_requests or []:
-        if not _already_launched(instance, r.run_key):
+        if launches.due(r.run_key):
             origin = {SENSOR_TAG: MONTHLY_CLOSE_SENSOR}
             night.runs.append(_run(instance, r, origin, at, MONTHLY_CLOSE_JOB))
     return night

@@ -20,7 +20,13 @@ is claimed here, before the run starts, and the run is executed in a worker thre
 Dagster installs no signal handlers) that this thread can interrupt.
 """
 
-from releaf_pipeline.run_guard.pools import HOST_TAG, PID_TAG, PROCESS_RUN_TAG, process_tags
+from releaf_pipeline.run_guard.pools import (
+    HOST_TAG,
+    PID_TAG,
+    PROCESS_RUN_TAG,
+    describe_run,
+    process_tags,
+)
 from releaf_pipeline.run_guard.reaping import reap_dead_holders
 from releaf_pipeline.run_guard.stopping import (
     PoolSlotUnavailable,
@@ -39,6 +45,7 @@ __all__ = [
     "RunGuardError",
     "RunStopped",
     "Stop",
+    "describe_run",
     "guarded_run",
     "process_tags",
     "reap_dead_holders",
