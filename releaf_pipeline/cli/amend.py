@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from releaf_pipeline.app import App, UserError, check_activation, read_ca_bundle, verify_server
-from releaf_pipeline.cli.output import parse_date
+from releaf_pipeline.cli.output import parse_date, say
 from releaf_pipeline.cli.registry import TOKEN_ENV, feed, server
 from releaf_pipeline.lib.rules import SCOPES
 
@@ -73,7 +73,7 @@ def server_update(name: str, url: str | None, ca_bundle: str | None) -> int:
         for what, done in (("URL", new_url), ("CA bundle", ca_bundle), ("dealer token", new_token))
         if done
     ]
-    click.echo(
+    say(
         f"updated server {name} ({', '.join(changed)}); it answered as dealer "
         f"{ping.dealer_code} and is healthy"
     )
@@ -87,7 +87,7 @@ def server_remove(name: str) -> int:
 
     app = App()
     remove_server(app.engine, name, now=app.now())
-    click.echo(f"removed server {name}; its feeds' history stays")
+    say(f"removed server {name}; its feeds' history stays")
     return 0
 
 
@@ -115,9 +115,9 @@ def feed_pause(code: str) -> int:
     app = App()
     target = _one_feed(app, code)
     if pause_feed(app.engine, target, now=app.now()):
-        click.echo(f"paused feed {target.customer_code} on {target.server_name}")
+        say(f"paused feed {target.customer_code} on {target.server_name}")
     else:
-        click.echo(f"feed {target.customer_code} on {target.server_name} was paused already")
+        say(f"feed {target.customer_code} on {target.server_name} was paused already")
     return 0
 
 
@@ -133,9 +133,9 @@ def feed_resume(code: str) -> int:
     app = App()
     target = _one_feed(app, code, removed=True)
     if resume_feed(app.engine, target, now=app.now()):
-        click.echo(f"resumed feed {target.customer_code} on {target.server_name}")
+        say(f"resumed feed {target.customer_code} on {target.server_name}")
     else:
-        click.echo(f"feed {target.customer_code} on {target.server_name} was not paused")
+        say(f"feed {target.customer_code} on {target.server_name} was not paused")
     return 0
 
 
@@ -149,7 +149,7 @@ def feed_remove(code: str) -> int:
     app = App()
     target = _one_feed(app, code)
     remove_feed(app.engine, target, now=app.now())
-    click.echo(
+    say(
         f"removed feed {target.customer_code} on {target.server_name}; its history stays "
         f"(`releaf feed resume {target.server_name}/{target.customer_code}` brings it back)"
     )
@@ -188,9 +188,9 @@ def feed_update(
         activation_date=activation,
     )  # fmt: skip
     if not said:
-        click.echo(f"feed {target.customer_code} on {target.server_name} already is so")
+        say(f"feed {target.customer_code} on {target.server_name} already is so")
     for line in said:
-        click.echo(f"feed {target.customer_code} on {target.server_name}: {line}")
+        say(f"feed {target.customer_code} on {target.server_name}: {line}")
     return 0
 
 
