@@ -134,21 +134,40 @@ def verify_server(url: str, token: str, ca_pem: str | None) -> Ping:
         raise UserError(f"server check failed ({exc.reason}): {exc}") from None
 
 
+CA_BUNDLE_MAX_BYTES = 1024 * 1024
+"""The largest CA bundle file taken: the system's whole trust store is a quarter of it."""
+
+
 def read_ca_bundle(path: Path) -> str:
-    """The PEM text of a CA bundle file; a UserError for anything else."""
+    """The PEM certificates of a CA bundle file, and nothing else of it; a UserError for a
+    file over 1 MiB, not text, without a certificate, or with one that does not parse.
+
+    Text between the certificates (comments, `openssl x509 -text` output) is dropped, so
+    the store keeps the certificates alone."""
+    from releaf_pipeline.lib.pem import PemError, pem_certificates
+
     if path.is_dir():
         raise UserError(f"CA bundle {path} is a directory: give the PEM file of the CA")
     if not path.is_file():
         raise UserError(f"CA bundle {path} does not exist")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"CA bundle {path} is not PEM text: give the CA's .pem file") from None
+        with path.open("rb") as fh:
+            data = fh.read(CA_BUNDLE_MAX_BYTES + 1)
     except OSError as exc:
         raise UserError(f"cannot read CA bundle {path}: {exc.strerror}") from None
-    if "BEGIN CERTIFICATE" not in text:
-        raise UserError(f"CA bundle {path} holds no PEM certificate")
-    return text
+    if len(data) > CA_BUNDLE_MAX_BYTES:
+        raise UserError(
+            f"CA bundle {path} is over 1 MiB: give the PEM file of the CA that signed the "
+            "server's certificate, not a larger file"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"CA bundle {path} is not PEM text: give the CA's .pem file") from None
+    try:
+        return pem_certificates(text)
+    except PemError as exc:
+        raise UserError(f"CA bundle {path} {exc}: give the CA's .pem file") from None
 
 
 def first_partition() -> date:

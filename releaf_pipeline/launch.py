@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+import yaml
 
 # The only imports of Dagster internals: the tags by which one run covers a range of
 # partitions (what a single-run backfill sets) have no public name, nor has the cron
@@ -37,12 +38,12 @@ from dagster._core.storage.tags import (
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.utils import make_new_run_id
-from dagster._utils.schedules import get_next_cron_tick
+from dagster._utils.schedules import get_next_cron_tick, is_valid_cron_string
 
 from releaf_pipeline.run_guard import guarded_run, process_tags, stop_on_signals
 
 if TYPE_CHECKING:
-    from releaf_pipeline.settings import Settings
+    from releaf_pipeline.settings import Settings, SettingsError
 
 RANGE_START_TAG = ASSET_PARTITION_RANGE_START_TAG
 RANGE_END_TAG = ASSET_PARTITION_RANGE_END_TAG
@@ -166,6 +167,18 @@ def night_time(day: date, cron: str = "0 2 * * *") -> datetime:
     return get_next_cron_tick(cron, midnight - timedelta(seconds=1), "UTC")
 
 
+def next_cron_tick(cron: str, after: datetime) -> datetime | None:
+    """The first tick of `cron` (UTC) after `after`, as the daemon computes it; None when
+    Dagster does not take `cron` as a schedule, or it never fires (`0 2 31 4 *`)."""
+    if not is_valid_cron_string(cron):
+        return None
+    try:
+        return get_next_cron_tick(cron, after, "UTC")
+    except ValueError:
+        # croniter's "failed to find" a date: the expression names none that exists.
+        return None
+
+
 def prepare_home(settings: Settings) -> Path:
     """DAGSTER_HOME, made if missing, with an instance file if it has none."""
     return _prepare_home(settings.home)
@@ -192,8 +205,28 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return dg.DagsterInstance.from_config(str(home))
+        except (yaml.YAMLError, dg.DagsterInvalidConfigError) as exc:
+            raise instance_config_error(home / "dagster.yaml", exc) from None
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def instance_config_error(path: Path, exc: Exception) -> SettingsError:
+    """One line for an instance file Dagster cannot read: the file, and what is wrong."""
+    from releaf_pipeline.settings import SettingsError
+
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        what = f"is not YAML{where}: {exc.problem or exc.context}"
+    elif isinstance(exc, dg.DagsterInvalidConfigError) and exc.errors:
+        # Dagster's message goes on to list every key the file could have.
+        what = "is not a Dagster instance configuration: " + exc.errors[0].message.split(
+            " Expected:"
+        )[0].rstrip(".")
+    else:
+        what = f"cannot be read: {exc}"
+    return SettingsError(f"{path} {what}; fix it, or remove it to get the default one")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from releaf_pipeline.lib.business_days import parse_holidays
-from releaf_pipeline.lib.dates import strict_date
+from releaf_pipeline.lib.dates import strict_date, strict_int
 from releaf_pipeline.lib.rules import CERTIFICATE_GRACE_DAYS, REREAD_LOOKBACK_DAYS
 
 DEFAULT_HOME = ".releaf"
@@ -46,6 +46,17 @@ VARIABLES = {
 }
 
 DEFAULT_PARTITIONS_START = date(2025, 1, 1)
+
+# The bounds of each setting: a value outside them is a typo, or would overflow a date.
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+LOOKBACK_DAYS = (1, 366)
+GRACE_DAYS = (0, 90)
+CONCURRENCY = (1, 1000)
+SECONDS = (1, 86_400)
+POOL_WAIT_SECONDS = (0, 86_400)
+CRON_FIELDS = "minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7"
+DEFAULT_NIGHTLY_CRON = "0 2 * * *"
+DEFAULT_FRESHNESS_CRON = "0 8 * * *"
 
 
 class SettingsError(ValueError):
@@ -84,16 +95,19 @@ def _text(env: Mapping[str, str], name: str) -> str:
     return env.get(name, "").strip()
 
 
-def _whole(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+def _whole(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
     raw = _text(env, name)
     if not raw:
         return default
+    low, high = bounds
     try:
-        value = int(raw)
+        value = strict_int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+        raise SettingsError(
+            f"{name} must be a whole number from {low:,} to {high:,}, got {raw!r}"
+        ) from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be from {low:,} to {high:,}, got {value:,}")
     return value
 
 
@@ -101,25 +115,46 @@ def _moment(env: Mapping[str, str], name: str) -> datetime | None:
     raw = _text(env, name)
     if not raw:
         return None
+    refusal = (
+        f"{name} must be an ISO date-time from {EARLIEST} to {LATEST} such as "
+        f"2026-11-02T02:00:00+00:00, got {raw!r}"
+    )
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise SettingsError(
-            f"{name} must be an ISO date-time such as 2026-11-02T02:00:00+00:00, got {raw!r}"
-        ) from None
+        raise SettingsError(refusal) from None
+    # Within bounds on its own calendar, so that the pipeline's arithmetic on it (the day
+    # before, the month after, UTC) never leaves the years datetime can hold.
+    if not EARLIEST <= value.date() <= LATEST:
+        raise SettingsError(refusal)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _cron(env: Mapping[str, str], name: str, default: str) -> str:
     raw = _text(env, name) or default
+    refusal = SettingsError(
+        f"{name} must be a cron expression of five fields ({CRON_FIELDS}) that fires at "
+        f"least once a year, such as {default!r}, got {raw!r}"
+    )
     fields = raw.split()
-    # Five fields of the characters cron takes; Dagster checks the rest when it loads.
     allowed = set("0123456789*/,-")
     if len(fields) != 5 or any(not f or not set(f) <= allowed for f in fields):
-        raise SettingsError(
-            f"{name} must be a cron expression of five fields such as '0 2 * * *', got {raw!r}"
-        )
+        raise refusal
+    if raw != default and not _fires_yearly(raw):
+        # Checked as the daemon reads it (61 2 * * * does not parse, 0 2 31 2 * never
+        # fires); the defaults are known to, and most commands need no Dagster import.
+        raise refusal
     return raw
+
+
+def _fires_yearly(cron: str) -> bool:
+    from releaf_pipeline.launch import next_cron_tick
+
+    # From the start of a year after a February without a 29th: a cron of 29 February
+    # alone fires four years later, not within the year.
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    tick = next_cron_tick(cron, start)
+    return tick is not None and (tick - start).days < 366
 
 
 def _first_day(env: Mapping[str, str], name: str, default: date) -> date:
@@ -130,8 +165,8 @@ def _first_day(env: Mapping[str, str], name: str, default: date) -> date:
         value = strict_date(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a date as YYYY-MM-DD, got {raw!r}") from None
-    if value.year < 2000:
-        raise SettingsError(f"{name} must be in 2000 or later, got {raw!r}")
+    if not EARLIEST <= value <= LATEST:
+        raise SettingsError(f"{name} must be from {EARLIEST} to {LATEST}, got {raw!r}")
     return value
 
 
@@ -167,20 +202,22 @@ def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
         database_url=database_url,
         secret_keys=_text(env, "RELEAF_SECRET_KEY") or None,
         dealer_token=_text(env, "RELEAF_DEALER_TOKEN") or None,
-        concurrency_per_server=_whole(env, "RELEAF_CONCURRENCY_PER_SERVER", 16, minimum=1),
+        concurrency_per_server=_whole(env, "RELEAF_CONCURRENCY_PER_SERVER", 16, CONCURRENCY),
         now=_moment(env, "RELEAF_NOW"),
-        nightly_cron=_cron(env, "RELEAF_NIGHTLY_CRON", "0 2 * * *"),
-        health_check_seconds=_whole(env, "RELEAF_HEALTH_CHECK_SECONDS", 300, minimum=1),
-        catchup_seconds=_whole(env, "RELEAF_CATCHUP_SECONDS", 120, minimum=1),
+        nightly_cron=_cron(env, "RELEAF_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
+        health_check_seconds=_whole(env, "RELEAF_HEALTH_CHECK_SECONDS", 300, SECONDS),
+        catchup_seconds=_whole(env, "RELEAF_CATCHUP_SECONDS", 120, SECONDS),
         catchup_lookback_days=_whole(
-            env, "RELEAF_CATCHUP_LOOKBACK_DAYS", REREAD_LOOKBACK_DAYS, minimum=1
+            env, "RELEAF_CATCHUP_LOOKBACK_DAYS", REREAD_LOOKBACK_DAYS, LOOKBACK_DAYS
         ),
-        grace_days=_whole(env, "RELEAF_CERTIFICATE_GRACE_DAYS", CERTIFICATE_GRACE_DAYS, minimum=0),
+        grace_days=_whole(env, "RELEAF_CERTIFICATE_GRACE_DAYS", CERTIFICATE_GRACE_DAYS, GRACE_DAYS),
         certificates_dir=Path(certificates) if certificates else home / "certificates",
         forestry_project=_text(env, "RELEAF_FORESTRY_PROJECT") or DEFAULT_PROJECT,
         forestry_location=_text(env, "RELEAF_FORESTRY_LOCATION") or DEFAULT_LOCATION,
         holidays=holidays,
         partitions_start=_first_day(env, "RELEAF_PARTITIONS_START", DEFAULT_PARTITIONS_START),
-        freshness_deadline_cron=_cron(env, "RELEAF_FRESHNESS_DEADLINE_CRON", "0 8 * * *"),
-        pool_wait_seconds=_whole(env, "RELEAF_POOL_WAIT_SECONDS", 300, minimum=0),
+        freshness_deadline_cron=_cron(
+            env, "RELEAF_FRESHNESS_DEADLINE_CRON", DEFAULT_FRESHNESS_CRON
+        ),
+        pool_wait_seconds=_whole(env, "RELEAF_POOL_WAIT_SECONDS", 300, POOL_WAIT_SECONDS),
     )

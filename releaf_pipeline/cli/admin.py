@@ -7,6 +7,7 @@ from collections.abc import Callable
 import click
 
 from releaf_pipeline.app import App, UserError, store_url_checked
+from releaf_pipeline.cli.output import WholeNumber
 
 
 @click.group("secrets", help="the key that seals dealer tokens")
@@ -140,7 +141,7 @@ def check() -> int:
 
 @click.command("demo", help="simulated fleet, collected, summarised, then the UI")
 @click.option("--no-ui", is_flag=True, help="stop after the summary")
-@click.option("--port", type=click.IntRange(1, 65535), default=3000, help="Dagster UI port")
+@click.option("--port", type=WholeNumber(1, 65535), default=3000, help="Dagster UI port")
 def demo(no_ui: bool, port: int) -> int:
     from releaf_pipeline.cli.output import print_table
     from releaf_pipeline.demo import run_demo

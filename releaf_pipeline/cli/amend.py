@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from releaf_pipeline.app import App, UserError, check_activation, read_ca_bundle, verify_server
-from releaf_pipeline.cli.output import parse_date
+from releaf_pipeline.cli.output import parse_date, say
 from releaf_pipeline.cli.registry import TOKEN_ENV, feed, server
 from releaf_pipeline.lib.rules import SCOPES
 
@@ -95,7 +95,7 @@ def server_update(
         )
         if done
     ]
-    click.echo(
+    say(
         f"updated server {name} ({', '.join(changed) or 'nothing new'}); it answered as dealer "
         f"{ping.dealer_code} and is healthy"
     )
@@ -109,7 +109,7 @@ def server_remove(name: str) -> int:
 
     app = App()
     remove_server(app.engine, name, now=app.now())
-    click.echo(f"removed server {name}; its feeds' history stays")
+    say(f"removed server {name}; its feeds' history stays")
     return 0
 
 
@@ -142,9 +142,9 @@ def feed_pause(code: str, server: str | None) -> int:
     app = App()
     target = _one_feed(app, code, server)
     if pause_feed(app.engine, target, now=app.now()):
-        click.echo(f"paused feed {target.customer_code} on {target.server_name}")
+        say(f"paused feed {target.customer_code} on {target.server_name}")
     else:
-        click.echo(f"feed {target.customer_code} on {target.server_name} was paused already")
+        say(f"feed {target.customer_code} on {target.server_name} was paused already")
     return 0
 
 
@@ -161,9 +161,9 @@ def feed_resume(code: str, server: str | None) -> int:
     app = App()
     target = _one_feed(app, code, server, removed=True)
     if resume_feed(app.engine, target, now=app.now()):
-        click.echo(f"resumed feed {target.customer_code} on {target.server_name}")
+        say(f"resumed feed {target.customer_code} on {target.server_name}")
     else:
-        click.echo(f"feed {target.customer_code} on {target.server_name} was not paused")
+        say(f"feed {target.customer_code} on {target.server_name} was not paused")
     return 0
 
 
@@ -180,7 +180,7 @@ def feed_remove(code: str, server: str | None) -> int:
         return 0
     target = _one_feed(app, code, server)
     remove_feed(app.engine, target, now=app.now())
-    click.echo(
+    say(
         f"removed feed {target.customer_code} on {target.server_name}; its history stays "
         f"(`releaf feed resume {target.server_name}/{target.customer_code}` brings it back)"
     )
@@ -207,7 +207,7 @@ def _removed_case_twin(app: App, code: str, server: str | None) -> bool:
         remove_case_twin(store, twin, now=app.now())
     finally:
         store.dispose()
-    click.echo(f"removed feed {twin.code} on {twin.server}; its history stays")
+    say(f"removed feed {twin.code} on {twin.server}; its history stays")
     _ = app.engine  # the upgrade, or the one line naming the customers still fed twice
     click.echo("the store is upgraded: each customer has one active feed on a server")
     return True
@@ -250,9 +250,9 @@ def feed_update(
         activation_date=activation,
     )  # fmt: skip
     if not said:
-        click.echo(f"feed {target.customer_code} on {target.server_name} already is so")
+        say(f"feed {target.customer_code} on {target.server_name} already is so")
     for line in said:
-        click.echo(f"feed {target.customer_code} on {target.server_name}: {line}")
+        say(f"feed {target.customer_code} on {target.server_name}: {line}")
     return 0
 
 

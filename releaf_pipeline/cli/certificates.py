@@ -6,7 +6,7 @@ import click
 
 from releaf_pipeline.app import App, UserError
 from releaf_pipeline.cli.formats import count, signed, trees
-from releaf_pipeline.cli.output import check_month, emit
+from releaf_pipeline.cli.output import check_month, emit, say
 
 
 @click.group("certificates", help="issued Certificates of Reforestation")
@@ -47,9 +47,9 @@ def certificates_show(cert_id: str) -> int:
     if issued is None:
         raise UserError(f"no certificate {cert_id!r}: see `releaf certificates list`")
     for line in certificate_text(issued.certificate):
-        click.echo(line)
-    click.echo(f"closed by: {issued.closed_by}")
-    click.echo(f"PDF: {issued.pdf_path}")
+        say(line)
+    say(f"closed by: {issued.closed_by}")
+    say(f"PDF: {issued.pdf_path}")
     return 0
 
 

@@ -19,7 +19,7 @@ CA_HEADER = "CA bundle"
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
-def _ellipsis() -> str:
+def ellipsis() -> str:
     # "…" where stdout can print it; a terminal in a legacy encoding gets three dots
     # rather than an encoding error.
     try:
@@ -74,4 +74,4 @@ def ca_fingerprint(pem: str | None) -> str:
     """`sha256:ab12cd34ef56ab78…` (what `openssl x509 -fingerprint -sha256` starts with,
     in lower case without colons), or "system trust store" when there is no bundle."""
     digest = ca_sha256(pem)
-    return SYSTEM_TRUST if digest is None else f"sha256:{digest[:16]}{_ellipsis()}"
+    return SYSTEM_TRUST if digest is None else f"sha256:{digest[:16]}{ellipsis()}"

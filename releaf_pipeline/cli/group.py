@@ -68,7 +68,11 @@ def _one_line(text: str) -> str:
 
 
 def _fail(message: str) -> None:
-    click.echo(f"releaf: error: {_one_line(message)}", err=True)
+    # The message may quote what a user typed or a server sent: shown safe, never raw.
+    from releaf_pipeline.cli.formats import ellipsis
+    from releaf_pipeline.lib.safe_text import shown_line
+
+    click.echo(f"releaf: error: {shown_line(_one_line(message), ellipsis=ellipsis())}", err=True)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -1,5 +1,11 @@
 """How commands print: JSON for machines, an aligned table for people, a line when there is
-none; and the dates and months a command is given."""
+none; and the dates, months and numbers a command is given.
+
+Every text a person reads goes through `lib.safe_text` (escape sequences, line breaks and
+bidi overrides shown escaped, overlong values cut). JSON is for scripts and keeps exact
+values: `json.dumps` writes every control and non-ASCII character as `\\uXXXX`, so it
+cannot drive a terminal either.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +19,46 @@ from typing import Any
 import click
 
 from releaf_pipeline.app import UserError
-from releaf_pipeline.lib.dates import month_bounds, strict_date
+from releaf_pipeline.cli.formats import ellipsis
+from releaf_pipeline.lib.dates import month_bounds, strict_date, strict_int
+from releaf_pipeline.lib.safe_text import SHOWN_MAX, shown, shown_line
 
 # Columns whose values are numbers line up on the right.
 NUMERIC = frozenset({"pages", "trees", "days", "adjustment"})
 # Free text that may wrap on a narrow terminal; every other cell (names, codes, dates, ids,
 # paths) is kept whole, so it can be read and copied as it is.
 WRAPS = frozenset({"why", "next"})
+# The most characters of a free-text cell shown; other cells get SHOWN_MAX.
+WRAPS_MAX = 2000
+
+
+def say(message: str, *, err: bool = False) -> None:
+    """Print one line that quotes values (names, codes, reasons) safe for a terminal."""
+    click.echo(shown_line(message, ellipsis=ellipsis()), err=err)
+
+
+class WholeNumber(click.ParamType):
+    """An option's whole number in ASCII digits, from `low` to `high` (click's own int
+    takes any script's digits)."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        if isinstance(value, int):
+            number = value
+        else:
+            try:
+                number = strict_int(str(value))
+            except ValueError:
+                self.fail(f"{shown(value)!r} is not a whole number in digits 0-9", param, ctx)
+        if not self.low <= number <= self.high:
+            self.fail(f"{number} is not in the range {self.low}-{self.high}", param, ctx)
+        return number
 
 
 class _Buffer(io.StringIO):
@@ -52,14 +91,18 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     for head in headers:
         table.add_column(
             # Text, never a str: rich would read "[...]" in a header or cell as markup.
-            Text(head),
+            Text(shown(head)),
             justify="right" if head in NUMERIC else "left",
             no_wrap=head not in WRAPS,
             # On a terminal too narrow even for the whole cells, fold them: never "…".
             overflow="fold",
         )
+    dots = ellipsis()
+    limits = [WRAPS_MAX if head in WRAPS else SHOWN_MAX for head in headers]
     for row in rows:
-        table.add_row(*(Text("" if v is None else str(v)) for v in row))
+        table.add_row(
+            *(Text(shown(v, limit, ellipsis=dots)) for v, limit in zip(row, limits, strict=True))
+        )
     out = sys.stdout
     if out.isatty():
         Console(file=out, highlight=False, emoji=False).print(table)
@@ -81,7 +124,8 @@ def emit(
     table: Callable[[dict[str, Any]], Sequence[object]] | None = None,
     cells: Sequence[Sequence[object]] | None = None,
 ) -> None:
-    """Print `rows` as JSON, or as a table, or the `empty` line when there are none.
+    """Print `rows` as JSON (exact values, every control character escaped by JSON), or
+    as a table (values made safe to show), or the `empty` line when there are none.
 
     The table's rows are `cells` (one per row of `rows`, as a person reads them), else
     each row through `table`, else each row's values; `headers` default to the keys.
@@ -102,7 +146,9 @@ def parse_date(value: str, what: str) -> date:
     try:
         return strict_date(value)
     except ValueError:
-        raise UserError(f"{what} must be a date as YYYY-MM-DD, got {value!r}") from None
+        raise UserError(
+            f"{what} must be a date as YYYY-MM-DD in digits 0-9, got {value!r}"
+        ) from None
 
 
 def check_month(value: str) -> str:

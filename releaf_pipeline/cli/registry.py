@@ -11,7 +11,7 @@ import click
 
 from releaf_pipeline.app import App, UserError, check_activation, read_ca_bundle, verify_server
 from releaf_pipeline.cli.formats import CA_HEADER, ca_fingerprint, ca_sha256, moment
-from releaf_pipeline.cli.output import emit, iso
+from releaf_pipeline.cli.output import emit, iso, say
 from releaf_pipeline.lib.rules import SCOPES
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def server_add(name: str, url: str, ca_bundle: str | None) -> int:
         app.engine, app.cipher, name=name, url=url, token=token, ca_bundle_pem=ca_pem,
         dealer_code=ping.dealer_code, now=app.now(),
     )  # fmt: skip
-    click.echo(
+    say(
         f"registered server {registered.name} at {registered.url} (dealer {registered.dealer_code})"
     )
     return 0
@@ -151,7 +151,7 @@ def feed_add(
     check_activation(app, spec.activation_date)
     (added,) = add_feeds(app.engine, [spec], now=app.now())
     named = f" ({spec.account_name})" if spec.account_name else ""
-    click.echo(
+    say(
         f"registered feed {added.customer_code} on {added.server_name} -> account "
         f"{added.account}{named} from {added.activation_date} (scope {added.scope})"
     )
@@ -186,7 +186,7 @@ def feed_import(path: str) -> int:
     except RegistryError as exc:
         line = lines[getattr(exc, "index", 0)]
         raise UserError(f"{csv_path}:{line}: {exc} (nothing was imported)") from None
-    click.echo(f"imported {len(added)} feed(s) from {csv_path}")
+    say(f"imported {len(added)} feed(s) from {csv_path}")
     return 0
 
 

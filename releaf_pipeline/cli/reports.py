@@ -8,7 +8,7 @@ import click
 
 from releaf_pipeline.app import App
 from releaf_pipeline.cli.formats import count, trees
-from releaf_pipeline.cli.output import check_month, print_table
+from releaf_pipeline.cli.output import check_month, print_table, say
 
 
 def month_waiting(app: App, month: str) -> list[tuple[str, str]]:
@@ -53,7 +53,7 @@ def report(month: str, as_json: bool) -> int:
          for a in data["accounts"]],
     )  # fmt: skip
     for account, why in month_waiting(app, month):
-        click.echo(f"{account} waits: {why}")
+        say(f"{account} waits: {why}")
     return 0
 
 

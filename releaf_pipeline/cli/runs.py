@@ -17,7 +17,7 @@ from releaf_pipeline.app import (
     run_collection,
 )
 from releaf_pipeline.cli.formats import count, moment, trees
-from releaf_pipeline.cli.output import parse_date, print_table
+from releaf_pipeline.cli.output import parse_date, print_table, say
 
 if TYPE_CHECKING:
     from releaf_pipeline.replay import NightRun
@@ -37,7 +37,7 @@ def _summary(app: App, start: date, end: date) -> None:
     else:
         click.echo("no pages deposited")
     for line in summary.problems:
-        click.echo(line, err=True)
+        say(line, err=True)
 
 
 def _collect(
@@ -53,7 +53,7 @@ def _collect(
     app.check_key()
     result = run_collection(app, request)
     if not result.success:
-        click.echo(
+        say(
             f"releaf: error: {what} run {result.run_id} failed: {result.failure}; "
             "its log is in the Dagster UI",
             err=True,
@@ -118,7 +118,7 @@ def nightly(day: str) -> int:
     from releaf_pipeline.replay import replay_night
 
     night = replay_night(night_of, app.instance, cron=app.settings.nightly_cron)
-    click.echo(f"night after {night_of} (as of {moment(night.at)}): {night.server_health}")
+    say(f"night after {night_of} (as of {moment(night.at)}): {night.server_health}")
     if night.runs:
         print_table(
             ["run", "trigger", "from", "to", "result"],
@@ -130,7 +130,7 @@ def nightly(day: str) -> int:
     problems = [_failed_run(r) for r in night.runs if not r.success]
     problems += night_problems(app, night)
     for line in problems:
-        click.echo(line, err=True)
+        say(line, err=True)
     return 1 if problems else 0
 
 

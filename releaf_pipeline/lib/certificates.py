@@ -19,6 +19,7 @@ from hashlib import sha256
 
 from releaf_pipeline.lib.labels import check_label
 from releaf_pipeline.lib.rules import TREE_SHEETS
+from releaf_pipeline.lib.safe_text import shown
 from releaf_pipeline.lib.trees import format_trees, trees
 
 TITLE = "Certificate of Reforestation"
@@ -166,7 +167,9 @@ class CertificateLines:
 
 
 def certificate_lines(cert: Certificate) -> CertificateLines:
-    """The certificate's wording, by role."""
+    """The certificate's wording, by role. The names on it (account, project) are printed
+    safe: a control or format character a store may hold is shown escaped, and a name too
+    long for the page cut with an ellipsis."""
     adjustment = None
     if cert.adjustment_pages != 0:
         adjustment = (
@@ -175,8 +178,8 @@ def certificate_lines(cert: Certificate) -> CertificateLines:
         )
     return CertificateLines(
         title=TITLE,
-        account=cert.account_name or cert.account,
-        account_slug=f"account {cert.account}" if cert.account_name else None,
+        account=shown(cert.account_name or cert.account, ACCOUNT_NAME_MAX),
+        account_slug=f"account {shown(cert.account)}" if cert.account_name else None,
         # The credited total, so that the pages stated and the trees stated agree; the
         # adjustment line says how much of it came late.
         offset=(
@@ -185,8 +188,8 @@ def certificate_lines(cert: Certificate) -> CertificateLines:
         ),
         adjustment=adjustment,
         trees=f"equivalent to {format_trees(cert.trees)} trees planted",
-        project=f"Forestry project: {cert.project_name}",
-        location=cert.project_location,
+        project=f"Forestry project: {shown(cert.project_name)}",
+        location=shown(cert.project_location),
         issued=f"Issued on {_long_date(cert.issued_on)}",
         cert_id=f"Certificate ID: {cert.id}",
         footnote=FOOTNOTE,
@@ -195,7 +198,8 @@ def certificate_lines(cert: Certificate) -> CertificateLines:
 
 def certificate_subject(cert: Certificate) -> str:
     """Whom and which period the certificate is for, in one line (the PDF's subject)."""
-    who = f"{cert.account_name} (account {cert.account})" if cert.account_name else cert.account
+    name, account = shown(cert.account_name, ACCOUNT_NAME_MAX), shown(cert.account)
+    who = f"{name} (account {account})" if cert.account_name else account
     return (
         f"Reforestation for {who}, {_long_date(cert.period_start)} to {_long_date(cert.period_end)}"
     )

@@ -9,7 +9,6 @@ its reason and never stops the others.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -27,6 +26,7 @@ from releaf_pipeline.lib.rules import (
     REREAD_AT_LEAST_DAYS,
     REREAD_LOOKBACK_DAYS,
 )
+from releaf_pipeline.lib.safe_text import safe_logger
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
 from releaf_pipeline.lib.server_identity import confirm_dealer
 from releaf_pipeline.lib.store.collection import (
@@ -45,7 +45,7 @@ from releaf_pipeline.lib.store.health import (
 )
 from releaf_pipeline.lib.store.registry import FeedRecord, ServerRecord, server_token
 
-log = logging.getLogger(__name__)
+log = safe_logger(__name__)
 
 BASELINE_LOOKBACK = timedelta(days=BASELINE_LOOKBACK_DAYS)
 

@@ -1,4 +1,4 @@
-"""Dates and months as users write them: strictly YYYY-MM-DD and YYYY-MM."""
+"""Dates and months as users write them: strictly YYYY-MM-DD and YYYY-MM, in ASCII digits."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import calendar
 import re
 from datetime import date
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MONTH = re.compile(r"\d{4}-\d{2}")
+# [0-9], not \d: \d and int() also take other scripts' digits (full-width ones, say).
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
 def strict_date(text: str) -> date:
@@ -19,6 +21,14 @@ def strict_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
+def strict_int(text: str) -> int:
+    """A whole number written in ASCII digits, with an optional sign (not full-width
+    digits, "1_000" or " 12"); ValueError otherwise."""
+    if not isinstance(text, str) or not _WHOLE.fullmatch(text):
+        raise ValueError(f"{text!r} is not a whole number in digits 0-9")
+    return int(text)
 
 
 def month_bounds(month: str) -> tuple[date, date]:

@@ -5,14 +5,14 @@ that both travel together."""
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
 from releaf_pipeline.lib.mpsmonitor.models import Device
+from releaf_pipeline.lib.safe_text import safe_logger
 from releaf_pipeline.lib.store.registry import FeedRecord
 
-log = logging.getLogger(__name__)
+log = safe_logger(__name__)
 
 CODES_PER_LISTING = 500
 """Customers named in one paged Device/List: a filter of thousands of codes makes every

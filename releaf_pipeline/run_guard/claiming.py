@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import time
 from collections.abc import Sequence
 
 import dagster as dg
 
+from releaf_pipeline.lib.safe_text import safe_logger
 from releaf_pipeline.run_guard.pools import HOW_TO_FREE, PoolClaim, holders_text
 from releaf_pipeline.run_guard.reaping import reap_dead_holders
 from releaf_pipeline.run_guard.stopping import PoolSlotUnavailable, RunStopped, Stop
 
-log = logging.getLogger(__name__)
+log = safe_logger(__name__)
 
 
 CLAIM_POLL_SECONDS = 1.0

@@ -3,7 +3,6 @@ host that no longer exists, and slots still held by runs that have ended."""
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from collections.abc import Sequence
@@ -12,9 +11,10 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.events import JobFailureData, RunFailureReason
 
+from releaf_pipeline.lib.safe_text import safe_logger
 from releaf_pipeline.run_guard.pools import HOST_TAG, PID_TAG, PROCESS_RUN_TAG, slot_holders
 
-log = logging.getLogger(__name__)
+log = safe_logger(__name__)
 
 
 _IN_PROGRESS = [

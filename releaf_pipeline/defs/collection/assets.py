@@ -12,6 +12,7 @@ from releaf_pipeline.defs.collection.day_metadata import (
     plotted_accounts,
 )
 from releaf_pipeline.defs.health.fleet import report_fleet_health
+from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.metadata import OWNERS
 from releaf_pipeline.defs.partitioned import daily_asset
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
@@ -81,7 +82,7 @@ def meter_readings(
             raise dg.Failure(
                 f"no feed active by {end} for {', '.join(unknown)}: see `releaf feed list`"
             )
-    context.log.info(f"collecting {len(feeds)} feed(s) for {start}..{end}")
+    safe_log(context).info(f"collecting {len(feeds)} feed(s) for {start}..{end}")
     report = asyncio.run(
         collect(
             engine,
@@ -99,10 +100,10 @@ def meter_readings(
     for o in report.outcomes:
         for day, healthy in o.health_changes:
             state = "fresh again" if healthy else "UNHEALTHY (no new data for 3 business days)"
-            context.log.warning(f"feed {o.customer_code} ({o.server}) is {state} on {day}")
+            safe_log(context).warning(f"feed {o.customer_code} ({o.server}) is {state} on {day}")
     for o in report.outcomes:
         if o.status != COLLECTED:
-            context.log.warning(
+            safe_log(context).warning(
                 f"feed {o.customer_code} ({o.server}, account {o.account}) {o.status}: {o.reason}"
             )
     _summarise_run(context, report)
@@ -133,7 +134,7 @@ def _summarise_run(context: dg.AssetExecutionContext, report: "CollectionReport"
         "retries": report.retries,
         "seconds": round(report.seconds, 1),
     }
-    context.log.info(
+    safe_log(context).info(
         f"collected {report.start}..{report.end}: "
         + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items())
     )
@@ -171,7 +172,7 @@ def daily_deposits(
     start, end = partition_days(context)
     engine = store.engine()
     summary = update_deposits(engine, now=clock.now())
-    context.log.info(
+    safe_log(context).info(
         f"deposits brought up to date: {summary.feeds} feed(s) recomputed, "
         f"{summary.days_written} feed-day(s) rewritten, {summary.readings_loaded} reading(s) "
         f"read, {summary.anomalies_new} new meter reset(s)"

@@ -8,6 +8,7 @@ import dagster as dg
 
 from releaf_pipeline.defs.health.fleet import report_fleet_health
 from releaf_pipeline.defs.jobs import collection_job
+from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.partitions import PARTITIONS_START
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.launch import CollectionRequest, requested_days
@@ -49,7 +50,7 @@ def server_health_sensor(
     for c in checks:
         if c.changed:
             state = "healthy again" if c.healthy else f"UNHEALTHY: {c.reason}"
-            context.log.warning(f"server {c.server} is {state}")
+            safe_log(context).warning(f"server {c.server} is {state}")
     report_fleet_health(context.instance, store.engine(), clock.now().date())
     bad = [c for c in checks if not c.healthy]
     summary = ", ".join(f"{c.server}: {c.reason}" for c in bad) or "all healthy"
@@ -143,7 +144,9 @@ def catchup_sensor(
     """Heals the pipeline after outages without a person starting a backfill."""
     found = plan(context.instance, store, clock.now().date())
     for r in found.requests:
-        context.log.info(f"catch-up ({r.reason}): {r.start}..{r.end}, feeds {r.feed_ids or 'all'}")
+        safe_log(context).info(
+            f"catch-up ({r.reason}): {r.start}..{r.end}, feeds {r.feed_ids or 'all'}"
+        )
     if not found.requests:
         lookback = read_settings().catchup_lookback_days
         reason = "; ".join(found.waits) or (

@@ -7,6 +7,7 @@ import dagster as dg
 from releaf_pipeline.defs.collection.assets import daily_deposits
 from releaf_pipeline.defs.collection.day_metadata import ACCOUNTS_PLOTTED
 from releaf_pipeline.defs.failures import one_line_failures
+from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.metadata import OWNERS, numbers, table
 from releaf_pipeline.defs.partitions import monthly_partitions
 from releaf_pipeline.defs.resources import ClockResource, ReforestationResource, StoreResource
@@ -104,7 +105,9 @@ def reforestation_certificates(
         grace_days=reforestation.grace(),
     )
     for c in issued:
-        context.log.info(f"issued {c.certificate.id} to {c.certificate.account} ({c.closed_by})")
+        safe_log(context).info(
+            f"issued {c.certificate.id} to {c.certificate.account} ({c.closed_by})"
+        )
     waiting = [s for s in statuses if not s.certified and not s.closable]
     certified = [s for s in statuses if s.certified]
     return dg.MaterializeResult(

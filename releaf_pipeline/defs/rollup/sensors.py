@@ -5,6 +5,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from releaf_pipeline.defs.jobs import monthly_close_job
+from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.resources import ClockResource, ReforestationResource, StoreResource
 from releaf_pipeline.launch import TRIGGER_TAG
 from releaf_pipeline.lib.monthly_close import close_status
@@ -45,7 +46,7 @@ def monthly_close_sensor(
         statuses = close_status(store.engine(), month, today, grace_days=reforestation.grace())
         closable = [s.account for s in statuses if s.closable]
         if closable:
-            context.log.info(f"{month} closes for {', '.join(closable)}")
+            safe_log(context).info(f"{month} closes for {', '.join(closable)}")
             requests.append(
                 dg.RunRequest(
                     run_key=f"close:{month}:{today}",

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import email.utils
 import json
-import logging
 import math
 import os
 import random
@@ -47,10 +46,11 @@ from releaf_pipeline.lib.mpsmonitor.errors import (
     UnreachableError,
 )
 from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
+from releaf_pipeline.lib.safe_text import safe_logger
 
 # The retry warnings keep the logger they have always been logged on, the client's, which is
 # the one operators filter on.
-logger = logging.getLogger("releaf_pipeline.lib.mpsmonitor.client")
+logger = safe_logger("releaf_pipeline.lib.mpsmonitor.client")
 
 
 def retry_after_seconds(headers: httpx.Headers) -> float | None:
