@@ -158,3 +158,18 @@ def test_a_store_that_fed_a_customer_twice_is_mended_with_feed_remove(
     # The removed spelling cannot come back beside the other.
     r = releaf("feed", "resume", "--server", "s1", "aaaa1111aaaa1111")
     assert _one_line(r) and "differ only in case" in r.err, r.err
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["AB CD1111", "A" * 65, "ÄBCD1111", "AB\tCD"],
+    ids=["space", "65 characters", "non-ASCII", "tab"],
+)
+def test_a_code_no_server_could_send_is_refused(home, sim, releaf, monkeypatch, code):
+    _register(releaf, monkeypatch, "east", sim)
+
+    r = _add(releaf, "east", code, "acct-a")
+
+    assert _one_line(r), r.err
+    assert "customer code" in r.err
+    assert releaf("feed", "list", "--json").json() == []

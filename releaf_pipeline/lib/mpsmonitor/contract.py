@@ -3,6 +3,8 @@ device statuses and the request limits. The client and the simulator both build 
 
 from __future__ import annotations
 
+import re
+
 from releaf_pipeline.lib.rules import COUNTER_LIST_MAX_DAYS_APART, DEVICE_LIST_MAX_PAGE_ROWS
 
 PING_PATH = "/api3/PrintReleaf/Ping"
@@ -25,3 +27,13 @@ MAX_DAYS_APART = COUNTER_LIST_MAX_DAYS_APART
 """FromDate and ToDate at most this many days apart: one window spans this + 1 days."""
 
 TOKEN_HEADER = "X-Dealer-Token"
+
+MAX_IDENTIFIER_LENGTH = 64
+IDENTIFIER = re.compile(rf"[\x21-\x7e]{{1,{MAX_IDENTIFIER_LENGTH}}}")
+"""A DealerCode, customer Code or device Id: 1 to 64 printable ASCII characters, no spaces
+or control characters."""
+
+
+def is_identifier(text: str) -> bool:
+    """Whether `text` is an identifier as the contract allows it."""
+    return IDENTIFIER.fullmatch(text) is not None

@@ -9,20 +9,16 @@ the field. The client turns a `Malformed` into one `InvalidResponseError` naming
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Container
 from datetime import UTC, date, datetime
 from typing import Any
 
+from releaf_pipeline.lib.mpsmonitor.contract import MAX_IDENTIFIER_LENGTH, is_identifier
 from releaf_pipeline.lib.mpsmonitor.models import Customer, Device, Ping
 
 # A lifetime counter above this is not a printer's: a billion pages is decades of the
 # busiest production press.
 MAX_LIFE_COUNT = 1_000_000_000
-# The contract's identifiers (DealerCode, customer Code, device Id): 1 to 64 printable
-# ASCII characters, no spaces or control characters.
-MAX_IDENTIFIER_LENGTH = 64
-_IDENTIFIER = re.compile(rf"[\x21-\x7e]{{1,{MAX_IDENTIFIER_LENGTH}}}")
 # How much of a refused identifier a message may quote, escaped.
 _QUOTED_CHARACTERS = 16
 
@@ -72,7 +68,7 @@ def get_identifier(obj: dict[str, Any], key: str, where: str) -> str:
     value = field(obj, key, where)
     if not isinstance(value, str):
         raise Malformed(f"{where}: field {key!r} must be a string, got {type_name(value)}")
-    if _IDENTIFIER.fullmatch(value) is None:
+    if not is_identifier(value):
         raise Malformed(
             f"{where}: field {key!r} must be 1 to {MAX_IDENTIFIER_LENGTH} printable ASCII "
             f"characters without spaces, got {_quoted(value)}"

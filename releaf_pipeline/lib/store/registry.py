@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from releaf_pipeline.lib.certificates import check_account_name
 from releaf_pipeline.lib.labels import check_label
+from releaf_pipeline.lib.mpsmonitor.contract import MAX_IDENTIFIER_LENGTH, is_identifier
 from releaf_pipeline.lib.rules import SCOPES
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
 from releaf_pipeline.lib.store.accounts import set_account_names
@@ -249,6 +250,12 @@ def _check_values(spec: FeedSpec, server_ids: dict[str, int]) -> None:
                 raise ValueError(f"the {what} {value!r} has spaces at its ends")
         except ValueError as exc:
             raise RegistryError(str(exc)) from None
+    if not is_identifier(spec.customer_code):
+        # The server could never answer for it: its codes are the contract's identifiers.
+        raise RegistryError(
+            f"the customer code must be 1 to {MAX_IDENTIFIER_LENGTH} printable ASCII "
+            "characters without spaces, as MPS Monitor writes it"
+        )
     if spec.scope not in SCOPES:
         raise RegistryError(f"scope must be 'all' or 'managed', got {spec.scope!r}")
 

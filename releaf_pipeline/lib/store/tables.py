@@ -60,8 +60,9 @@ feeds = sa.Table(
     sa.Column("server_id", sa.Integer, sa.ForeignKey("servers.id"), nullable=False),
     sa.Column("customer_code", sa.String(100), nullable=False),
     # The customer code as it is compared (`customer_key`): codes compare without regard
-    # to case, so `aaaa1111` and `AAAA1111` are one customer.
-    sa.Column("customer_key", sa.String(100), nullable=False),
+    # to case, so `aaaa1111` and `AAAA1111` are one customer. Always filled by the registry;
+    # nullable only because SQLite cannot add NOT NULL to a table others point at.
+    sa.Column("customer_key", sa.String(100), nullable=True),
     sa.Column("account", sa.String(200), nullable=False),
     sa.Column("activation_date", sa.Date, nullable=False),
     sa.Column("scope", sa.String(10), nullable=False),

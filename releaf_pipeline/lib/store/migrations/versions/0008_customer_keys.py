@@ -44,20 +44,21 @@ def upgrade() -> None:
             feeds.update().where(feeds.c.id == sa.bindparam("feed_id")),
             [{"feed_id": i, "customer_key": customer_key(code)} for i, code in rows],
         )
-    with op.batch_alter_table("feeds") as batch_op:
-        batch_op.alter_column("customer_key", existing_type=sa.String(100), nullable=False)
-        batch_op.create_index("ix_feeds_customer_key", ["customer_key"])
-        batch_op.create_index(
-            "uq_feeds_server_customer_key",
-            ["server_id", "customer_key"],
-            unique=True,
-            sqlite_where=sa.text("removed_at IS NULL"),
-            postgresql_where=sa.text("removed_at IS NULL"),
-        )
+    # Indexes only: a NOT NULL would make SQLite copy the table, which its foreign keys
+    # refuse while devices, readings and deposits point at it. The registry fills the key.
+    op.create_index("ix_feeds_customer_key", "feeds", ["customer_key"])
+    op.create_index(
+        "uq_feeds_server_customer_key",
+        "feeds",
+        ["server_id", "customer_key"],
+        unique=True,
+        sqlite_where=sa.text("removed_at IS NULL"),
+        postgresql_where=sa.text("removed_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_feeds_server_customer_key", "feeds")
+    op.drop_index("ix_feeds_customer_key", "feeds")
     with op.batch_alter_table("feeds") as batch_op:
-        batch_op.drop_index("uq_feeds_server_customer_key")
-        batch_op.drop_index("ix_feeds_customer_key")
         batch_op.drop_column("customer_key")
