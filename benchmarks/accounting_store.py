@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 
 from benchmarks.accounting_data import Accounted, Synthetic
-from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server
+from releaf_pipeline.lib.store.feed_registration import add_feeds
+from releaf_pipeline.lib.store.registry import FeedSpec, add_server
 from releaf_pipeline.lib.store.tables import feeds
 
 SERVER = "bench"

@@ -242,7 +242,8 @@ def collection_request(
     if start < first:
         raise UserError(f"--start {start} is before the first partition, {first}")
     if feeds:
-        from releaf_pipeline.lib.store.registry import find_feeds, list_feeds
+        from releaf_pipeline.lib.store.feed_names import find_feeds
+        from releaf_pipeline.lib.store.registry import list_feeds
 
         _, unknown = find_feeds(list_feeds(app.engine), feeds, server=server)
         if unknown:

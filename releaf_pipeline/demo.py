@@ -18,10 +18,10 @@ from releaf_pipeline.app import (
     verify_server,
 )
 from releaf_pipeline.lib.reports import month_json
+from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.registry import (
     FeedSpec,
     RegistryError,
-    add_feeds,
     add_server,
     list_feeds,
     update_server_connection,

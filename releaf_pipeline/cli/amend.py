@@ -114,7 +114,8 @@ def server_remove(name: str) -> int:
 
 
 def _one_feed(app: App, code: str, server: str | None, *, removed: bool = False) -> FeedRecord:
-    from releaf_pipeline.lib.store.registry import find_feeds, list_feeds
+    from releaf_pipeline.lib.store.feed_names import find_feeds
+    from releaf_pipeline.lib.store.registry import list_feeds
 
     found, _ = find_feeds(list_feeds(app.engine, removed=removed), [code], server=server)
     if not found:

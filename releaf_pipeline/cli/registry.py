@@ -141,7 +141,7 @@ def feed_add(
     account_name: str | None,
 ) -> int:
     from releaf_pipeline.lib.feed_csv import feed_spec
-    from releaf_pipeline.lib.store.registry import add_feeds
+    from releaf_pipeline.lib.store.feed_registration import add_feeds
 
     try:
         spec = feed_spec(server_name, customer_code, account, activation_date, scope, account_name)
@@ -163,7 +163,8 @@ def feed_add(
 @click.argument("path")
 def feed_import(path: str) -> int:
     from releaf_pipeline.lib.feed_csv import FeedCsvError, read_feed_csv
-    from releaf_pipeline.lib.store.registry import RegistryError, add_feeds
+    from releaf_pipeline.lib.store.feed_registration import add_feeds
+    from releaf_pipeline.lib.store.registry import RegistryError
 
     csv_path = Path(path)
     if csv_path.is_dir():

@@ -15,7 +15,8 @@ from releaf_pipeline.defs.collection.assets import daily_deposits, meter_reading
 from releaf_pipeline.defs.health.freshness import deposits_freshness_checks
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.lib.store.collection import feed_day_statuses
-from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server
+from releaf_pipeline.lib.store.feed_registration import add_feeds
+from releaf_pipeline.lib.store.registry import FeedSpec, add_server
 from releaf_pipeline.lib.store.reports import month_report
 
 NOW = "2026-10-12T03:00:00+00:00"

@@ -11,7 +11,8 @@ from releaf_pipeline.defs.health.sensors import catchup_sensor, server_health_se
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.defs.schedules import nightly_schedule
 from releaf_pipeline.lib.store.collection import record_status
-from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_servers
+from releaf_pipeline.lib.store.feed_registration import add_feeds
+from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_servers
 from releaf_pipeline.lib.store.tables import servers
 
 

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.lib.store.collection import INVALID_COUNTER, feed_day_statuses
+from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.registry import (
     FeedSpec,
-    add_feeds,
     add_server,
     list_feeds,
     update_server_connection,

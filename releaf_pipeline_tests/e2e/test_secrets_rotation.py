@@ -232,6 +232,8 @@ def test_a_rotation_killed_at_any_point_completes_when_run_again(
             # The old key dropped from the variable, as the rotation's output says.
             monkeypatch.setenv("RELEAF_SECRET_KEY", configured.split(",")[0])
             _every_token_opens(home, three_sims, read_settings().secret_keys)
-        _collection_equals_truth(releaf, feeds)
+        if step == points:
+            # Each token is the one its server takes (above); once, a whole collection too.
+            _collection_equals_truth(releaf, feeds)
         monkeypatch.delenv("RELEAF_SECRET_KEY", raising=False)
     assert len(set(reached)) == points, reached

@@ -11,8 +11,9 @@ from releaf_pipeline.lib.fleet_health import fleet_health
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import record_status
 from releaf_pipeline.lib.store.engine import make_engine
+from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.health import record_server_health
-from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_feeds
+from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_feeds
 from releaf_pipeline.lib.store.tables import feed_health, feeds
 
 NOW = datetime(2026, 10, 1, tzinfo=UTC)

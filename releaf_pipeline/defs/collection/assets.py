@@ -61,12 +61,8 @@ def meter_readings(
     retries and time go to its log and `releaf/run.*` tags.
     """
     from releaf_pipeline.lib.collector import collect
-    from releaf_pipeline.lib.store.registry import (
-        RegistryError,
-        find_feeds,
-        list_feeds,
-        list_servers,
-    )
+    from releaf_pipeline.lib.store.feed_names import find_feeds
+    from releaf_pipeline.lib.store.registry import RegistryError, list_feeds, list_servers
 
     start, end = partition_days(context)
     engine = store.engine()

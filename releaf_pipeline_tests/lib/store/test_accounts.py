@@ -16,14 +16,9 @@ from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.accounts import account_name, account_names
 from releaf_pipeline.lib.store.certificates import get_certificate, list_certificates
 from releaf_pipeline.lib.store.engine import make_engine
+from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.migrate import upgrade
-from releaf_pipeline.lib.store.registry import (
-    FeedSpec,
-    RegistryError,
-    add_feeds,
-    add_server,
-    list_feeds,
-)
+from releaf_pipeline.lib.store.registry import FeedSpec, RegistryError, add_server, list_feeds
 from releaf_pipeline.lib.store.tables import accounts
 
 NOW = datetime(2026, 9, 1, tzinfo=UTC)

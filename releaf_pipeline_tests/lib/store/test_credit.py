@@ -13,7 +13,8 @@ from releaf_pipeline.lib.monthly_close import issue_certificates
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.credit import credit_through
 from releaf_pipeline.lib.store.engine import make_engine
-from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_feeds
+from releaf_pipeline.lib.store.feed_registration import add_feeds
+from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_feeds
 from releaf_pipeline.lib.store.tables import certificates, deposits
 
 NOW = datetime(2026, 9, 1, tzinfo=UTC)

@@ -14,15 +14,14 @@ from cryptography.fernet import Fernet
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.codes import CaseTwinsError, remove_case_twin
 from releaf_pipeline.lib.store.engine import make_engine
+from releaf_pipeline.lib.store.feed_names import AmbiguousFeedError, find_feeds
+from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.migrate import current_revision, head_revision, upgrade
 from releaf_pipeline.lib.store.registry import (
-    AmbiguousFeedError,
     FeedRecord,
     FeedSpec,
     RegistryError,
-    add_feeds,
     add_server,
-    find_feeds,
     list_feeds,
 )
 from releaf_pipeline.lib.store.tables import feeds

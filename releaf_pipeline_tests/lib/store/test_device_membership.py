@@ -19,8 +19,9 @@ from releaf_pipeline.lib.store.collection import (
 )
 from releaf_pipeline.lib.store.deposits import reconcile_deposits, update_deposits
 from releaf_pipeline.lib.store.engine import make_engine
+from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.migrate import upgrade
-from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_feeds
+from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_feeds
 from releaf_pipeline.lib.store.tables import anomalies, deposits, devices, readings
 from releaf_pipeline_tests.ground_truth import expected_feed_deposits
 

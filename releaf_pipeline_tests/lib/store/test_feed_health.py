@@ -7,13 +7,14 @@ from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import save_collection
 from releaf_pipeline.lib.store.engine import make_engine
+from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.health import (
     clear_recollect,
     evaluate_feed_health,
     feed_health_states,
     health_history,
 )
-from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_feeds
+from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_feeds
 
 NOW = datetime(2026, 10, 1, tzinfo=UTC)
 A = date(2026, 9, 1)  # a Tuesday

@@ -12,6 +12,7 @@ from releaf_pipeline.lib.certificates import ForestryProject
 from releaf_pipeline.lib.monthly_close import issue_certificates
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.engine import make_engine
+from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.lifecycle import (
     pause_feed,
     remove_feed,
@@ -22,7 +23,6 @@ from releaf_pipeline.lib.store.lifecycle import (
 from releaf_pipeline.lib.store.registry import (
     FeedSpec,
     RegistryError,
-    add_feeds,
     add_server,
     list_feeds,
     list_servers,

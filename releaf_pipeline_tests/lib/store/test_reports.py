@@ -7,7 +7,8 @@ from cryptography.fernet import Fernet
 
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.engine import make_engine
-from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_feeds
+from releaf_pipeline.lib.store.feed_registration import add_feeds
+from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_feeds
 from releaf_pipeline.lib.store.reports import month_report
 from releaf_pipeline.lib.store.tables import deposits
 

@@ -17,7 +17,8 @@ from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import save_collection
 from releaf_pipeline.lib.store.deposits import update_deposits
 from releaf_pipeline.lib.store.engine import make_engine
-from releaf_pipeline.lib.store.registry import FeedSpec, add_feeds, add_server, list_feeds
+from releaf_pipeline.lib.store.feed_registration import add_feeds
+from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_feeds
 from releaf_pipeline.lib.store.scope import ScopeRun, cover
 from releaf_pipeline.lib.store.tables import deposits
 
