@@ -48,7 +48,8 @@ def fill_store(engine: sa.Engine, data: Synthetic, through: date) -> None:
         cur.execute("BEGIN")
         cur.executemany(
             "INSERT INTO devices (feed_id, device_id, managed, initial_count, latest_count, "
-            "life_count, latest_day, counted_day, listed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            "life_count, latest_day, counted_day, listed, ever_listed) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 1)",
             [
                 (int(f), d, int(m), int(i), int(c), int(life), day_iso[int(k)], day_iso[int(k)])
                 for f, d, m, i, c, life, k in zip(

@@ -40,11 +40,20 @@ def expected_feed_deposits(
             post = post[1:]  # counting starts on the first reading, with 0 pages
         else:
             continue
+        # `prev` is the count standing before each reading: the last one, or the high a
+        # glitch (a drop to no less than half) left standing (rule 4).
         for d in post:
-            delta = counts[d] - prev
+            count = counts[d]
+            if count >= prev:
+                pages = count - prev
+                prev = count
+            elif count < prev / 2:  # a meter reset: it restarted near zero
+                pages = count
+                prev = count
+            else:  # a glitch: nothing counted until the count passes the high again
+                pages = 0
             if in_scope(device, d):
-                out[d] += counts[d] if delta < 0 else delta
-            prev = counts[d]
+                out[d] += pages
     return out
 
 

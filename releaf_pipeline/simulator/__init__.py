@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from releaf_pipeline.simulator.config import FleetConfig as FleetConfig
     from releaf_pipeline.simulator.config import ManagedChange as ManagedChange
     from releaf_pipeline.simulator.config import ManagedFlip as ManagedFlip
+    from releaf_pipeline.simulator.config import MeterGlitch as MeterGlitch
     from releaf_pipeline.simulator.config import MeterReset as MeterReset
     from releaf_pipeline.simulator.config import MissingDay as MissingDay
     from releaf_pipeline.simulator.config import StaleSpan as StaleSpan
@@ -64,6 +65,7 @@ _HOMES = {
     "MAX_RANGE_DAYS": "contract",
     "ManagedChange": "config",
     "ManagedFlip": "config",
+    "MeterGlitch": "config",
     "MeterReset": "config",
     "MissingDay": "config",
     "MissingExtraError": "certs",

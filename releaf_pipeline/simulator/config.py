@@ -4,7 +4,7 @@ scenario facts a generated fleet reports.
 The default config asks for the seeded fleet with its built-in scenarios (meter resets,
 devices added mid-range, DCA outages, never-uploaded days) and none of the configured
 late-data cases (`publication_delays`, `publish_in_local_time`, `device_outages`,
-`customer_outages`, `managed_changes`).
+`customer_outages`, `managed_changes`) and no `meter_glitches`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ __all__ = [
     "FleetConfig",
     "ManagedChange",
     "ManagedFlip",
+    "MeterGlitch",
     "MeterReset",
     "MissingDay",
     "StaleSpan",
@@ -70,6 +71,20 @@ class ManagedChange(NamedTuple):
     managed: bool
 
 
+class MeterGlitch(NamedTuple):
+    """A device's DCA reports `pages` fewer pages than the day before on `date` (a stale or
+    mis-read value), then recovers: the readings after it are the meter's own.
+
+    `customer` and `device` are indexes as in `DeviceOutage`. The device must have a reading
+    on `date` and on the day before, and at least `pages` mono pages.
+    """
+
+    customer: int
+    device: int
+    date: date
+    pages: int = 1
+
+
 class ManagedFlip(NamedTuple):
     """A configured `ManagedChange` resolved to ids, with `at` as an aware UTC datetime."""
 
@@ -102,6 +117,7 @@ class FleetConfig:
     customer_outages: tuple[CustomerOutage, ...] = ()
     # Several per device are allowed; they apply in time order (ties in config order).
     managed_changes: tuple[ManagedChange, ...] = ()
+    meter_glitches: tuple[MeterGlitch, ...] = ()
     # The customers' codes, in order, in place of the seeded ones (one per customer):
     # another dealer's fleet whose customers carry the same codes (see `Fleet.as_dealer`).
     customer_codes: tuple[str, ...] = ()
@@ -208,4 +224,12 @@ def check_config(cfg: FleetConfig) -> dict[int, int]:
             raise ValueError(f"{change!r}: at is a naive datetime; give it a time zone")
         if not isinstance(change.managed, bool):
             raise ValueError(f"{change!r}: managed must be a bool")
+    for glitch in cfg.meter_glitches:
+        customer(glitch.customer, repr(glitch))
+        if isinstance(glitch.date, datetime) or not isinstance(glitch.date, date):
+            raise ValueError(f"{glitch!r}: date must be a date")
+        if not cfg.history_start < glitch.date <= cfg.history_end:
+            raise ValueError(f"{glitch!r}: date is not after the history's first day, within it")
+        if isinstance(glitch.pages, bool) or not isinstance(glitch.pages, int) or glitch.pages < 1:
+            raise ValueError(f"{glitch!r}: pages must be an int >= 1")
     return delays

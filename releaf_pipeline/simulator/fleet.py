@@ -84,6 +84,7 @@ class Fleet:
         # customers the config names now, so a bad index fails here and not mid-test.
         # Generation is per customer and seeded, so doing it early changes nothing.
         named = {o.customer for o in cfg.device_outages} | {m.customer for m in cfg.managed_changes}
+        named |= {g.customer for g in cfg.meter_glitches}
         for index in sorted(named):
             self._devices_of(self.customer_codes[index])
 

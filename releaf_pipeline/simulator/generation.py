@@ -296,6 +296,9 @@ def _configured(cfg: FleetConfig, cal: Calendar, cust: Customer, devices: list[D
         if change.customer == cust.index:
             dev = device(change.device, repr(change))
             dev.flips.append((seconds(change.at), change.managed))
+    for glitch in cfg.meter_glitches:
+        if glitch.customer == cust.index:
+            _glitch(cal, device(glitch.device, repr(glitch)), glitch.date, glitch.pages)
     for dev in devices:
         # A stable sort: changes at the same moment apply in config order.
         dev.flips.sort(key=lambda flip: flip[0])
@@ -363,6 +366,19 @@ def _reset(cal: Calendar, cust: Customer, dev: Device, d: date) -> None:
         dev.mono[j] -= dm
         dev.color[j] -= dc
     cust.resets.append(MeterReset(cust.code, dev.id, d))
+
+
+def _glitch(cal: Calendar, dev: Device, d: date, pages: int) -> None:
+    """The reading dated `d` says `pages` fewer than the day before; the meter itself, and
+    so every later reading, is unaffected."""
+    i = cal.idx(d)
+    what = f"the meter glitch of device {dev.id} on {d}"
+    if not dev.first_idx < i < cal.ndays or dev.visible_from[i] is None:
+        raise ValueError(f"{what}: the device has no reading that day and the day before")
+    if dev.mono[i - 1] < pages:
+        raise ValueError(f"{what}: the device has fewer than {pages} mono pages")
+    dev.mono[i] = dev.mono[i - 1] - pages
+    dev.color[i] = dev.color[i - 1]
 
 
 def _outage(

@@ -301,6 +301,104 @@ def test_reset_of_an_out_of_scope_device_is_not_an_anomaly() -> None:
     assert deposit_map(result) == {d(0): 0}
 
 
+# --- Rule 4: glitches ----------------------------------------------------------------------
+
+
+def meter_events(result: AccountingResult) -> list[tuple]:
+    return [
+        (day.date(), kind, previous, count)
+        for _f, _d, day, kind, previous, count in result.anomalies.itertuples(
+            index=False, name=None
+        )
+    ]
+
+
+def test_a_one_page_dip_is_a_glitch_not_a_reset() -> None:
+    readings = make_readings(
+        [(1, "x", d(-1), 55_000), (1, "x", d(0), 55_100), (1, "x", d(1), 55_099),
+         (1, "x", d(2), 55_150)]
+    )  # fmt: skip
+    result = compute_deposits(readings, ONE_FEED, NO_DEVICES, d(2))
+
+    # The high of 55,100 stands through the dip, so no page is counted twice.
+    assert deposit_map(result) == {d(0): 100, d(1): 0, d(2): 50}
+    assert meter_events(result) == [(d(1), "meter_glitch", 55_100, 55_099)]
+    row = device_row(result, "x")
+    assert (row["initial_count"], row["latest_count"], row["life_count"]) == (55_000, 55_150, 150)
+    assert result.resets.empty
+    assert result.glitches[["previous_count", "count", "in_scope"]].values.tolist() == [
+        [55_100, 55_099, True]
+    ]
+
+
+def test_the_high_stands_until_the_count_passes_it() -> None:
+    readings = make_readings(
+        [(1, "x", d(-1), 1_000), (1, "x", d(0), 900), (1, "x", d(1), 950),
+         (1, "x", d(2), 1_000), (1, "x", d(3), 1_030)]
+    )  # fmt: skip
+    result = compute_deposits(readings, ONE_FEED, NO_DEVICES, d(3))
+
+    assert deposit_map(result) == {d(0): 0, d(1): 0, d(2): 0, d(3): 30}
+    assert meter_events(result) == [
+        (d(0), "meter_glitch", 1_000, 900),
+        (d(1), "meter_glitch", 1_000, 950),
+    ]
+    assert device_row(result, "x")["life_count"] == 30
+
+
+def test_a_drop_below_half_is_a_reset_and_to_half_a_glitch() -> None:
+    readings = make_readings(
+        [(1, "x", d(-1), 1_000), (1, "x", d(0), 500), (1, "x", d(1), 499), (1, "x", d(2), 520)]
+    )
+    result = compute_deposits(readings, ONE_FEED, NO_DEVICES, d(2))
+
+    # 500 is half the standing 1,000: a glitch. 499 is below half of it: a reset.
+    assert deposit_map(result) == {d(0): 0, d(1): 499, d(2): 21}
+    assert meter_events(result) == [
+        (d(0), "meter_glitch", 1_000, 500),
+        (d(1), "meter_reset", 1_000, 499),
+    ]
+    assert device_row(result, "x")["life_count"] == 520
+
+
+def test_a_reset_after_a_glitch_counts_from_zero_and_the_old_high_is_gone() -> None:
+    readings = make_readings(
+        [(1, "x", d(-1), 40_000), (1, "x", d(0), 40_010), (1, "x", d(1), 40_009),
+         (1, "x", d(2), 25), (1, "x", d(3), 24), (1, "x", d(4), 60), (1, "x", d(5), 10)]
+    )  # fmt: skip
+    result = compute_deposits(readings, ONE_FEED, NO_DEVICES, d(5))
+
+    assert deposit_map(result) == {d(0): 10, d(1): 0, d(2): 25, d(3): 0, d(4): 35, d(5): 10}
+    assert meter_events(result) == [
+        (d(1), "meter_glitch", 40_010, 40_009),
+        (d(2), "meter_reset", 40_010, 25),
+        (d(3), "meter_glitch", 25, 24),
+        (d(5), "meter_reset", 60, 10),
+    ]
+    assert device_row(result, "x")["life_count"] == 80
+
+
+def test_a_glitch_before_activation_is_not_an_anomaly() -> None:
+    readings = make_readings([(1, "x", d(-3), 700), (1, "x", d(-1), 699), (1, "x", d(0), 710)])
+    result = compute_deposits(readings, ONE_FEED, NO_DEVICES, d(0))
+
+    # The baseline is count(X, A - 1) as read (rule 3).
+    assert deposit_map(result) == {d(0): 11}
+    assert result.anomalies.empty and result.glitches.empty
+
+
+def test_a_glitch_of_an_out_of_scope_device_is_kept_but_not_an_anomaly() -> None:
+    feeds = make_feeds([(1, A, "managed")])
+    readings = make_readings([(1, "x", d(-1), 700), (1, "x", d(0), 699), (1, "x", d(1), 705)])
+    result = compute_deposits(readings, feeds, make_devices([(1, "x", False)]), d(1))
+
+    assert result.anomalies.empty
+    assert result.glitches[["previous_count", "count", "in_scope"]].values.tolist() == [
+        [700, 699, False]
+    ]
+    assert device_row(result, "x")["life_count"] == 5
+
+
 # --- Rule 4: gaps and late readings ---------------------------------------------------------------
 
 
@@ -437,10 +535,16 @@ def test_conflicting_readings_for_one_day_are_rejected() -> None:
 # --- Windowed recomputation ----------------------------------------------------------------------
 
 
-def window_readings(readings: pd.DataFrame, feeds: pd.DataFrame, start: date) -> pd.DataFrame:
+def window_readings(
+    readings: pd.DataFrame,
+    feeds: pd.DataFrame,
+    start: date,
+    glitches: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The readings a recomputation from ``start`` needs, as the store loads them: per
     device, its latest reading dated in [A - 31, start - 1], plus every reading from
-    ``start`` on. Readings of feeds not in ``feeds`` are dropped."""
+    ``start`` on. Readings of feeds not in ``feeds`` are dropped. A latest earlier reading
+    that is one of ``glitches`` carries the high that stood after it instead."""
     activation = readings["feed_id"].map(
         dict(zip(feeds["feed_id"], pd.to_datetime(feeds["activation_date"]), strict=True))
     )
@@ -451,7 +555,17 @@ def window_readings(readings: pd.DataFrame, feeds: pd.DataFrame, start: date) ->
     earlier = readings[known & (day < pd.Timestamp(start)) & (day >= lookback)]
     seeds = earlier.assign(_day=day[earlier.index]).sort_values("_day")
     seeds = seeds.drop_duplicates(["feed_id", "device_id"], keep="last").index
-    return readings[later | readings.index.isin(seeds)]
+    out = readings[later | readings.index.isin(seeds)].copy()
+    if glitches is not None and not glitches.empty:
+        keys = ["feed_id", "device_id", "day"]
+        high = glitches.assign(day=pd.to_datetime(glitches["day"])).set_index(keys)
+        at = pd.MultiIndex.from_arrays(
+            [out["feed_id"], out["device_id"], pd.to_datetime(out["day"])], names=keys
+        )
+        stood = high["previous_count"].reindex(at).to_numpy()
+        seed = out.index.isin(seeds) & ~np.isnan(stood.astype(float))
+        out.loc[seed, "life_count"] = stood[seed].astype(np.int64)
+    return out
 
 
 def results_from(result: AccountingResult, start: date) -> tuple[pd.DataFrame, ...]:
@@ -565,25 +679,28 @@ def reference(
                     baseline, first_day = read[after[0]], after[0]
             life = 0
             if baseline is not None:
-
-                def count(day: date, read=read, baseline=baseline) -> int:
-                    earlier = [x for x in read if x <= day]
-                    return read[max(earlier)] if earlier else baseline
-
-                previous = baseline
+                # The standing count: the last count, or the high a glitch left standing.
+                standing = baseline
                 for day in days:
-                    current = count(day)
-                    pages = current - previous
-                    if pages < 0:
+                    if day not in read:
+                        continue
+                    current = read[day]
+                    if current >= standing:
+                        pages = current - standing
+                    elif 2 * current < standing:
                         pages = current
                         if in_scope:
-                            anomalies.add((feed, device, day, previous, current))
+                            anomalies.add((feed, device, day, "meter_reset", standing, current))
+                    else:
+                        pages = 0
+                        if in_scope:
+                            anomalies.add((feed, device, day, "meter_glitch", standing, current))
                     life += pages
                     if in_scope:
                         deposits[(feed, day)] += pages
-                        if day in read:
-                            device_pages[(feed, device, day)] = pages
-                    previous = current
+                        device_pages[(feed, device, day)] = pages
+                    if current >= standing or 2 * current < standing:
+                        standing = current
             summaries[(feed, device)] = (is_managed, in_scope, baseline, latest, life, first_day)
     return deposits, device_pages, summaries, anomalies
 
@@ -609,8 +726,10 @@ def random_case(rng: random.Random) -> tuple[list, list, list, dict | date]:
                 count += rng.randint(0, 300)
                 if rng.random() < 0.05:
                     count = rng.randint(0, 50)  # meter reset
+                # A glitch: the DCA reports a little less than the meter's count.
+                read = max(0, count - rng.randint(1, 400)) if rng.random() < 0.08 else count
                 if offset >= first_seen and rng.random() < presence:
-                    readings.append((feed, device, activation + timedelta(days=offset), count))
+                    readings.append((feed, device, activation + timedelta(days=offset), read))
         if rng.random() < 0.2:
             devices.append((feed, "listed-only", rng.random() < 0.5))
     if rng.random() < 0.5:
@@ -664,11 +783,10 @@ def test_matches_the_day_by_day_reference(seed: int) -> None:
     assert got_devices == want_devices
 
     got_anomalies = {
-        (feed, device, day.date(), previous, count)
+        (feed, device, day.date(), kind, previous, count)
         for feed, device, day, kind, previous, count in result.anomalies.itertuples(
             index=False, name=None
         )
-        if kind == "meter_reset"
     }
     assert got_anomalies == want_anomalies
     assert len(result.anomalies) == len(want_anomalies)
@@ -676,7 +794,7 @@ def test_matches_the_day_by_day_reference(seed: int) -> None:
     # The windowed recomputation agrees with the full one from any window start.
     start = rng.choice(feeds)[1] + timedelta(days=rng.randint(-35, 25))
     windowed = compute_deposits(
-        window_readings(make_readings(shuffled), make_feeds(feeds), start),
+        window_readings(make_readings(shuffled), make_feeds(feeds), start, result.glitches),
         make_feeds(feeds),
         make_devices(devices),
         pd.Series(through) if isinstance(through, dict) else through,

@@ -19,6 +19,7 @@ from releaf_pipeline.simulator import (
     FleetConfig,
     ManagedChange,
     ManagedFlip,
+    MeterGlitch,
     StaleSpan,
 )
 
@@ -577,3 +578,48 @@ def test_device_outage_before_the_devices_first_reading_is_refused(fleet: Fleet)
     outage = DeviceOutage(index, device, added.first_date - timedelta(days=1), added.first_date)
     with pytest.raises(ValueError, match="first reading"):
         Fleet(FleetConfig(device_outages=(outage,)))
+
+
+def test_a_meter_glitch_reports_fewer_pages_for_one_day_then_recovers() -> None:
+    plain = Fleet(FleetConfig(scenarios=False))
+    code = plain.customer_codes[1]
+    glitched = Fleet(
+        FleetConfig(
+            scenarios=False,
+            meter_glitches=(
+                MeterGlitch(1, 2, date(2026, 10, 14)),
+                MeterGlitch(1, 2, date(2026, 10, 20), pages=40),
+            ),
+        )
+    )
+    device = plain.device_ids(code)[2]
+    before, after = plain.readings(code), glitched.readings(code)
+    true, read = before[device], after[device]
+    assert read[date(2026, 10, 14)] == true[date(2026, 10, 13)] - 1
+    assert read[date(2026, 10, 20)] == true[date(2026, 10, 19)] - 40
+    # Only those two readings differ: the meter itself, and every other device, is as it was.
+    assert {d for d in true if read[d] != true[d]} == {date(2026, 10, 14), date(2026, 10, 20)}
+    assert read[date(2026, 10, 15)] == true[date(2026, 10, 15)]
+    assert {k: v for k, v in after.items() if k != device} == {
+        k: v for k, v in before.items() if k != device
+    }
+    # Counter/List serves the glitch as it serves any reading.
+    rows = glitched.counter_rows(code, date(2026, 10, 14), date(2026, 10, 14), date(2026, 10, 16))
+    (row,) = [r for r in rows if r["DeviceId"] == device]
+    (counter,) = row["Counters"]
+    assert counter["Mono"] + counter["Color"] == true[date(2026, 10, 13)] - 1
+
+
+@pytest.mark.parametrize(
+    ("glitch", "message"),
+    [
+        (MeterGlitch(0, 9, date(2026, 9, 1)), "no device index 9"),
+        (MeterGlitch(7, 0, date(2026, 9, 1)), "no customer index 7"),
+        (MeterGlitch(0, 0, date(2026, 8, 1)), "not after the history's first day"),
+        (MeterGlitch(0, 0, date(2026, 9, 1), pages=0), "pages must be an int >= 1"),
+        (MeterGlitch(0, 0, date(2026, 9, 1), pages=10**9), "fewer than 1000000000 mono pages"),
+    ],
+)
+def test_bad_meter_glitch_is_refused(glitch: MeterGlitch, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Fleet(FleetConfig(scenarios=False, meter_glitches=(glitch,)))

@@ -159,7 +159,7 @@ def daily_deposits(
     deposits are recomputed from the earliest day whose inputs changed (a reading, a day's
     scope, the activation) and only changed days are rewritten, so any number of
     re-collections, in any order, give the same deposits; late readings move pages to
-    their own dates. Meter resets are recorded as anomalies.
+    their own dates. Meter resets and glitches are recorded as anomalies.
 
     Each day of the range gets its own pages, in total and per account.
     """
@@ -171,7 +171,7 @@ def daily_deposits(
     safe_log(context).info(
         f"deposits brought up to date: {summary.feeds} feed(s) recomputed, "
         f"{summary.days_written} feed-day(s) rewritten, {summary.readings_loaded} reading(s) "
-        f"read, {summary.anomalies_new} new meter reset(s)"
+        f"read, {summary.anomalies_new} new meter reset(s) or glitch(es)"
     )
     days = deposit_days(engine, start, end)
     accounts = plotted_accounts(days)

@@ -58,12 +58,13 @@ def deposits_reconcile(context: dg.AssetCheckExecutionContext, store: StoreResou
     asset=daily_deposits,
     name="meter_anomalies",
     description=(
-        "Meter resets and impossible counters found on the day, each named with its feed and "
-        "device (WARN)."
+        "Meter resets, meter glitches and impossible counters found on the day, each named "
+        "with its feed and device (WARN)."
     ),
 )
 def meter_anomalies(context: dg.AssetCheckExecutionContext, store: StoreResource) -> None:
-    """Fails (WARN) on each day with a meter reset or an impossible reading, listing them."""
+    """Fails (WARN) on each day with a meter reset or glitch or an impossible reading,
+    listing them."""
     from releaf_pipeline.lib.store.days import anomalies_between
 
     days = checked_days(context)

@@ -1,8 +1,8 @@
 """Page accounting: per-day life-count readings in, per-day page deposits out.
 
 This package is the single implementation of the contract's accounting rules (scope,
-baseline, daily deltas, meter resets, deposits, trees), so every caller agrees on the
-numbers. It is a pure function of its inputs: re-collecting a day only changes the
+baseline, daily deltas, meter resets and glitches, deposits, trees), so every caller
+agrees on the numbers. It is a pure function of its inputs: re-collecting a day only changes the
 readings it is given, never state kept here, which is what makes collection idempotent
 (rule 7).
 

@@ -15,16 +15,20 @@ from releaf_pipeline.lib.accounting.devices import (
 )
 from releaf_pipeline.lib.accounting.inputs import (
     Feeds,
+    Readings,
     as_datetimes,
     horizons,
     read_feeds,
     read_readings,
 )
+from releaf_pipeline.lib.accounting.meters import meter_steps
 
 _DEPOSIT_COLUMNS = ["feed_id", "day", "pages"]
 _DEVICE_PAGE_COLUMNS = ["feed_id", "device_id", "day", "pages"]
 _ANOMALY_COLUMNS = ["feed_id", "device_id", "day", "kind", "previous_count", "count"]
 _RESET_COLUMNS = ["feed_id", "device_id", "day", "previous_count", "count", "in_scope"]
+METER_RESET = "meter_reset"
+METER_GLITCH = "meter_glitch"
 
 
 @dataclass(frozen=True)
@@ -42,13 +46,17 @@ class AccountingResult:
       without a baseline), latest_day (datetime64[ns], the date of latest_count's reading).
       Every device of the feed, in scope or not, appears once; sorted by feed_id,
       device_id.
-    - ``anomalies``: feed_id, device_id, day, kind (``"meter_reset"``), previous_count,
-      count (int64). Resets of devices in scope that day only, since only their pages reach
-      a deposit; sorted by feed_id, device_id, day.
+    - ``anomalies``: feed_id, device_id, day, kind (``"meter_reset"`` or
+      ``"meter_glitch"``), previous_count (the standing count before the reading), count
+      (int64). Those of devices in scope that day only, since only their pages reach a
+      deposit; sorted by feed_id, device_id, day.
     - ``resets``: feed_id, device_id, day, previous_count, count, in_scope: every counted
       meter reset, in scope or not. A device's pages since its baseline telescope to
-      ``latest - initial + sum(previous_count of its resets)``, which is what lets a
-      caller keep LifeCount exact while recomputing only recent days.
+      ``standing - initial + sum(previous_count of its resets)``, where the standing count
+      is its latest count, or the high before it when its latest reading is a glitch: that
+      is what lets a caller keep LifeCount exact while recomputing only recent days.
+    - ``glitches``: the same columns for every counted glitch, in scope or not; the
+      previous_count of a glitch is the high that stands as the device's count after it.
     """
 
     deposits: pd.DataFrame
@@ -56,6 +64,7 @@ class AccountingResult:
     devices: pd.DataFrame
     anomalies: pd.DataFrame
     resets: pd.DataFrame
+    glitches: pd.DataFrame
 
 
 def compute_deposits(
@@ -92,18 +101,15 @@ def compute_deposits(
     starts_group = np.ones(n, dtype=bool)
     starts_group[1:] = (rows.feed[1:] != rows.feed[:-1]) | (rows.device[1:] != rows.device[:-1])
 
-    # Each reading's predecessor is the previous reading of the same device. For a device's
-    # first reading at or after A that is its latest reading in [A - 31, A - 1], i.e. the
-    # baseline; a device without one has its own first reading as predecessor, so it
-    # counts 0 pages that day (rule 3's fallback).
-    previous = np.empty_like(rows.count)
-    previous[1:] = rows.count[:-1]
-    previous[starts_group] = rows.count[starts_group]
-    delta = rows.count - previous
+    # A device's counting starts from its latest reading in [A - 31, A - 1], the baseline;
+    # a device without one starts from its own first reading, so it counts 0 pages that
+    # day (rule 3's fallback). Each reading then counts against the standing count before
+    # it (rule 4).
     counted = rows.day >= activation
-    reset = counted & (delta < 0)
-    # A meter that went backwards restarted from zero, so its whole count is new pages.
-    pages = np.where(counted, np.where(delta < 0, rows.count, delta), 0)
+    steps = meter_steps(rows.count, starts_group, counted)
+    previous = steps.before
+    reset, glitch = steps.reset, steps.glitch
+    pages = np.where(counted, steps.pages, 0)
 
     group_of_row = np.cumsum(starts_group) - 1
     group_devices = device_summary(rows, feed_table, horizon, starts_group, counted, pages)
@@ -124,29 +130,10 @@ def compute_deposits(
         columns=_DEVICE_PAGE_COLUMNS,
     )
 
-    flagged = reset & in_scope
-    anomalies = pd.DataFrame(
-        {
-            "feed_id": feed_table.ids[rows.feed[flagged]],
-            "device_id": rows.device_ids.take(rows.device[flagged]),
-            "day": as_datetimes(rows.day[flagged]),
-            "kind": pd.Series(["meter_reset"] * int(flagged.sum()), dtype=str),
-            "previous_count": previous[flagged].astype(np.int64),
-            "count": rows.count[flagged].astype(np.int64),
-        },
-        columns=_ANOMALY_COLUMNS,
-    )
-
-    resets = pd.DataFrame(
-        {
-            "feed_id": feed_table.ids[rows.feed[reset]],
-            "device_id": rows.device_ids.take(rows.device[reset]),
-            "day": as_datetimes(rows.day[reset]),
-            "previous_count": previous[reset].astype(np.int64),
-            "count": rows.count[reset].astype(np.int64),
-            "in_scope": in_scope[reset].astype(bool),
-        },
-        columns=_RESET_COLUMNS,
+    flagged = (reset | glitch) & in_scope
+    anomalies = _events(feed_table, rows, flagged, previous, in_scope).drop(columns="in_scope")
+    anomalies.insert(
+        3, "kind", pd.Series(np.where(reset[flagged], METER_RESET, METER_GLITCH), dtype=str)
     )
 
     deposits = _deposits(feed_table, horizon, rows.feed[paid], rows.day[paid], pages[paid])
@@ -154,8 +141,26 @@ def compute_deposits(
         deposits=deposits,
         device_pages=device_pages.reset_index(drop=True),
         devices=devices_out,
-        anomalies=anomalies.reset_index(drop=True),
-        resets=resets.reset_index(drop=True),
+        anomalies=anomalies[_ANOMALY_COLUMNS],
+        resets=_events(feed_table, rows, reset, previous, in_scope),
+        glitches=_events(feed_table, rows, glitch, previous, in_scope),
+    )
+
+
+def _events(
+    feeds: Feeds, rows: Readings, where: np.ndarray, previous: np.ndarray, in_scope: np.ndarray
+) -> pd.DataFrame:
+    """The readings ``where`` is set, with the standing count before each."""
+    return pd.DataFrame(
+        {
+            "feed_id": feeds.ids[rows.feed[where]],
+            "device_id": rows.device_ids.take(rows.device[where]),
+            "day": as_datetimes(rows.day[where]),
+            "previous_count": previous[where].astype(np.int64),
+            "count": rows.count[where].astype(np.int64),
+            "in_scope": in_scope[where].astype(bool),
+        },
+        columns=_RESET_COLUMNS,
     )
 
 

@@ -112,7 +112,7 @@ def deposit_days(engine: Engine, first: date, last: date) -> list[DepositDay]:
 
 @dataclass(frozen=True)
 class Anomaly:
-    """A meter reset or impossible reading found on a device."""
+    """A meter reset or glitch, or an impossible reading, found on a device."""
 
     feed: FeedRecord
     device_id: str

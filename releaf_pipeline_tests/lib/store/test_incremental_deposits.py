@@ -1,10 +1,11 @@
 """Incremental deposits equal a recompute of the whole history, over random histories.
 
 Each case lives through nights the way the collector does (the re-read window, late and
-missing readings, meter resets, IsManaged flipping, nights not run, old ranges collected
-again) and brings the deposits up to date after some of them. At the end, recomputing
-every feed from its baseline must find nothing to change: deposits, device counts and
-meter resets are exactly what the incremental updates left.
+missing readings, meter resets and glitches, IsManaged flipping, nights not run, old
+ranges collected again) and brings the deposits up to date after some of them. At the
+end, recomputing every feed from its baseline must find nothing to change: deposits,
+device counts and meter resets and glitches are exactly what the incremental updates
+left.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def _history(rng: random.Random, activation: date) -> dict[str, _Device]:
                 count = rng.randint(0, 40)  # meter reset
             if offset < first_seen or offset in silent or rng.random() < 0.1:
                 continue  # not reporting yet, silent, or a day never uploaded
-            dev.counts[day] = count
+            # A glitch: the DCA reports a little less than the meter's count, often 1 page.
+            dip = rng.choice([1, rng.randint(1, 500)]) if rng.random() < 0.08 else 0
+            dev.counts[day] = max(0, count - dip)
             late = offline and gap_start <= offset < gap_start + rng.randint(3, 9)
             lag = rng.randint(2, 12) if late else rng.choice([1, 1, 1, 2])
             dev.arrives[day] = day + timedelta(days=lag)
@@ -119,12 +122,13 @@ def _snapshot(engine) -> dict:
                     )
                 )
             ),
-            "resets": sorted(
+            "meters": sorted(
                 conn.execute(
                     sa.select(
                         anomalies.c.feed_id,
                         anomalies.c.device_id,
                         anomalies.c.day,
+                        anomalies.c.kind,
                         anomalies.c.previous_count,
                         anomalies.c.count,
                         anomalies.c.detail,
@@ -233,3 +237,72 @@ def test_reconciliation_finds_exactly_the_deposits_that_disagree(engine, seed):
     assert found[(other_id, other_day)].stored is None
     one_day = [m for m in found.values() if m.day == day]
     assert reconcile_deposits(engine, day, day) == one_day
+
+
+def _collect(engine, feed, counts: dict[date, int], first: date, last: date) -> None:
+    save_collection(
+        engine, feed=feed, device_rows=[Device("x", feed.customer_code, True, 0)],
+        reading_rows=[DeviceReadings("x", counts)] if counts else [],
+        fetched_from=first, fetched_to=last, run_id=None, now=NOW,
+    )  # fmt: skip
+    update_deposits(engine, now=NOW)
+
+
+def _stored(engine, feed_id: int) -> tuple[dict[date, int], tuple, list]:
+    with engine.connect() as conn:
+        days = dict(
+            conn.execute(
+                sa.select(deposits.c.day, deposits.c.pages).where(deposits.c.feed_id == feed_id)
+            ).all()
+        )
+        counts = conn.execute(
+            sa.select(devices.c.initial_count, devices.c.latest_count, devices.c.life_count)
+        ).one()
+        meters = conn.execute(
+            sa.select(anomalies.c.day, anomalies.c.kind, anomalies.c.previous_count,
+                      anomalies.c.count).order_by(anomalies.c.day)
+        ).all()  # fmt: skip
+    return days, tuple(counts), [tuple(m) for m in meters]
+
+
+def test_nights_after_a_glitch_count_from_the_high_that_stands(engine):
+    a = date(2026, 10, 1)
+    add_feeds(engine, [FeedSpec("s", "C", "acct", a, "all")], now=NOW)
+    (feed,) = list_feeds(engine)
+    day = {k: a + timedelta(days=k) for k in range(-1, 6)}
+
+    # Night after A + 1: a one-page dip, the DCA's stale reading.
+    _collect(engine, feed, {day[-1]: 1_000, day[0]: 1_100, day[1]: 1_099}, day[-1], day[1])
+    pages, counts, meters = _stored(engine, feed.id)
+    assert [pages[day[k]] for k in (0, 1)] == [100, 0]
+    assert counts == (1_000, 1_099, 100)  # LatestCount is the reading as read
+    assert meters == [(day[1], "meter_glitch", 1_100, 1_099)]
+
+    # A + 2 is late; A + 3 arrives: counted from the high of 1,100, not from 1,099.
+    _collect(engine, feed, {day[3]: 1_160}, day[2], day[3])
+    pages, counts, _ = _stored(engine, feed.id)
+    assert [pages[day[k]] for k in (2, 3)] == [0, 60]
+    assert counts == (1_000, 1_160, 160)
+
+    # A + 2 arrives late, itself below the high: a second glitch, still no page twice.
+    _collect(engine, feed, {day[2]: 1_090}, day[2], day[2])
+    pages, counts, meters = _stored(engine, feed.id)
+    assert [pages[day[k]] for k in (1, 2, 3)] == [0, 0, 60]
+    assert counts == (1_000, 1_160, 160)
+    assert [m[:2] for m in meters] == [(day[1], "meter_glitch"), (day[2], "meter_glitch")]
+
+    # A glitch again on the last day; then a night with no reading, then a reset.
+    _collect(engine, feed, {day[4]: 1_159}, day[4], day[4])
+    _collect(engine, feed, {}, day[5], day[5])
+    assert _stored(engine, feed.id)[1] == (1_000, 1_159, 160)
+    _collect(engine, feed, {day[5]: 40}, day[5], day[5])
+    pages, counts, meters = _stored(engine, feed.id)
+    assert [pages[day[k]] for k in (4, 5)] == [0, 40]
+    assert counts == (1_000, 40, 200)
+    assert meters[-1] == (day[5], "meter_reset", 1_160, 40)
+
+    # Every night agrees with a recompute of the whole history.
+    before = _snapshot(engine)
+    assert update_deposits(engine, now=NOW, everything=True).days_written == 0
+    assert _snapshot(engine) == before
+    assert reconcile_deposits(engine, day[0], day[5]) == []

@@ -8,9 +8,12 @@ about the past, so the result is exactly what a recompute of the whole history g
 (rule 7), and a night's cost follows the feeds and days that changed, not the length of
 the history. A dirty day on or before activation recomputes the feed from its baseline.
 
+A glitch (rule 4) leaves the device's high standing as its count: a device whose latest
+reading before S was a glitch is seeded with the high its `meter_glitch` anomaly records.
 LifeCount is kept exact the same way: a device's pages since its baseline telescope to
-`latest - initial + (the previous counts of its meter resets)`, and every counted reset
-is kept as an anomaly (out-of-scope ones say so), so the days before S need no reloading.
+`standing - initial + (the previous counts of its meter resets)`, and every counted reset
+and glitch is kept as an anomaly (out-of-scope ones say so), so the days before S need no
+reloading.
 
 Writes go in one transaction per batch of feeds; a feed is marked clean only if its
 inputs did not change while it was being computed, so a collection that lands meanwhile
@@ -26,12 +29,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.store.deposits.changes import (
-    OUT_OF_SCOPE_RESET,
+    OUT_OF_SCOPE,
     changed_deposits,
     device_counts,
-    reset_changes,
+    meter_changes,
 )
-from releaf_pipeline.lib.store.deposits.load import EPOCH, METER_RESET
+from releaf_pipeline.lib.store.deposits.load import EPOCH, METER_GLITCH, METER_RESET
 from releaf_pipeline.lib.store.deposits.recompute import recompute
 from releaf_pipeline.lib.store.deposits.reconcile import DepositMismatch, reconcile_deposits
 from releaf_pipeline.lib.store.deposits.work import (
@@ -48,8 +51,9 @@ from releaf_pipeline.lib.store.tables import anomalies, deposits, devices, feeds
 
 __all__ = [
     "FEEDS_PER_BATCH",
+    "METER_GLITCH",
     "METER_RESET",
-    "OUT_OF_SCOPE_RESET",
+    "OUT_OF_SCOPE",
     "READINGS_PER_BATCH",
     "DepositMismatch",
     "DepositSummary",
@@ -92,14 +96,16 @@ def _update_batch(
     # A full recompute owns every reset of the feed, even one dated before a moved
     # activation; an incremental one only those from its start day.
     window = {w.feed.id: (EPOCH if w.full else w.start) for w in batch}
-    old_resets = data["old_resets"]
-    add_resets, drop_resets, reset_totals = reset_changes(result.resets, old_resets, window, now)
-    known_resets = set(
-        zip(old_resets["feed_id"].astype(np.int64).tolist(), old_resets["device_id"],
-            old_resets["day"].dt.date.tolist(), strict=True)
+    old_meters = data["old_meters"]
+    add_meters, drop_meters, reset_totals = meter_changes(
+        result.resets, result.glitches, old_meters, window, now
+    )
+    known_meters = set(
+        zip(old_meters["feed_id"].astype(np.int64).tolist(), old_meters["device_id"],
+            old_meters["day"].dt.date.tolist(), old_meters["kind"].tolist(), strict=True)
     )  # fmt: skip
     dev_rows = device_counts(
-        result.devices, device_frame, seeds, reading_frame, reset_totals, by_id
+        result.devices, device_frame, seeds, result.glitches, reset_totals, by_id
     )
 
     full_ids = [w.feed.id for w in batch if w.full]
@@ -114,18 +120,18 @@ def _update_batch(
                 [{"f": fid, "a": activation[fid]} for fid in full_ids],
             )
         upsert(conn, deposits, dep_rows, ["feed_id", "day"])
-        if drop_resets:
+        if drop_meters:
             execute_many(
                 conn,
                 anomalies.delete().where(
                     anomalies.c.feed_id == sa.bindparam("f"),
                     anomalies.c.device_id == sa.bindparam("d"),
                     anomalies.c.day == sa.bindparam("day"),
-                    anomalies.c.kind == METER_RESET,
+                    anomalies.c.kind == sa.bindparam("k"),
                 ),
-                drop_resets,
+                drop_meters,
             )
-        upsert(conn, anomalies, add_resets, ["feed_id", "device_id", "day", "kind"])
+        upsert(conn, anomalies, add_meters, ["feed_id", "device_id", "day", "kind"])
         if dev_rows:
             execute_many(
                 conn,
@@ -159,6 +165,8 @@ def _update_batch(
     summary.feeds += len(batch)
     summary.days_written += len(dep_rows["feed_id"])
     summary.anomalies_new += sum(
-        1 for r in add_resets if (r["feed_id"], r["device_id"], r["day"]) not in known_resets
+        1
+        for r in add_meters
+        if (r["feed_id"], r["device_id"], r["day"], r["kind"]) not in known_meters
     )
     summary.feeds_left_dirty += left

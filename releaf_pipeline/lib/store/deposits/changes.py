@@ -1,4 +1,5 @@
-"""What a recomputation changes: deposits, meter resets and device counts to write."""
+"""What a recomputation changes: deposits, meter resets and glitches, and device counts
+to write."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from releaf_pipeline.lib.store.deposits.load import EPOCH, METER_RESET
+from releaf_pipeline.lib.store.deposits.load import EPOCH, METER_GLITCH, METER_RESET
 from releaf_pipeline.lib.store.deposits.work import Work
 
-OUT_OF_SCOPE_RESET = "out of scope that day: its pages are not deposited"
+OUT_OF_SCOPE = "out of scope that day: its pages are not deposited"
 
 
 def per_feed(frame: pd.DataFrame, values: dict[int, date]) -> np.ndarray:
@@ -52,35 +53,43 @@ def dates(days: pd.Series) -> list[date]:
     return [made[n] for n in numbers.tolist()]
 
 
-def reset_changes(
-    new: pd.DataFrame, old: pd.DataFrame, window: dict[int, date], now: datetime
+def meter_changes(
+    new_resets: pd.DataFrame,
+    new_glitches: pd.DataFrame,
+    old: pd.DataFrame,
+    window: dict[int, date],
+    now: datetime,
 ) -> tuple[list[dict], list[dict], dict[tuple[int, str], int]]:
-    """Meter resets to write and to drop on the recomputed days (from `window` per feed),
-    and each device's sum of the counts its resets started from (for LifeCount)."""
-    new = new[new["day"].to_numpy() >= per_feed(new, window)]
-    new_keys = {
-        (int(f), d, day.date()): (int(p), int(c), bool(s))
-        for f, d, day, p, c, s in new[
+    """Meter resets and glitches to write and to drop on the recomputed days (from `window`
+    per feed), and each device's sum of the counts its resets started from (for LifeCount)."""
+    new_keys: dict[tuple[int, str, date, str], tuple[int, int, bool]] = {}
+    for kind, frame in ((METER_RESET, new_resets), (METER_GLITCH, new_glitches)):
+        frame = frame[frame["day"].to_numpy() >= per_feed(frame, window)]
+        for f, d, day, p, c, s in frame[
             ["feed_id", "device_id", "day", "previous_count", "count", "in_scope"]
-        ].itertuples(index=False, name=None)
-    }
+        ].itertuples(index=False, name=None):
+            new_keys[(int(f), d, day.date(), kind)] = (int(p), int(c), bool(s))
     totals: dict[tuple[int, str], int] = {}
-    old_keys: dict[tuple[int, str, date], tuple[int, int, bool]] = {}
-    for f, d, day, p, c, detail in old.itertuples(index=False, name=None):
-        key = (int(f), d, day.date())
+    old_keys: dict[tuple[int, str, date, str], tuple[int, int, bool]] = {}
+    for f, d, day, kind, p, c, detail in old.itertuples(index=False, name=None):
+        key = (int(f), d, day.date(), kind)
         if key[2] >= window[key[0]]:
-            old_keys[key] = (p, c, detail != OUT_OF_SCOPE_RESET)
-        elif p is not None:
+            old_keys[key] = (p, c, detail != OUT_OF_SCOPE)
+        elif kind == METER_RESET and p is not None:
             totals[(key[0], d)] = totals.get((key[0], d), 0) + int(p)
-    for (f, d, _day), (p, _c, _s) in new_keys.items():
-        totals[(f, d)] = totals.get((f, d), 0) + p
-    drop = [{"f": f, "d": d, "day": day} for (f, d, day) in old_keys.keys() - new_keys.keys()]
+    for (f, d, _day, kind), (p, _c, _s) in new_keys.items():
+        if kind == METER_RESET:
+            totals[(f, d)] = totals.get((f, d), 0) + p
+    drop = [
+        {"f": f, "d": d, "day": day, "k": kind}
+        for (f, d, day, kind) in old_keys.keys() - new_keys.keys()
+    ]
     write = [
-        {"feed_id": f, "device_id": d, "day": day, "kind": METER_RESET,
+        {"feed_id": f, "device_id": d, "day": day, "kind": kind,
          "previous_count": p, "count": c,
-         "detail": None if s else OUT_OF_SCOPE_RESET, "detected_at": now}
-        for (f, d, day), (p, c, s) in new_keys.items()
-        if old_keys.get((f, d, day)) != (p, c, s)
+         "detail": None if s else OUT_OF_SCOPE, "detected_at": now}
+        for (f, d, day, kind), (p, c, s) in new_keys.items()
+        if old_keys.get((f, d, day, kind)) != (p, c, s)
     ]  # fmt: skip
     return write, drop, totals
 
@@ -89,11 +98,14 @@ def device_counts(
     summary: pd.DataFrame,
     stored: pd.DataFrame,
     seeds: pd.DataFrame,
-    loaded: pd.DataFrame,
+    glitches: pd.DataFrame,
     reset_totals: dict[tuple[int, str], int],
     by_id: dict[int, Work],
 ) -> list[dict]:
-    """InitialCount, LatestCount and LifeCount of the devices the recomputation saw."""
+    """InitialCount, LatestCount and LifeCount of the devices the recomputation saw.
+
+    `seeds` are the readings the recomputation started from (with the `standing` count it
+    counted from), `glitches` the glitches it found."""
     keys = ["feed_id", "device_id"]
     frame = summary[[*keys, "initial_count", "latest_count", "life_count", "latest_day"]].astype(
         {"feed_id": np.int64}
@@ -116,6 +128,7 @@ def device_counts(
     stored_initial = pd.to_numeric(frame["stored_initial"]).to_numpy(dtype=float, na_value=np.nan)
     initial = np.where(~full & seeded, stored_initial, initial)
     latest = frame["latest_count"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    latest, standing = _latest_and_standing(frame, latest, seeds, glitches)
     resets = np.array(
         [
             reset_totals.get(k, 0)
@@ -127,7 +140,7 @@ def device_counts(
     life = np.where(
         full,
         frame["life_count"].to_numpy(dtype=float),
-        np.where(known, latest - initial + resets, 0),
+        np.where(known, standing - initial + resets, 0),
     )
     keep = full | has_readings
 
@@ -148,3 +161,30 @@ def device_counts(
             strict=True,
         )
     ]
+
+
+def _latest_and_standing(
+    frame: pd.DataFrame, latest: np.ndarray, seeds: pd.DataFrame, glitches: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each device's LatestCount (its latest reading as read) and its standing count (the
+    high a glitch left standing, when its latest reading is one)."""
+    keys = ["feed_id", "device_id", "latest_day"]
+    seed = seeds[["feed_id", "device_id", "day", "life_count", "standing"]].astype(
+        {"feed_id": np.int64}
+    )
+    high = glitches[["feed_id", "device_id", "day", "previous_count"]].astype({"feed_id": np.int64})
+    merged = (
+        frame[keys]
+        .merge(seed.rename(columns={"day": "latest_day"}), on=keys, how="left")
+        .merge(high.rename(columns={"day": "latest_day"}), on=keys, how="left")
+    )
+    # A device whose latest reading is its seed was counted from the seed's standing count:
+    # its reading as read is the seed's own.
+    at_seed = merged["standing"].notna().to_numpy()
+    raw = pd.to_numeric(merged["life_count"]).to_numpy(dtype=float, na_value=np.nan)
+    seed_standing = pd.to_numeric(merged["standing"]).to_numpy(dtype=float, na_value=np.nan)
+    glitch_high = pd.to_numeric(merged["previous_count"]).to_numpy(dtype=float, na_value=np.nan)
+    standing = np.where(
+        at_seed, seed_standing, np.where(np.isnan(glitch_high), latest, glitch_high)
+    )
+    return np.where(at_seed, raw, latest), standing

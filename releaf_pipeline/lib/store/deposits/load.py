@@ -3,7 +3,7 @@ stored resets, and the scope history."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from itertools import groupby
 from typing import Any
 
@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import expression
 
+from releaf_pipeline.lib.accounting.compute import METER_GLITCH, METER_RESET
 from releaf_pipeline.lib.store.deposits.work import Work
 from releaf_pipeline.lib.store.scope import scope_runs
 from releaf_pipeline.lib.store.tables import anomalies, deposits, device_readings, devices, readings
 
-METER_RESET = "meter_reset"
 EPOCH = date(1970, 1, 1)
 # Two bound values per device, well under SQLite's limit of variables per statement.
 _PAIRS_PER_QUERY = 5000
@@ -113,13 +113,24 @@ def load_batch(
                 ["feed_id", "day", "pages"],
             )
         )
-    old_resets = _frame(
+    # Every reset counts towards LifeCount; a glitch matters from the earliest day a seed or
+    # a recomputation starts on (a full one owns them all).
+    glitches_from = EPOCH if any(w.full for w in batch) else min(w.start for w in batch)
+    for frame in seeds:
+        if not frame.empty:
+            earliest = int(pd.to_numeric(frame["day"]).min())
+            glitches_from = min(glitches_from, EPOCH + timedelta(days=earliest))
+    old_meters = _frame(
         conn,
         sa.select(
             anomalies.c.feed_id, anomalies.c.device_id, _epoch_day(anomalies.c.day),
-            anomalies.c.previous_count, anomalies.c.count, anomalies.c.detail,
-        ).where(anomalies.c.feed_id.in_(ids), anomalies.c.kind == METER_RESET),
-        ["feed_id", "device_id", "day", "previous_count", "count", "detail"],
+            anomalies.c.kind, anomalies.c.previous_count, anomalies.c.count, anomalies.c.detail,
+        ).where(
+            anomalies.c.feed_id.in_(ids),
+            (anomalies.c.kind == METER_RESET)
+            | ((anomalies.c.kind == METER_GLITCH) & (anomalies.c.day >= glitches_from)),
+        ),
+        ["feed_id", "device_id", "day", "kind", "previous_count", "count", "detail"],
     )  # fmt: skip
     managed_ids = [w.feed.id for w in batch if w.feed.scope == "managed"]
     runs = pd.DataFrame.from_records(
@@ -131,7 +142,7 @@ def load_batch(
         "seeds": _days(concat(seeds, READING_COLUMNS), "day"),
         "old_deposits": _days(concat(old_deposits, ["feed_id", "day", "pages"]), "day"),
         "devices": device_frame,
-        "old_resets": _days(old_resets, "day"),
+        "old_meters": _days(old_meters, "day"),
         "runs": runs,
     }
 

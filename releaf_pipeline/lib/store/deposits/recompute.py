@@ -11,7 +11,12 @@ import sqlalchemy as sa
 from releaf_pipeline.lib.accounting import AccountingResult, compute_deposits
 from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.deposits.changes import per_feed
-from releaf_pipeline.lib.store.deposits.load import READING_COLUMNS, concat, load_batch
+from releaf_pipeline.lib.store.deposits.load import (
+    METER_GLITCH,
+    READING_COLUMNS,
+    concat,
+    load_batch,
+)
 from releaf_pipeline.lib.store.deposits.work import Work
 
 
@@ -21,7 +26,7 @@ class Recomputed:
 
     data: dict[str, pd.DataFrame]
     result: AccountingResult
-    seeds: pd.DataFrame
+    seeds: pd.DataFrame  # READING_COLUMNS plus `standing`, the count the start day counts from
     readings: pd.DataFrame
     by_id: dict[int, Work]
 
@@ -42,7 +47,9 @@ def recompute(
         # A reading before A - 31 is no baseline (rule 3): the device starts afresh.
         earliest = per_feed(seeds, activation) - np.timedelta64(BASELINE_LOOKBACK_DAYS, "D")
         seeds = seeds[seeds["day"].to_numpy() >= earliest]
-    reading_frame = concat([data["window"], seeds], READING_COLUMNS).astype(
+    seeds = standing_seeds(seeds, data["old_meters"])
+    counted_from = seeds.drop(columns="life_count").rename(columns={"standing": "life_count"})
+    reading_frame = concat([data["window"], counted_from], READING_COLUMNS).astype(
         {"feed_id": np.int64, "life_count": np.int64}
     )
     reading_frame["day"] = pd.to_datetime(reading_frame["day"])
@@ -66,3 +73,27 @@ def recompute(
         scope_history=data["runs"],
     )
     return Recomputed(data, result, seeds, reading_frame, {w.feed.id: w for w in batch})
+
+
+def standing_seeds(seeds: pd.DataFrame, meters: pd.DataFrame) -> pd.DataFrame:
+    """The seeds with `standing`: a seed reading that was a glitch counts from the high
+    that stood after it (the glitch's previous count), any other from its own count.
+
+    The glitch was recorded when the days before the start were last computed, and no
+    reading before the start has changed since, or the start would be earlier.
+    """
+    keys = ["feed_id", "device_id", "day"]
+    seeds = seeds.astype({"feed_id": np.int64, "life_count": np.int64}).reset_index(drop=True)
+    seeds["day"] = pd.to_datetime(seeds["day"])
+    glitches = meters[meters["kind"] == METER_GLITCH]
+    if seeds.empty or glitches.empty:
+        return seeds.assign(standing=seeds["life_count"])
+    high = (
+        glitches[[*keys, "previous_count"]]
+        .astype({"feed_id": np.int64})
+        .assign(day=lambda g: pd.to_datetime(g["day"]))
+        .drop_duplicates(keys)
+    )
+    merged = seeds.merge(high, on=keys, how="left", validate="one_to_one")
+    stood = pd.to_numeric(merged["previous_count"]).fillna(merged["life_count"])
+    return seeds.assign(standing=stood.to_numpy(dtype=np.int64))
