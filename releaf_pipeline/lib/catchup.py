@@ -18,10 +18,19 @@ from releaf_pipeline.lib.store.registry import FeedRecord
 
 PAUSED, FAILED, RECOVERED, MISSING = "paused", "failed", "recovered", "missing"
 
-# Failures a retry cannot fix: the server said no to this customer or this token. The
-# catch-up leaves them to an operator; a night re-reads the days once the cause is fixed.
+# Failures a retry cannot fix: the server said no to this customer or this token, or its
+# answer breaks the contract (the same request gets the same answer). The catch-up leaves
+# them to an operator; each night still collects the feed once, and its re-read window
+# reads back the days missed once the cause is fixed.
 PERMANENT_FAILURES = frozenset(
-    {"customer_not_found", "rejected", "unauthorized", "invalid_token", "insecure_url"}
+    {
+        "customer_not_found",
+        "rejected",
+        "unauthorized",
+        "invalid_token",
+        "insecure_url",
+        "invalid_response",
+    }
 )
 
 

@@ -10,6 +10,8 @@ Names are imported on first use, so a caller that only needs the fleet (or the
 - `fleet`: `Fleet`, the generated data as the contract's requests and as ground truth
 - `contract`: the answers to the contract's four requests, as plain data
 - `faults`: the faults that can be injected and what each does to an answer
+- `odd_answers`: honest but odd answers the contract allows (null counters, duplicate
+  readings, ids in another case), persistent until cleared
 - `server`: `Simulator`, the server's clock, switches, request log and lifecycle
 - `wire`: the Starlette app and uvicorn, in a background thread, over TLS
 - `certs`: the test CA and server certificate, kept in the working directory

@@ -168,8 +168,11 @@ def parse_body(raw: bytes) -> Any:
         return None
 
 
-def answer(fleet: Fleet, path: str, body: Any, now: datetime) -> Reply:
-    """The answer to one of the four requests (already routed and authorized)."""
+def answer(
+    fleet: Fleet, path: str, body: Any, now: datetime, *, page_cap: int = MAX_PAGE_ROWS
+) -> Reply:
+    """The answer to one of the four requests (already routed and authorized). Device/List
+    pages hold at most `page_cap` rows, whatever PageRows asks for."""
     try:
         if path == PING_PATH:
             return _ping(fleet, now)
@@ -178,7 +181,7 @@ def answer(fleet: Fleet, path: str, body: Any, now: datetime) -> Reply:
         if path == CUSTOMER_PATH:
             return _customer(fleet, body)
         if path == DEVICE_LIST_PATH:
-            return _device_list(fleet, body, now)
+            return _device_list(fleet, body, now, page_cap)
         if path == COUNTER_LIST_PATH:
             return _counter_list(fleet, body, now)
     except BadRequest as exc:
@@ -208,7 +211,7 @@ def _customer(fleet: Fleet, body: dict[str, Any]) -> Reply:
     return Reply(200, envelope(fleet.customer(code)))
 
 
-def _device_list(fleet: Fleet, body: dict[str, Any], now: datetime) -> Reply:
+def _device_list(fleet: Fleet, body: dict[str, Any], now: datetime, page_cap: int) -> Reply:
     codes = _require(body, "FilterCustomerCodes", list)
     if not all(isinstance(c, str) for c in codes):
         raise BadRequest("FilterCustomerCodes must be a list of customer codes.")
@@ -221,7 +224,7 @@ def _device_list(fleet: Fleet, body: dict[str, Any], now: datetime) -> Reply:
         raise BadRequest("PageNumber and PageRows start at 1.")
     # Larger pages are served at the cap, as the vendor does: clients must page by
     # TotalRows, not by the page size they asked for.
-    rows_per_page = min(rows_per_page, MAX_PAGE_ROWS)
+    rows_per_page = min(rows_per_page, MAX_PAGE_ROWS, page_cap)
     sort_column = body.get("SortColumn", "Id")
     sort_order = body.get("SortOrder", "Asc")
     if sort_column not in _SORT_COLUMNS:

@@ -17,7 +17,7 @@ from typing import Any
 from releaf_pipeline.lib.mpsmonitor.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH
 from releaf_pipeline.simulator.contract import Reply, error
 
-__all__ = ["FAULT_KINDS", "Fault", "FaultQueue", "apply_after", "apply_before"]
+__all__ = ["FAULT_KINDS", "Fault", "FaultQueue", "apply_after", "apply_before", "body_customers"]
 
 FAULT_KINDS = frozenset(
     {
@@ -110,7 +110,7 @@ class FaultQueue:
         with self._lock:
             if not self._faults:
                 return None
-            codes = _body_customers(body)
+            codes = body_customers(body)
             for fault in self._faults:
                 if fault.path is not None and fault.path != path:
                     continue
@@ -177,7 +177,7 @@ def apply_after(fault: Fault, reply: Reply) -> None:
         result.insert(1, copy.deepcopy(result[0]))
 
 
-def _body_customers(body: Any) -> set[str]:
+def body_customers(body: Any) -> set[str]:
     """Customer codes a request body names, whatever request it is."""
     if not isinstance(body, dict):
         return set()

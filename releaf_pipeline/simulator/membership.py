@@ -68,8 +68,10 @@ def apply_membership(
     ghosts: Iterable[GhostDevice],
     rekeyed: Iterable[RekeyedDevice],
     published: Published,
+    page_cap: int = MAX_PAGE_ROWS,
 ) -> None:
-    """Change a successful Counter/List or Device/List answer in place."""
+    """Change a successful Counter/List or Device/List answer in place (Device/List pages
+    holding at most `page_cap` rows)."""
     env = reply.payload
     if reply.status != 200 or not isinstance(env, dict) or not env.get("IsValid"):
         return
@@ -78,7 +80,7 @@ def apply_membership(
     if path == COUNTER_LIST_PATH:
         _counter_rows(body, env["Result"], list(ghosts), list(rekeyed), published)
     elif path == DEVICE_LIST_PATH:
-        _listed_ghosts(body, env, [g for g in ghosts if g.listed])
+        _listed_ghosts(body, env, [g for g in ghosts if g.listed], page_cap)
 
 
 def _counter_rows(
@@ -119,14 +121,16 @@ def _ghost_row(ghost: GhostDevice, counts: dict[date, int]) -> dict[str, Any]:
     }
 
 
-def _listed_ghosts(body: dict[str, Any], env: dict[str, Any], ghosts: list[GhostDevice]) -> None:
+def _listed_ghosts(
+    body: dict[str, Any], env: dict[str, Any], ghosts: list[GhostDevice], page_cap: int
+) -> None:
     """Listed ghosts come after the fleet's own devices, on the pages their places fall."""
     codes = body.get("FilterCustomerCodes") or []
     mine = [g for g in ghosts if not codes or g.customer in codes]
     total = env.get("TotalRows")
     if not mine or not isinstance(total, int):
         return
-    per_page = min(body["PageRows"], MAX_PAGE_ROWS)
+    per_page = min(body["PageRows"], MAX_PAGE_ROWS, page_cap)
     first = (body["PageNumber"] - 1) * per_page
     for place, ghost in enumerate(mine, start=total):
         if first <= place < first + per_page:

@@ -41,9 +41,21 @@ from releaf_pipeline.simulator.contract import (
     parse_body,
     route,
 )
-from releaf_pipeline.simulator.faults import FAULT_KINDS, FaultQueue, apply_after, apply_before
+from releaf_pipeline.simulator.faults import (
+    FAULT_KINDS,
+    FaultQueue,
+    apply_after,
+    apply_before,
+    body_customers,
+)
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.membership import GhostDevice, RekeyedDevice, apply_membership
+from releaf_pipeline.simulator.odd_answers import (
+    DuplicateReadings,
+    NullCounter,
+    RecasedIds,
+    apply_odd_answers,
+)
 from releaf_pipeline.simulator.wire import BackgroundServer, build_app
 
 # The constants are re-exported: tests have always imported them from here.
@@ -101,7 +113,9 @@ class Simulator:
     publishes them at that moment (see `Fleet`), and `today` is its date. Faults are
     queued with `inject`, `set_outage`, `revoke_token`, `swap_dealer`, `throttle_every`,
     `latency`, and `add_ghost_device` and `rekey_device` (Counter/List rows Device/List does
-    not back); each one really happens on the wire. Use as a context manager or call
+    not back); each one really happens on the wire. Honest but odd answers the contract
+    allows are set with `null_counter`, `duplicate_readings`, `recase_device_ids` and
+    `page_cap`, and last until `clear_faults`. Use as a context manager or call
     `start()` / `stop()`; a stopped simulator can be started again, on the same port.
     """
 
@@ -136,7 +150,11 @@ class Simulator:
         self.latency: float = latency
         # When > 0, every Nth request is answered 429 with Retry-After: 0.
         self.throttle_every: int = 0
+        # Device/List pages hold at most this many rows, whatever PageRows asks for.
+        self.page_cap: int = MAX_PAGE_ROWS
         self.request_log: list[tuple[str, str]] = []
+        # (path, customer codes the body names) of every request answered.
+        self._customer_log: list[tuple[str, frozenset[str]]] = []
         self._lock = threading.Lock()
         self._faults = FaultQueue()
         self._down = False
@@ -145,6 +163,9 @@ class Simulator:
         self._requests = 0
         self._ghosts: dict[str, GhostDevice] = {}
         self._rekeyed: list[RekeyedDevice] = []
+        self._nulls: list[NullCounter] = []
+        self._duplicates: list[DuplicateReadings] = []
+        self._recased: list[RecasedIds] = []
         self._server: BackgroundServer | None = None
         self._url: str | None = None
 
@@ -242,6 +263,13 @@ class Simulator:
         """Forget the requests logged so far."""
         with self._lock:
             self.request_log.clear()
+            self._customer_log.clear()
+
+    def requests_for(self, customer: str) -> list[str]:
+        """The paths of the requests logged since `reset_log` whose body names `customer`
+        (as CustomerCode, Code, or in FilterCustomerCodes), in order."""
+        with self._lock:
+            return [path for path, codes in self._customer_log if customer in codes]
 
     def _record(self, method: str, path: str) -> None:
         with self._lock:
@@ -315,15 +343,49 @@ class Simulator:
         with self._lock:
             self._rekeyed.append(RekeyedDevice(customer, device_id, new_id, since))
 
+    def null_counter(self, customer: str, device_id: str, counter: str = "Color") -> None:
+        """From now on `customer`'s device `device_id` has no `counter` (``Color``: a mono
+        printer; or ``Mono``): Counter/List and Device/List send it as null, its pages on
+        the other counter, so its life count is unchanged."""
+        if counter not in ("Mono", "Color"):
+            raise ValueError(f"counter must be Mono or Color, got {counter!r}")
+        with self._lock:
+            self._nulls.append(NullCounter(customer, device_id, counter))
+
+    def duplicate_readings(
+        self, customer: str, device_id: str, since: date, less_by: int = 37
+    ) -> None:
+        """From now on Counter/List sends, beside each reading of `customer`'s device
+        `device_id` dated `since` or later, a second one `less_by` pages lower, in a row of
+        its own placed before the real row (see `DuplicateReadings`)."""
+        if less_by < 1:
+            raise ValueError("less_by must be >= 1")
+        with self._lock:
+            self._duplicates.append(DuplicateReadings(customer, device_id, since, less_by))
+
+    def recase_device_ids(self, customer: str, path: str, *, upper: bool = True) -> None:
+        """From now on `path` (Counter/List or Device/List) spells every device id of
+        `customer` in upper case (or lower case), replacing an earlier spelling for it."""
+        if path not in (COUNTER_LIST_PATH, DEVICE_LIST_PATH):
+            raise ValueError(f"path must be {COUNTER_LIST_PATH} or {DEVICE_LIST_PATH}")
+        with self._lock:
+            self._recased = [r for r in self._recased if (r.customer, r.path) != (customer, path)]
+            self._recased.append(RecasedIds(customer, path, upper))
+
     def clear_faults(self) -> None:
         """Drop every queued fault, end any outage, restore the token and the dealer, stop
-        throttling, and forget ghost and re-keyed devices."""
+        throttling, forget ghost and re-keyed devices, and end every odd answer (page
+        cap, null counters, duplicate readings, ids in another case)."""
         self._faults.clear()
         self._impostor = None
+        self.page_cap = MAX_PAGE_ROWS
         with self._lock:
             self._requests = 0
             self._ghosts.clear()
             self._rekeyed.clear()
+            self._nulls.clear()
+            self._duplicates.clear()
+            self._recased.clear()
         self._down = False
         self._revoked = False
         self.throttle_every = 0
@@ -337,6 +399,9 @@ class Simulator:
 
     def _answer(self, method: str, path: str, token: str | None, raw: bytes) -> Reply:
         """The reply to one request, faults included (called by the server for each)."""
+        body = parse_body(raw) if method == "POST" else None
+        with self._lock:
+            self._customer_log.append((path, frozenset(body_customers(body))))
         if self._down:
             return error(503, "The server is down for maintenance.")
         if self.throttle_every > 0:
@@ -351,7 +416,6 @@ class Simulator:
         if self._revoked or not authorized(token, self.token):
             return error(401, "The dealer token is missing, wrong or revoked.")
 
-        body = parse_body(raw) if method == "POST" else None
         fault = self._faults.take(path, body)
         if fault is not None:
             replaced = apply_before(fault)
@@ -360,14 +424,18 @@ class Simulator:
         # One reading of the clock per request, so a test moving it cannot split an answer.
         now = self._now
         fleet = self._impostor or self.fleet
-        reply = answer(fleet, path, body, now)
+        page_cap = max(1, self.page_cap)
+        reply = answer(fleet, path, body, now, page_cap=page_cap)
         with self._lock:
             ghosts, rekeyed = list(self._ghosts.values()), list(self._rekeyed)
+            odd = list(self._nulls), list(self._duplicates), list(self._recased)
         if ghosts or rekeyed:
             apply_membership(
                 path, body, reply, ghosts, rekeyed,
-                lambda code, day: fleet.publication_time(code, day) <= now,
+                lambda code, day: fleet.publication_time(code, day) <= now, page_cap,
             )  # fmt: skip
+        if any(odd):
+            apply_odd_answers(path, body, reply, *odd)
         if fault is not None:
             apply_after(fault, reply)
         return reply

@@ -83,6 +83,16 @@ def test_failures_no_retry_fixes_are_left_to_an_operator():
     assert is_permanent(days[0][3]) and not is_permanent(days[1][3]) and not is_permanent(None)
 
 
+def test_an_answer_that_breaks_the_contract_is_not_retried():
+    reason = "invalid_response: Counter/List row 1: field 'Mono' must be an integer, got str"
+    days = [(1, D + timedelta(5), "failed", reason, "r"), (2, D + timedelta(5), "failed",
+            "server_error: HTTP 503 after 5 attempts", "r")]  # fmt: skip
+    assert [r.feed_ids for r in plan(feed_days=days)] == [(2,)]
+    step = next_step("failed", reason, D, today=TODAY, server="s1", server_healthy=True,
+                     customer_code="C1", lookback_days=35)  # fmt: skip
+    assert not step.automatic and step.text.startswith("not retried")
+
+
 def test_next_step_says_who_acts_and_when():
     def step(status, reason, day=D, healthy=True):
         return next_step(status, reason, day, today=TODAY, server="s1", server_healthy=healthy,

@@ -273,3 +273,85 @@ def test_rekeyed_device_readings_come_under_the_new_id_only(
     assert device not in [r["DeviceId"] for r in late]
     sim.clear_faults()
     assert client.post(COUNTER_LIST_PATH, json=counters_body(code)).json()["Result"] == before
+
+
+# ---- honest but odd answers: persistent, not used up ---------------------------------------
+
+
+def test_a_null_counter_keeps_the_life_count_night_after_night(
+    sim: Simulator, client: httpx.Client, code: str
+) -> None:
+    device = sim.fleet.device_ids(code)[0]
+    truth = sim.fleet.readings(code, as_of=sim.now)[device]
+    sim.null_counter(code, device)
+    for _ in range(3):
+        env = client.post(COUNTER_LIST_PATH, json=counters_body(code)).json()
+        (row,) = [r for r in env["Result"] if r["DeviceId"] == device]
+        assert {c["Color"] for c in row["Counters"]} == {None}
+        assert {date.fromisoformat(c["Date"]): c["Mono"] for c in row["Counters"]} == {
+            d: n for d, n in truth.items() if date(2026, 11, 1) <= d <= date(2026, 11, 26)
+        }
+        listed = client.post(DEVICE_LIST_PATH, json=devices_body(code)).json()["Result"]
+        (shown,) = [r for r in listed if r["Id"] == device]
+        assert shown["CounterColor"] is None and shown["CounterMono"] == truth[max(truth)]
+    others = [r for r in env["Result"] if r["DeviceId"] != device]
+    assert all(c["Color"] is not None for r in others for c in r["Counters"])
+
+
+def test_duplicate_readings_come_lower_in_a_row_of_their_own(
+    sim: Simulator, client: httpx.Client, code: str
+) -> None:
+    device = sim.fleet.device_ids(code)[1]
+    sim.duplicate_readings(code, device, since=date(2026, 11, 20), less_by=40)
+    for _ in range(2):
+        rows = client.post(COUNTER_LIST_PATH, json=counters_body(code)).json()["Result"]
+        extra, real = [r for r in rows if r["DeviceId"] == device]
+        assert rows.index(extra) < rows.index(real)
+        life = {c["Date"]: c["Mono"] + c["Color"] for c in real["Counters"]}
+        dates = [c["Date"] for c in extra["Counters"]]
+        assert dates == sorted((d for d in life if d >= "2026-11-20"), reverse=True)
+        assert all(c["Mono"] + c["Color"] == life[c["Date"]] - 40 for c in extra["Counters"])
+
+
+def test_a_page_cap_serves_fewer_rows_than_asked_and_pages_by_it(
+    sim: Simulator, client: httpx.Client, code: str
+) -> None:
+    sim.page_cap = 2
+    everyone = devices_body(code, FilterCustomerCodes=[], PageRows=500)
+    first = client.post(DEVICE_LIST_PATH, json=everyone).json()
+    total = first["TotalRows"]
+    pages = [first["Result"]]
+    for number in range(2, -(-total // 2) + 1):
+        pages.append(
+            client.post(DEVICE_LIST_PATH, json={**everyone, "PageNumber": number}).json()["Result"]
+        )
+    assert {len(p) for p in pages[:-1]} == {2} and 1 <= len(pages[-1]) <= 2
+    assert len({r["Id"] for p in pages for r in p}) == total > 4
+
+
+def test_device_ids_in_another_case_in_one_list(
+    sim: Simulator, client: httpx.Client, code: str
+) -> None:
+    ids = set(sim.fleet.device_ids(code))
+    sim.recase_device_ids(code, COUNTER_LIST_PATH)
+    rows = client.post(COUNTER_LIST_PATH, json=counters_body(code)).json()["Result"]
+    assert {r["DeviceId"] for r in rows} == {i.upper() for i in ids} != ids
+    listed = client.post(DEVICE_LIST_PATH, json=devices_body(code)).json()["Result"]
+    assert {r["Id"] for r in listed} == ids
+    sim.recase_device_ids(code, COUNTER_LIST_PATH, upper=False)
+    rows = client.post(COUNTER_LIST_PATH, json=counters_body(code)).json()["Result"]
+    assert {r["DeviceId"] for r in rows} == ids
+
+
+def test_the_log_names_each_requests_customers(
+    sim: Simulator, client: httpx.Client, code: str
+) -> None:
+    other = sim.fleet.customer_codes[1]
+    client.post(COUNTER_LIST_PATH, json=counters_body(code))
+    client.post(DEVICE_LIST_PATH, json=devices_body(code, FilterCustomerCodes=[code, other]))
+    client.post(CUSTOMER_PATH, json={"Code": other})
+    client.get(PING_PATH)
+    assert sim.requests_for(code) == [COUNTER_LIST_PATH, DEVICE_LIST_PATH]
+    assert sim.requests_for(other) == [DEVICE_LIST_PATH, CUSTOMER_PATH]
+    sim.reset_log()
+    assert sim.requests_for(code) == []

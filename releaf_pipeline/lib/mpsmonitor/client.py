@@ -189,41 +189,39 @@ class MPSMonitorClient:
         """`POST /api3/Counter/List` for `from_date`..`to_date` (both inclusive).
 
         The range is split into consecutive windows of at most `max_range_days` days, the
-        contract's limit, requested one after another; rows are merged by DeviceId. Rows
-        for one device that disagree on a date make the response invalid.
+        contract's limit, requested one after another; rows are merged by DeviceId. A null
+        Mono or Color counts as 0; two different readings for one device and date: the
+        higher stands, and the date is in the device's `duplicates`.
         """
         first = _date_arg(from_date, "from_date")
         last = _date_arg(to_date, "to_date")
         if first > last:
             raise ValueError(f"from_date {first} is after to_date {last}")
         span = timedelta(days=self._settings.max_range_days - 1)
-        merged: dict[str, dict[date, int]] = {}
-        rejected: dict[str, dict[date, str]] = {}
+        merged: dict[str, DeviceReadings] = {}
         # Device ids compare without regard to case: the first spelling seen stands.
         spelling: dict[str, str] = {}
         start = first
         while start <= last:
             end = min(start + span, last)
-            window, window_rejected = await self._counter_window(
-                dealer_code, customer_code, start, end
-            )
-            for device_id, counts in window.items():
-                device_id = spelling.setdefault(decoding.device_key(device_id), device_id)
+            window = await self._counter_window(dealer_code, customer_code, start, end)
+            for readings in window.values():
+                device_id = spelling.setdefault(
+                    decoding.device_key(readings.device_id), readings.device_id
+                )
                 # Windows do not overlap and readings outside a window are refused, so
-                # merging across windows cannot overwrite a reading.
-                merged.setdefault(device_id, {}).update(counts)
-            for device_id, problems in window_rejected.items():
-                device_id = spelling.setdefault(decoding.device_key(device_id), device_id)
-                merged.setdefault(device_id, {})
-                rejected.setdefault(device_id, {}).update(problems)
+                # merging across windows never meets a date twice.
+                known = merged.setdefault(device_id, DeviceReadings(device_id))
+                decoding.merge_readings(known, readings)
             start = end + timedelta(days=1)
         return [
             DeviceReadings(
                 device_id=device_id,
-                counts=dict(sorted(counts.items())),
-                rejected=dict(sorted(rejected.get(device_id, {}).items())),
+                counts=dict(sorted(r.counts.items())),
+                rejected=dict(sorted(r.rejected.items())),
+                duplicates=dict(sorted(r.duplicates.items())),
             )
-            for device_id, counts in merged.items()
+            for device_id, r in merged.items()
         ]
 
     # -- helpers -------------------------------------------------------------------------
@@ -238,7 +236,7 @@ class MPSMonitorClient:
 
     async def _counter_window(
         self, dealer_code: str, customer_code: str, first: date, last: date
-    ) -> tuple[dict[str, dict[date, int]], dict[str, dict[date, str]]]:
+    ) -> dict[str, DeviceReadings]:
         label = f"Counter/List {first.isoformat()}..{last.isoformat()}"
         body = {
             "DealerCode": dealer_code,
@@ -354,12 +352,15 @@ class _DeviceListing:
     """The pages of one Device/List request, merged in page order.
 
     Pages are added in order, exactly as paging page by page would see them, so fetching
-    some of them concurrently never changes the answer or the error.
+    some of them concurrently never changes the answer or the error. A server may hold
+    fewer rows per page than asked for: the listing goes on until TotalRows rows have
+    come or a page is empty, counting pages in the rows they actually hold.
     """
 
     def __init__(self, asked: Sequence[str], page_rows: int) -> None:
         self._by_customer: dict[str, list[Device]] = {decoding.code_key(c): [] for c in asked}
         self._devices: dict[str, Device] = {}
+        # Rows per page: what was asked for, or less where the server caps its pages.
         self._page_rows = page_rows
         self._first_total: int | None = None
         self._max_total = 0
@@ -387,11 +388,16 @@ class _DeviceListing:
         if self._first_total is None:
             self._first_total = total
         self._max_total = max(self._max_total, total)
-        return not rows or len(self._devices) >= total
+        done = not rows or len(self._devices) >= total
+        if not done:
+            # A page short of TotalRows holding fewer rows than asked for shows the server's
+            # own cap (the contract allows one): the pages are counted in its size.
+            self._page_rows = min(self._page_rows, len(rows))
+        return done
 
     @property
     def expected_pages(self) -> int:
-        """How many pages the first page's TotalRows calls for."""
+        """How many pages the first page's TotalRows calls for, at the rows it held."""
         return -(-(self._first_total or 0) // self._page_rows)
 
     def check_more(self, page: int) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from releaf_pipeline.lib.mpsmonitor.contract import MAX_IDENTIFIER_LENGTH, is_identifier
-from releaf_pipeline.lib.mpsmonitor.models import Customer, Device, Ping
+from releaf_pipeline.lib.mpsmonitor.models import Customer, Device, DeviceReadings, Ping
 
 # A lifetime counter above this is not a printer's: a billion pages is decades of the
 # busiest production press.
@@ -98,6 +98,13 @@ def get_int(obj: dict[str, Any], key: str, where: str) -> int:
     if value < 0:
         raise Malformed(f"{where}: field {key!r} must not be negative")
     return value
+
+
+def get_counter(obj: dict[str, Any], key: str, where: str) -> int:
+    """A lifetime counter of Device/List: null on a device that lacks it counts as 0."""
+    if field(obj, key, where) is None:
+        return 0
+    return get_int(obj, key, where)
 
 
 def get_bool(obj: dict[str, Any], key: str, where: str) -> bool:
@@ -226,7 +233,7 @@ def parse_device(row: object, where: str, wanted: Container[str]) -> Device:
         device_id=get_identifier(obj, "Id", where),
         customer_code=get_identifier(obj, "CustomerCode", where),
         managed=get_bool(obj, "IsManaged", where),
-        life_count=get_int(obj, "CounterMono", where) + get_int(obj, "CounterColor", where),
+        life_count=get_counter(obj, "CounterMono", where) + get_counter(obj, "CounterColor", where),
         last_update=get_optional_datetime(obj, "LastUpdate", where),
     )
     # A device of another customer would deposit its pages on the wrong account.
@@ -237,6 +244,10 @@ def parse_device(row: object, where: str, wanted: Container[str]) -> Device:
 
 def _counter_value(obj: dict[str, Any], key: str, where: str) -> int:
     value = field(obj, key, where)
+    # A device that lacks this counter (a mono printer has no colour counter) sends null:
+    # the contract counts it as 0.
+    if value is None:
+        return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise Malformed(f"{where}: field {key!r} must be an integer, got {type_name(value)}")
     return value
@@ -251,10 +262,24 @@ def implausible(mono: int, color: int) -> str | None:
     return None
 
 
+def add_reading(readings: DeviceReadings, day: date, life_count: int) -> None:
+    """Put one reading of `day` into `readings`: when the server sends two different
+    readings for one date, the higher stands and every value seen is kept in `duplicates`."""
+    known = readings.counts.get(day)
+    if known is None:
+        readings.counts[day] = life_count
+    elif known != life_count:
+        seen = set(readings.duplicates.get(day, (known,)))
+        seen.add(life_count)
+        readings.duplicates[day] = tuple(sorted(seen))
+        readings.counts[day] = max(known, life_count)
+
+
 def parse_counter_row(
     row: object, where: str, customer_code: str, first: date, last: date
-) -> tuple[str, dict[date, int], dict[date, str]]:
-    """One Counter/List row: its DeviceId, life count per date and the dates set aside."""
+) -> DeviceReadings:
+    """One Counter/List row: its DeviceId, life count per date, the dates set aside, and
+    the dates the row gives two different readings for (the higher one counted)."""
     obj = as_object(row, where)
     device_id = get_identifier(obj, "DeviceId", where)
     if obj.get("CustomerCode") is not None and not same_code(
@@ -262,8 +287,7 @@ def parse_counter_row(
     ):
         raise Malformed(f"{where}: device {device_id} belongs to another customer")
     counters = as_list(field(obj, "Counters", where), f"{where}: field 'Counters'")
-    counts: dict[date, int] = {}
-    rejected: dict[date, str] = {}
+    readings = DeviceReadings(device_id)
     for index, entry in enumerate(counters, start=1):
         at = f"{where}, Counters[{index}]"
         reading = as_object(entry, at)
@@ -275,37 +299,37 @@ def parse_counter_row(
         # it is set aside (and flagged) so the rest of the customer's data still counts.
         problem = implausible(mono, color)
         if problem:
-            rejected[day] = problem
+            readings.rejected[day] = problem
             continue
-        life_count = mono + color
-        if counts.get(day, life_count) != life_count:
-            raise Malformed(f"{where}: device {device_id} has two different readings for {day}")
-        counts[day] = life_count
-    return device_id, counts, rejected
+        add_reading(readings, day, mono + color)
+    return readings
+
+
+def merge_readings(into: DeviceReadings, more: DeviceReadings) -> None:
+    """Merge another row of the same device into `into`, reading by reading."""
+    into.rejected.update(more.rejected)
+    for day, values in more.duplicates.items():
+        for value in values:
+            add_reading(into, day, value)
+    for day, life_count in more.counts.items():
+        add_reading(into, day, life_count)
 
 
 def parse_counter_window(
     result: object, label: str, customer_code: str, first: date, last: date
-) -> tuple[dict[str, dict[date, int]], dict[str, dict[date, str]]]:
-    """One Counter/List answer: readings per device, merging rows that agree.
+) -> dict[str, DeviceReadings]:
+    """One Counter/List answer: the readings of each device, its rows merged.
 
-    Device ids compare without regard to case: rows whose ids differ only in case are one
-    device, under the first row's spelling.
+    Rows, and the Counters of a row, may come in any order. Device ids compare without
+    regard to case: rows whose ids differ only in case are one device, under the first
+    row's spelling.
     """
-    rows: dict[str, dict[date, int]] = {}
-    rejected: dict[str, dict[date, str]] = {}
+    devices: dict[str, DeviceReadings] = {}
     spelling: dict[str, str] = {}
     for index, row in enumerate(as_list(result, f"{label}: field 'Result'"), start=1):
         where = f"{label} row {index}"
-        device_id, counts, problems = parse_counter_row(row, where, customer_code, first, last)
-        device_id = spelling.setdefault(device_key(device_id), device_id)
-        if problems:
-            rejected.setdefault(device_id, {}).update(problems)
-        known = rows.setdefault(device_id, {})
-        for day, life_count in counts.items():
-            if known.get(day, life_count) != life_count:
-                raise Malformed(
-                    f"{where}: device {device_id} is listed twice with different readings for {day}"
-                )
-            known[day] = life_count
-    return rows, rejected
+        parsed = parse_counter_row(row, where, customer_code, first, last)
+        device_id = spelling.setdefault(device_key(parsed.device_id), parsed.device_id)
+        known = devices.setdefault(device_id, DeviceReadings(device_id))
+        merge_readings(known, parsed)
+    return devices

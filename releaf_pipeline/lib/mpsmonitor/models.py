@@ -43,9 +43,12 @@ class DeviceReadings:
     """One row of `POST /api3/Counter/List`: the device's life count (Mono + Color) per date.
 
     `rejected` holds the dates whose reading was impossible (a negative or absurd
-    counter), with why: they are flagged, never counted.
+    counter), with why: they are flagged, never counted. `duplicates` holds the dates the
+    server gave two or more different readings for, with every value sent (ascending):
+    the highest is the one in `counts`, and the date is flagged.
     """
 
     device_id: str
     counts: dict[date, int] = field(default_factory=dict)
     rejected: dict[date, str] = field(default_factory=dict)
+    duplicates: dict[date, tuple[int, ...]] = field(default_factory=dict)

@@ -22,6 +22,7 @@ from releaf_pipeline.lib.store.tables import anomalies, devices, feed_days, feed
 
 COLLECTED, PAUSED, FAILED = "collected", "paused", "failed"
 INVALID_COUNTER = "invalid_counter"
+DUPLICATE_READING = "duplicate_reading"
 UNLISTED_DEVICE = "unlisted_device"
 
 
@@ -111,6 +112,7 @@ def save_collection(
         )
         status_rows = _status_rows(feed.id, covered_from, fetched_to, COLLECTED, None, run_id, now)
         flagged = _flag_rejected(conn, feed.id, reading_rows, fetched_from, fetched_to, now)
+        _flag_duplicates(conn, feed.id, reading_rows, fetched_from, fetched_to, now)
         for row in status_rows:
             if row["day"] in flagged:
                 row["reason"] = flagged[row["day"]]
@@ -261,6 +263,29 @@ def _flag_rejected(
         + "; ".join(items)
         for day, items in notes.items()
     }
+
+
+def _flag_duplicates(
+    conn: sa.Connection,
+    feed_id: int,
+    reading_rows: list[DeviceReadings],
+    first: date,
+    last: date,
+    now: datetime,
+) -> None:
+    """Record each date the server gave two different readings for as one anomaly, with
+    the lowest and highest values: the higher one is the reading that counts."""
+    rows = [
+        {"feed_id": feed_id, "device_id": r.device_id, "day": d, "kind": DUPLICATE_READING,
+         "previous_count": min(values), "count": max(values), "detail": (
+             f"{len(values)} different readings for one date "
+             f"({', '.join(f'{v:,}' for v in values)}): the higher, {max(values):,}, stands"),
+         "detected_at": now}
+        for r in reading_rows
+        for d, values in r.duplicates.items()
+        if first <= d <= last
+    ]  # fmt: skip
+    upsert(conn, anomalies, rows, ["feed_id", "device_id", "day", "kind"])
 
 
 def _flag_unlisted(conn: sa.Connection, feed_id: int, device_ids: set[str], now: datetime) -> None:

@@ -161,10 +161,12 @@ def test_counter_list_request_body_and_parsing() -> None:
 # -- paging ---------------------------------------------------------------------------------
 
 
-def paged_server(ids: list[str], total: int | None = None) -> Handler:
+def paged_server(ids: list[str], total: int | None = None, cap: int | None = None) -> Handler:
+    """Device/List over `ids`, with pages of at most `cap` rows whatever was asked for."""
+
     def handle(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
-        size, number = body["PageRows"], body["PageNumber"]
+        size, number = min(body["PageRows"], cap or body["PageRows"]), body["PageNumber"]
         page = ids[(number - 1) * size : number * size]
         return ok([device_row(i) for i in page], TotalRows=len(ids) if total is None else total)
 
@@ -179,6 +181,20 @@ def test_paging_reads_all_pages_until_total_rows() -> None:
     assert [d.device_id for d in devices] == ids
     assert [b["PageNumber"] for b in h.bodies()] == [1, 2, 3]
     assert {b["PageRows"] for b in h.bodies()} == {2}
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+@pytest.mark.parametrize(("devices", "pages"), [(7, 4), (8, 4), (2, 1)])
+def test_a_server_that_caps_its_pages_is_paged_until_total_rows(
+    devices: int, pages: int, concurrency: int
+) -> None:
+    # Five rows asked for, two served per page: every device, and not one page more.
+    ids = [f"dev-{n}" for n in range(devices)]
+    h = Harness(paged_server(ids, cap=2), page_rows=5, concurrency=concurrency)
+    listed = h.run(lambda c: c.list_devices_of([CUSTOMER]))[CUSTOMER]
+    assert [d.device_id for d in listed] == ids
+    assert sorted(b["PageNumber"] for b in h.bodies()) == list(range(1, pages + 1))
+    assert {b["PageRows"] for b in h.bodies()} == {5}
 
 
 def test_paging_stops_on_an_empty_page() -> None:
@@ -284,17 +300,53 @@ def test_duplicate_counter_rows_that_agree_are_merged() -> None:
     ]
 
 
-def test_duplicate_counter_rows_that_disagree_are_invalid() -> None:
-    rows = [
-        counter_row("dev-1", {"2026-11-02": (2, 2)}),
-        counter_row("dev-1", {"2026-11-02": (9, 2)}),
-    ]
+def _counter(day: str, mono: int | None, color: int | None) -> dict[str, Any]:
+    return {"Date": day, "Mono": mono, "Color": color, "MonoPagesInPeriod": 0}
+
+
+@pytest.mark.parametrize("higher_first", [True, False], ids=["higher-first", "lower-first"])
+@pytest.mark.parametrize("same_row", [True, False], ids=["one-row", "two-rows"])
+def test_two_different_readings_for_one_date_the_higher_stands(
+    higher_first: bool, same_row: bool
+) -> None:
+    higher, lower = _counter("2026-11-02", 9, 2), _counter("2026-11-02", 2, 2)
+    pair = [higher, lower] if higher_first else [lower, higher]
+    later = _counter("2026-11-03", 12, 2)
+    if same_row:
+        rows = [dict(counter_row("dev-1", {}), Counters=[later, *pair])]
+    else:
+        # The second row spells the id in another case: one device all the same.
+        rows = [
+            dict(counter_row("DEV-1", {}), Counters=[pair[1]]),
+            dict(counter_row("dev-1", {}), Counters=[later, pair[0]]),
+        ]
     h = Harness(lambda request: ok(rows))
-    error = h.fails(
-        lambda c: c.counter_list("D-1042", CUSTOMER, date(2026, 11, 1), date(2026, 11, 3)),
-        InvalidResponseError,
+    (readings,) = h.run(
+        lambda c: c.counter_list("D-1042", CUSTOMER, date(2026, 11, 1), date(2026, 11, 3))
     )
-    assert "row 2" in str(error) and "2026-11-02" in str(error)
+    assert readings.counts == {date(2026, 11, 2): 11, date(2026, 11, 3): 14}
+    assert readings.duplicates == {date(2026, 11, 2): (4, 11)}
+    assert list(readings.counts) == sorted(readings.counts)
+
+
+def test_a_null_counter_counts_as_zero() -> None:
+    mono_printer = dict(
+        counter_row("mono", {}),
+        Counters=[_counter("2026-11-02", 500, None), _counter("2026-11-01", 450, None)],
+    )
+    colour_only = dict(counter_row("colour", {}), Counters=[_counter("2026-11-01", None, 70)])
+    h = Harness(lambda request: ok([mono_printer, colour_only]))
+    readings = h.run(
+        lambda c: c.counter_list("D-1042", CUSTOMER, date(2026, 11, 1), date(2026, 11, 2))
+    )
+    assert readings == [
+        DeviceReadings("mono", {date(2026, 11, 1): 450, date(2026, 11, 2): 500}),
+        DeviceReadings("colour", {date(2026, 11, 1): 70}),
+    ]
+    listed = [device_row("mono", mono=500, CounterColor=None)]
+    h = Harness(lambda request: ok(listed, TotalRows=1))
+    (device,) = h.run(lambda c: c.list_devices(CUSTOMER))
+    assert device.life_count == 500
 
 
 def test_a_reading_outside_the_requested_window_is_invalid() -> None:

@@ -220,14 +220,14 @@ def test_naive_and_offset_date_times_are_read_as_utc() -> None:
     assert shifted.tzinfo == timezone(timedelta(0))
 
 
-def test_parse_counter_window_merges_agreeing_rows_and_names_the_disagreeing_one() -> None:
+def test_parse_counter_window_merges_rows_and_keeps_the_higher_of_two_readings() -> None:
     first, last = date(2026, 11, 1), date(2026, 11, 2)
     agree = [counter_row("d", {"2026-11-01": (1, 1)}), counter_row("d", {"2026-11-02": (2, 1)})]
-    rows, rejected = decoding.parse_counter_window(agree, "L", CUSTOMER, first, last)
-    assert rows == {"d": {first: 2, last: 3}} and rejected == {}
-    disagree = [counter_row("d", {"2026-11-01": (1, 1)}), counter_row("d", {"2026-11-01": (5, 1)})]
-    with pytest.raises(Malformed, match=r"^L row 2: device d is listed twice"):
-        decoding.parse_counter_window(disagree, "L", CUSTOMER, first, last)
+    rows = decoding.parse_counter_window(agree, "L", CUSTOMER, first, last)
+    assert rows == {"d": DeviceReadings("d", {first: 2, last: 3})}
+    disagree = [counter_row("d", {"2026-11-01": (5, 1)}), counter_row("d", {"2026-11-01": (1, 1)})]
+    rows = decoding.parse_counter_window(disagree, "L", CUSTOMER, first, last)
+    assert rows == {"d": DeviceReadings("d", {first: 6}, duplicates={first: (2, 6)})}
 
 
 def test_a_malformed_answer_becomes_one_invalid_response_naming_the_server() -> None:

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import (
+    DUPLICATE_READING,
     UNLISTED_DEVICE,
     device_latest_days,
     save_collection,
@@ -153,6 +154,26 @@ def test_ids_differing_only_in_case_are_one_device_spelled_as_stored(engine):
         assert set(conn.execute(sa.select(readings.c.device_id)).scalars()) == {"Dev-A"}
     assert _deposits(engine) == _truth(5, dev=REAL)
     assert _unlisted(engine) == []
+
+
+def test_two_readings_for_one_date_are_an_anomaly_and_the_higher_counts(engine):
+    low = REAL[d(2)] - 90
+    save_collection(
+        engine, feed=list_feeds(engine)[0], device_rows=[Device("dev-1", "C", True, 0)],
+        reading_rows=[DeviceReadings("dev-1", {x: c for x, c in REAL.items() if x <= d(4)},
+                                     duplicates={d(2): (low, REAL[d(2)])})],
+        fetched_from=d(-31), fetched_to=d(4), run_id=None, now=NOW,
+    )  # fmt: skip
+    update_deposits(engine, now=NOW)
+    assert _deposits(engine) == _truth(4, dev=REAL)
+    with engine.connect() as conn:
+        (flag,) = conn.execute(
+            sa.select(anomalies.c.device_id, anomalies.c.day, anomalies.c.previous_count,
+                      anomalies.c.count, anomalies.c.detail)
+            .where(anomalies.c.kind == DUPLICATE_READING)
+        ).all()  # fmt: skip
+    assert flag[:4] == ("dev-1", d(2), low, REAL[d(2)])
+    assert f"the higher, {REAL[d(2)]:,}, stands" in flag.detail
 
 
 def test_the_migration_takes_pages_of_never_listed_devices_out_of_a_store(tmp_path):
