@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from releaf_pipeline.simulator.config import ManagedFlip as ManagedFlip
     from releaf_pipeline.simulator.config import MeterReset as MeterReset
     from releaf_pipeline.simulator.config import MissingDay as MissingDay
+    from releaf_pipeline.simulator.config import OutOfOrderUpload as OutOfOrderUpload
     from releaf_pipeline.simulator.config import StaleSpan as StaleSpan
     from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH as COUNTER_LIST_PATH
     from releaf_pipeline.simulator.contract import CUSTOMER_PATH as CUSTOMER_PATH
@@ -67,6 +68,7 @@ _HOMES = {
     "MeterReset": "config",
     "MissingDay": "config",
     "MissingExtraError": "certs",
+    "OutOfOrderUpload": "config",
     "PING_PATH": "contract",
     "RekeyedDevice": "membership",
     "Simulator": "server",
