@@ -6,6 +6,12 @@ re-collected); the deposits were computed from the latest collection of each day
 every in-scope device that reported in the month and is still listed has a reading dated
 on or after the month's last day. Failing that, it closes with what is known once the
 grace period after the month's end has passed. Months close in order.
+
+The close always follows the contract's re-read of the whole month: every collection
+that covers a month's last day before its certificate reads each of the account's feeds
+from the month's first day (`collector.months_to_reread`), and the close needs that day
+collected, so the last collection it counts on re-read the month. A run whose day has
+not ended on the server's clock records that day as paused, never as collected.
 """
 
 from __future__ import annotations

@@ -24,6 +24,10 @@ REREAD_LOOKBACK_DAYS = 35
 REREAD_AT_LEAST_DAYS = 2
 """Each night reads at least this many days before its own again ("Late data")."""
 
+FULL_REREAD_WEEKDAY = 6
+"""Once a week, on the night collecting this weekday (Sunday, as `date.weekday()` counts),
+the re-read reaches back over the whole look-back ("Month close")."""
+
 CERTIFICATE_GRACE_DAYS = 10
 """Days after a month's end after which it closes with what is known ("Month close")."""
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from releaf_pipeline.simulator.config import MeterGlitch as MeterGlitch
     from releaf_pipeline.simulator.config import MeterReset as MeterReset
     from releaf_pipeline.simulator.config import MissingDay as MissingDay
+    from releaf_pipeline.simulator.config import OutOfOrderUpload as OutOfOrderUpload
     from releaf_pipeline.simulator.config import StaleSpan as StaleSpan
     from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH as COUNTER_LIST_PATH
     from releaf_pipeline.simulator.contract import CUSTOMER_PATH as CUSTOMER_PATH
@@ -71,6 +72,7 @@ _HOMES = {
     "MeterReset": "config",
     "MissingDay": "config",
     "MissingExtraError": "certs",
+    "OutOfOrderUpload": "config",
     "PING_PATH": "contract",
     "RekeyedDevice": "membership",
     "Simulator": "server",

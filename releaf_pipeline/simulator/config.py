@@ -4,7 +4,7 @@ scenario facts a generated fleet reports.
 The default config asks for the seeded fleet with its built-in scenarios (meter resets,
 devices added mid-range, DCA outages, never-uploaded days) and none of the configured
 late-data cases (`publication_delays`, `publish_in_local_time`, `device_outages`,
-`customer_outages`, `managed_changes`) and no `meter_glitches`.
+`customer_outages`, `out_of_order_uploads`, `managed_changes`) and no `meter_glitches`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = [
     "MeterGlitch",
     "MeterReset",
     "MissingDay",
+    "OutOfOrderUpload",
     "StaleSpan",
     "check_config",
 ]
@@ -55,6 +56,23 @@ class CustomerOutage(NamedTuple):
 
     customer: int
     first: date
+    upload: date
+
+
+class OutOfOrderUpload(NamedTuple):
+    """One reading uploaded out of order: the device's reading dated `date` is withheld
+    and uploaded on `upload`, while its later readings are published on time.
+
+    By then the device has newer readings, so the reading lies behind the nightly re-read
+    window. `customer` and `device` are indexes as in `DeviceOutage`; the device must have
+    a reading on `date`, and `upload` must be at least two days after it (the day after is
+    the normal publication). The reading is published together with the one dated
+    `upload - 1 day`.
+    """
+
+    customer: int
+    device: int
+    date: date
     upload: date
 
 
@@ -118,6 +136,7 @@ class FleetConfig:
     # Several per device are allowed; they apply in time order (ties in config order).
     managed_changes: tuple[ManagedChange, ...] = ()
     meter_glitches: tuple[MeterGlitch, ...] = ()
+    out_of_order_uploads: tuple[OutOfOrderUpload, ...] = ()
     # The customers' codes, in order, in place of the seeded ones (one per customer):
     # another dealer's fleet whose customers carry the same codes (see `Fleet.as_dealer`).
     customer_codes: tuple[str, ...] = ()
@@ -216,6 +235,11 @@ def check_config(cfg: FleetConfig) -> dict[int, int]:
     for outage in cfg.device_outages:
         customer(outage.customer, repr(outage))
         window(outage.first, outage.upload, repr(outage))
+    for late in cfg.out_of_order_uploads:
+        customer(late.customer, repr(late))
+        window(late.date, late.upload, repr(late))
+        if late.upload - late.date < timedelta(days=2):
+            raise ValueError(f"{late!r}: upload is not at least two days after date")
     for change in cfg.managed_changes:
         customer(change.customer, repr(change))
         if not isinstance(change.at, date):

@@ -14,7 +14,8 @@ readings never arrive at all. The facts are exposed (`resets`, `stale_spans`, `a
 On top of that a config can ask for the ways real DCAs send data late, at chosen dates:
 a customer whose readings are published hours after its day ends (`publication_delays`,
 `publish_in_local_time`), one device's DCA offline while the others report
-(`device_outages`), a whole customer's DCA offline (`customer_outages`), and `IsManaged`
+(`device_outages`), a whole customer's DCA offline (`customer_outages`), one reading
+uploaded days after the device's later ones (`out_of_order_uploads`), and `IsManaged`
 changing at a given moment (`managed_changes`). The default config asks for none of them.
 
 Time is UTC throughout. Every query's `as_of` is a moment: an aware `datetime`, or a
@@ -83,8 +84,12 @@ class Fleet:
         # Device indexes can only be checked against generated devices: generate the few
         # customers the config names now, so a bad index fails here and not mid-test.
         # Generation is per customer and seeded, so doing it early changes nothing.
-        named = {o.customer for o in cfg.device_outages} | {m.customer for m in cfg.managed_changes}
-        named |= {g.customer for g in cfg.meter_glitches}
+        named = (
+            {o.customer for o in cfg.device_outages}
+            | {m.customer for m in cfg.managed_changes}
+            | {u.customer for u in cfg.out_of_order_uploads}
+            | {g.customer for g in cfg.meter_glitches}
+        )
         for index in sorted(named):
             self._devices_of(self.customer_codes[index])
 

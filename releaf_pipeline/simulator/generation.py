@@ -268,7 +268,8 @@ def generate_devices(cfg: FleetConfig, cal: Calendar, cust: Customer) -> list[De
 
 
 def _configured(cfg: FleetConfig, cal: Calendar, cust: Customer, devices: list[Device]) -> None:
-    """Apply the config's outages and IsManaged changes that name this customer."""
+    """Apply the config's outages, out-of-order uploads and IsManaged changes that name
+    this customer."""
 
     def device(index: int, what: str) -> Device:
         if isinstance(index, bool) or not isinstance(index, int):
@@ -292,6 +293,16 @@ def _configured(cfg: FleetConfig, cal: Calendar, cust: Customer, devices: list[D
                 f"{cal.date(dev.first_idx)}, after first"
             )
         _outage(cal, cust, [dev], d_out.first, d_out.upload)
+    for late in cfg.out_of_order_uploads:
+        if late.customer != cust.index:
+            continue
+        dev = device(late.device, repr(late))
+        i = cal.idx(late.date)
+        if i < dev.first_idx or dev.visible_from[i] is None:
+            raise ValueError(f"{late!r}: the device has no reading dated {late.date}")
+        released = cal.publish_seconds(cust, late.upload.toordinal() - 1)
+        # An outage that already holds the reading longer keeps it.
+        dev.visible_from[i] = max(dev.visible_from[i], released)
     for change in cfg.managed_changes:
         if change.customer == cust.index:
             dev = device(change.device, repr(change))

@@ -77,8 +77,9 @@ def test_six_weeks_heal_themselves(home, sim, fleet, releaf, monkeypatch, tmp_pa
             if r.tags.get("dagster/run_key") == "nightly:2026-10-08"
         ]
     assert ("missing", "2026-09-23") in reasons
-    # The night the stale feed recovered read it again from the day after its last data
-    # (its re-read window starts there), so no separate re-collection was needed.
+    # The night the stale feed recovered read it again from before its last data (its
+    # account's September was not certified yet, so from Sep 1), so no separate
+    # re-collection was needed.
     stale_id = next(i for i, c in codes.items() if c == stale)
     with engine.connect() as conn:
         recollected = {
@@ -89,8 +90,9 @@ def test_six_weeks_heal_themselves(home, sim, fleet, releaf, monkeypatch, tmp_pa
                 )
             )
         }
-    # (The last two days were read once more by the following nights, as every night does.)
-    assert recollected == {date(2026, 9, 28) + timedelta(days=i) for i in range(9)}
+    # (The following nights read the last days once more, and the night of Sunday Oct 11
+    # the whole look-back, from Sep 6.)
+    assert recollected == {date(2026, 9, 1) + timedelta(days=i) for i in range(5)}
 
     # September's certificates: the accounts whose feeds were complete and fresh on Oct 1;
     # the account with the stale feed only once the feed recovered and was re-collected

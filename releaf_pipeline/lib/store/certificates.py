@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -118,3 +119,14 @@ def record_certificate(
             )
         )
     return issued
+
+
+def certified_months(engine: Engine, months: Collection[str]) -> set[tuple[str, str]]:
+    """The (account, month) pairs of `months` (each YYYY-MM) that have a certificate."""
+    if not months:
+        return set()
+    query = sa.select(certificates.c.account, certificates.c.month).where(
+        certificates.c.month.in_(sorted(months))
+    )
+    with engine.connect() as conn:
+        return {(r.account, r.month) for r in conn.execute(query)}
