@@ -6,7 +6,7 @@ computed from every reading the simulator serves."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -142,3 +142,73 @@ def test_removed_feeds_keep_their_deposits_and_their_months_close(
     # The removed feeds' customers stay in their accounts' reports, nothing waits.
     report = releaf("report", "--month", "2026-10", "--json").json()
     assert "closes with what is known" not in str(report)
+
+
+def test_an_account_corrected_after_a_certificate_follows_the_readme(
+    home, sim, fleet, releaf, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("RELEAF_CERTIFICATES_DIR", str(tmp_path / "certs"))
+    code, other = fleet.customer_codes[:2]
+    feeds = [(code, "acct-wrong", SEPT, "all"), (other, "acct-right", SEPT, "all")]
+    sim.set_today(date(2026, 9, 25))
+    register_feeds(releaf, sim, feeds, monkeypatch)
+    live_nights(releaf, sim, date(2026, 9, 25), date(2026, 10, 7))
+    assert ("acct-wrong", "2026-09") in certificates(releaf)
+
+    # The customer moved to acct-right on Oct 5, and the operator hears of it on Oct 8.
+    # The README: "an account wrong (or changed) since before a certificate: `releaf feed
+    # update CODE --account RIGHT --from DAY` gives RIGHT the feed's deposits from DAY on
+    # (a DAY inside a certified month is refused, naming the first day allowed)". Oct 3-9
+    # of one device arrive on Oct 10, after the correction: recomputed, Oct 3-4 stay on
+    # the old account, the later days go to the new one.
+    moment = datetime(2026, 10, 8, 9, tzinfo=UTC)
+    r = at(releaf, monkeypatch, moment, "feed", "update", code, "--account", "acct-right")
+    assert r.code == 2 and r.err.count("\n") == 1 and "`--from 2026-10-01`" in r.err, r.err
+    r = at(releaf, monkeypatch, moment, "feed", "update", code, "--account", "acct-right",
+           "--from", "2026-09-28")  # fmt: skip
+    assert r.code == 2 and "`--from 2026-10-01`" in r.err, r.err
+    r = at(releaf, monkeypatch, moment, "feed", "update", code, "--account", "acct-right",
+           "--from", "2026-10-05")  # fmt: skip
+    assert r.code == 0 and "acct-wrong -> acct-right from 2026-10-05" in r.out, (r.out, r.err)
+    live_nights(releaf, sim, date(2026, 10, 8), date(2026, 11, 1))
+
+    last = date(2026, 11, 1)
+    truth = expected_days(
+        fleet,
+        [
+            (code, SEPT, last, [(SEPT, "acct-wrong"), (date(2026, 10, 5), "acct-right")]),
+            (other, SEPT, last, [(SEPT, "acct-right")]),
+        ],
+    )
+    certs = certificates(releaf)
+
+    def check() -> None:
+        for month in (SEPT, OCT):
+            check_report(releaf, truth, month, certs)
+
+    check()
+    # Pages from Oct 5 are the right account's, those before stay certified where they were.
+    assert month_pages(truth, "acct-right", OCT) > 0
+    got = {key: (c["pages"], c["adjustment_pages"], c["period_start"]) for key, c in certs.items()}
+    assert got == {
+        ("acct-wrong", "2026-09"): (month_pages(truth, "acct-wrong", SEPT), 0, "2026-09-01"),
+        ("acct-right", "2026-09"): (month_pages(truth, "acct-right", SEPT), 0, "2026-09-01"),
+        ("acct-wrong", "2026-10"): (month_pages(truth, "acct-wrong", OCT), 0, "2026-10-01"),
+        ("acct-right", "2026-10"): (month_pages(truth, "acct-right", OCT), 0, "2026-10-01"),
+    }
+    assert (
+        0
+        < month_pages(truth, "acct-wrong", OCT)
+        < sum(
+            expected_days(fleet, [(code, SEPT, last, [(SEPT, "x")])])["x"][OCT + timedelta(days=i)]
+            for i in range(31)
+        )
+    )
+
+    # Every deposit is recomputed from re-collected readings: each day stays on its account
+    # and no certificate changes.
+    r = at(releaf, monkeypatch, datetime(2026, 11, 2, 3, tzinfo=UTC), "collect", "--start",
+           "2026-09-01", "--end", "2026-10-31")  # fmt: skip
+    assert r.code == 0, r.err
+    check()
+    assert certificates(releaf) == certs
