@@ -224,12 +224,19 @@ def _removed_case_twin(app: App, code: str, server: str | None) -> bool:
 @click.option("--account", help="new PrintReleaf account")
 @click.option("--scope", type=click.Choice(SCOPES))
 @click.option("--activation-date", help="YYYY-MM-DD")
+@click.option(
+    "--from",
+    "account_from",
+    help="YYYY-MM-DD: the new account gets the feed's deposits from this day on (default: "
+    "from activation)",
+)
 def feed_update(
     code: str,
     server: str | None,
     account: str | None,
     scope: str | None,
     activation_date: str | None,
+    account_from: str | None,
 ) -> int:
     from releaf_pipeline.lib.labels import check_label
     from releaf_pipeline.lib.store.lifecycle import update_feed
@@ -241,14 +248,17 @@ def feed_update(
             account = check_label(account, "account")
         except ValueError as exc:
             raise UserError(str(exc)) from None
+    if account_from is not None and account is None:
+        raise UserError("--from says from when the new account counts: give --account too")
     activation = parse_date(activation_date, "--activation-date") if activation_date else None
+    moved_from = parse_date(account_from, "--from") if account_from else None
     app = App()
     if activation is not None:
         check_activation(app, activation)
     target = _one_feed(app, code, server)
     said = update_feed(
         app.engine, target, now=app.now(), account=account, scope=scope,
-        activation_date=activation,
+        activation_date=activation, account_from=moved_from,
     )  # fmt: skip
     if not said:
         say(f"feed {target.customer_code} on {target.server_name} already is so")

@@ -5,13 +5,18 @@ account: every feed-day of the month is collected (none paused, failed or waitin
 re-collected); the deposits were computed from the latest collection of each day; and
 every in-scope device that reported in the month and is still listed has a reading dated
 on or after the month's last day. Failing that, it closes with what is known once the
-grace period after the month's end has passed. Months close in order.
+grace period after the month's end has passed. Months close in order: a month waiting for
+the one before is released by its own grace date, and the earlier month is issued first.
 
 The close always follows the contract's re-read of the whole month: every collection
 that covers a month's last day before its certificate reads each of the account's feeds
 from the month's first day (`collector.months_to_reread`), and the close needs that day
 collected, so the last collection it counts on re-read the month. A run whose day has
 not ended on the server's clock records that day as paused, never as collected.
+
+A removed feed stays its account's: its months close like any other's, waiting only for
+the days before its removal. A feed that changed accounts counts on each account for the
+days that go to it.
 """
 
 from __future__ import annotations
@@ -34,8 +39,14 @@ from releaf_pipeline.lib.store.certificates import (
     pending_adjustment,
     record_certificate,
 )
-from releaf_pipeline.lib.store.close import FeedMonth, account_had_deposits, feed_months
-from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds
+from releaf_pipeline.lib.store.close import (
+    FeedMonth,
+    FeedPart,
+    account_had_deposits,
+    feed_months,
+    month_parts,
+)
+from releaf_pipeline.lib.store.registry import list_feeds
 from releaf_pipeline.lib.store.reports import month_bounds
 
 DEFAULT_GRACE_DAYS = CERTIFICATE_GRACE_DAYS
@@ -68,6 +79,9 @@ class AccountClose:
     grace_until: date | None = None
     """The day the month closes with what is known, if nothing else closes it first."""
     period_start: date | None = None
+    earlier: str | None = None
+    """The month before, when this one closes by its grace date while that one is not
+    issued yet: it is issued first."""
 
     @property
     def closable(self) -> bool:
@@ -90,9 +104,9 @@ def _previous_month(month: str) -> str:
     return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
-def feed_blockers(facts: FeedMonth, last: date) -> list[Blocker]:
+def feed_blockers(facts: FeedMonth) -> list[Blocker]:
     """What one feed's month still waits for (the contract's three conditions)."""
-    feed = facts.feed
+    feed, last = facts.feed, facts.through
     name = f"{feed.customer_code} ({feed.server_name})"
     out = []
     if facts.not_collected:
@@ -125,13 +139,13 @@ def feed_blockers(facts: FeedMonth, last: date) -> list[Blocker]:
 def close_status(
     engine: Engine, month: str, today: date, *, grace_days: int = DEFAULT_GRACE_DAYS
 ) -> list[AccountClose]:
-    """Every account with a feed active by the month's end, and whether it closes now."""
+    """Every account with feed-days in the month (removed feeds' included), and whether it
+    closes now."""
     first, last = month_bounds(month)
     grace_until = last + timedelta(days=grace_days)
-    feeds = [f for f in list_feeds(engine) if f.activation_date <= last]
-    accounts: dict[str, list[FeedRecord]] = {}
-    for f in feeds:
-        accounts.setdefault(f.account, []).append(f)
+    accounts: dict[str, list[FeedPart]] = {}
+    for part in month_parts(engine, list_feeds(engine, removed=True), first, last):
+        accounts.setdefault(part.account, []).append(part)
     issued = {c.certificate.account for c in list_certificates(engine, month=month)}
     previous = _previous_month(month)
     issued_before = {c.certificate.account for c in list_certificates(engine, month=previous)}
@@ -143,7 +157,8 @@ def close_status(
             month,
             certified=account in issued,
             grace_until=grace_until,
-            period_start=max(first, min(f.activation_date for f in accounts[account])),
+            # Every feed with days on the account in the month counts, removed ones too.
+            period_start=min(p.first for p in accounts[account]),
         )
         out.append(status)
         if status.certified:
@@ -157,14 +172,74 @@ def close_status(
             status.blockers.append(
                 Blocker(None, f"the certificate for {previous} is not issued yet")
             )
+            if today >= grace_until:
+                status.closed_by, status.earlier = GRACE, previous
             continue
-        for facts in feed_months(engine, accounts[account], first, last):
-            status.blockers += feed_blockers(facts, last)
+        for facts in feed_months(engine, accounts[account]):
+            status.blockers += feed_blockers(facts)
         if not status.blockers:
             status.closed_by = COMPLETE
         elif today >= grace_until:
             status.closed_by = GRACE
     return out
+
+
+@dataclass(frozen=True)
+class _Issuer:
+    """What issuing a certificate needs beyond the account and month."""
+
+    engine: Engine
+    today: date
+    now: Callable[[], datetime]
+    project: ForestryProject
+    directory: Path
+    grace_days: int
+    names: dict[str, str]
+
+    def issue(self, status: AccountClose) -> list[IssuedCertificate]:
+        """The certificate of a closable month, after those of the months before it that
+        its grace date released (months issue in order); [] when one of those cannot."""
+        out: list[IssuedCertificate] = []
+        if status.earlier is not None:
+            before = [
+                s
+                for s in close_status(
+                    self.engine, status.earlier, self.today, grace_days=self.grace_days
+                )
+                if s.account == status.account
+            ]
+            if before and before[0].closable:
+                out = self.issue(before[0])
+                if not out:
+                    return []
+            elif not (before and before[0].certified):
+                return []
+        return [*out, self._record(status)]
+
+    def _record(self, status: AccountClose) -> IssuedCertificate:
+        first, last = month_bounds(status.month)
+        # Nothing is deposited before activation, so the period starts there.
+        start = status.period_start or first
+        # Taken before the pages are read: a deposit changed after this moment may not be
+        # on the certificate, and the credit check counts it for the next one.
+        read_at = self.now()
+        pages = account_pages(self.engine, status.account, first, last)
+        adjustment = pending_adjustment(self.engine, status.account, first)
+        cert = Certificate(
+            id=certificate_id(status.account, start, last, pages, adjustment),
+            account=status.account, period_start=start, period_end=last, pages=pages,
+            adjustment_pages=adjustment, project_name=self.project.name,
+            project_location=self.project.location, issued_on=self.today,
+            account_name=self.names.get(status.account),
+        )  # fmt: skip
+        path = self.directory / status.month / f"{cert.id}.pdf"
+        # The PDF first: a record never points at a file that is not there.
+        render_certificate_pdf(cert, path)
+        return record_certificate(
+            self.engine,
+            IssuedCertificate(cert, status.month, status.closed_by or GRACE, str(path)),
+            now=read_at,
+        )
 
 
 def issue_certificates(
@@ -177,40 +252,16 @@ def issue_certificates(
     directory: Path,
     grace_days: int = DEFAULT_GRACE_DAYS,
 ) -> tuple[list[IssuedCertificate], list[AccountClose]]:
-    """Issue a certificate for every account whose month closes now.
+    """Issue a certificate for every account whose month closes now (and, where its grace
+    date released it, first for the months before that wait).
 
     Returns the certificates issued now and the close status of every account.
     """
-    first, last = month_bounds(month)
     statuses = close_status(engine, month, today, grace_days=grace_days)
     # The names as of now: each certificate records the one it is issued with, for good.
-    names = account_names(engine)
+    issuer = _Issuer(engine, today, now, project, directory, grace_days, account_names(engine))
     issued = []
     for status in statuses:
-        if not status.closable:
-            continue
-        # Nothing is deposited before activation, so the period starts there.
-        start = status.period_start or first
-        # Taken before the pages are read: a deposit changed after this moment may not be
-        # on the certificate, and the credit check counts it for the next one.
-        read_at = now()
-        pages = account_pages(engine, status.account, first, last)
-        adjustment = pending_adjustment(engine, status.account, first)
-        cert = Certificate(
-            id=certificate_id(status.account, start, last, pages, adjustment),
-            account=status.account, period_start=start, period_end=last, pages=pages,
-            adjustment_pages=adjustment, project_name=project.name,
-            project_location=project.location, issued_on=today,
-            account_name=names.get(status.account),
-        )  # fmt: skip
-        path = directory / month / f"{cert.id}.pdf"
-        # The PDF first: a record never points at a file that is not there.
-        render_certificate_pdf(cert, path)
-        issued.append(
-            record_certificate(
-                engine,
-                IssuedCertificate(cert, month, status.closed_by or GRACE, str(path)),
-                now=read_at,
-            )
-        )
+        if status.closable:
+            issued += issuer.issue(status)
     return issued, statuses

@@ -3,13 +3,14 @@ servers. History stays: readings, deposits and certificates are never deleted he
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from releaf_pipeline.lib.rules import SCOPES
 from releaf_pipeline.lib.store.codes import customer_key
+from releaf_pipeline.lib.store.feed_accounts import account_histories, move_account_from
 from releaf_pipeline.lib.store.registry import FeedRecord, RegistryError
 from releaf_pipeline.lib.store.tables import certificates, deposits, feeds, servers
 
@@ -103,12 +104,15 @@ def update_feed(
     account: str | None = None,
     scope: str | None = None,
     activation_date: date | None = None,
+    account_from: date | None = None,
 ) -> list[str]:
     """Change a feed's account, scope or activation date where the deposits already made
     allow it; returns one line per change, saying what follows from it.
 
-    - account: only while no certificate credits the feed's pages, since a certificate is
-      never rewritten; its deposits move to the new account.
+    - account: from `account_from` on (from activation when None), the deposits of those
+      days move to the new account; a day inside a month already certified for either
+      account is refused, naming the first day allowed, since a certificate is never
+      rewritten. The days before keep their account.
     - scope: the deposits are recomputed from activation; pages that change in certified
       months go into the account's next certificate as an adjustment.
     - activation date: not later than a certified period that already counts the feed's
@@ -116,9 +120,8 @@ def update_feed(
     """
     said: list[str] = []
     with engine.begin() as conn:
-        if account is not None and account != feed.account:
-            _move_account(conn, feed, account)
-            said.append(f"account {feed.account} -> {account}: its deposits moved with it")
+        if account is not None and (account != feed.account or account_from is not None):
+            said.append(_move_account(conn, feed, account, account_from))
         if scope is not None and scope != feed.scope:
             if scope not in SCOPES:
                 raise RegistryError(f"scope must be 'all' or 'managed', got {scope!r}")
@@ -137,6 +140,9 @@ def _certified_pages(conn: Connection, feed: FeedRecord, *, before: date | None 
     (on days before `before`, if given), or None."""
     conditions = [
         deposits.c.feed_id == feed.id,
+        # The account each day went to: a feed that changed accounts is on the old
+        # account's certificates for the days before.
+        deposits.c.account == certificates.c.account,
         deposits.c.pages > 0,
         deposits.c.day.between(certificates.c.period_start, certificates.c.period_end),
     ]
@@ -144,7 +150,7 @@ def _certified_pages(conn: Connection, feed: FeedRecord, *, before: date | None 
         conditions.append(deposits.c.day < before)
     query = (
         sa.select(certificates.c.id, certificates.c.period_start, certificates.c.period_end)
-        .where(certificates.c.account == feed.account, sa.exists().where(*conditions))
+        .where(sa.exists().where(*conditions))
         .order_by(certificates.c.period_end.desc())
         .limit(1)
     )
@@ -157,24 +163,66 @@ def _first_certified_day(conn: Connection, feed: FeedRecord) -> date:
             deposits.c.feed_id == feed.id,
             deposits.c.pages > 0,
             sa.exists().where(
-                certificates.c.account == feed.account,
+                certificates.c.account == deposits.c.account,
                 deposits.c.day.between(certificates.c.period_start, certificates.c.period_end),
             ),
         )
     ).scalar_one()
 
 
-def _move_account(conn: Connection, feed: FeedRecord, account: str) -> None:
+def _move_account(conn: Connection, feed: FeedRecord, account: str, day: date | None) -> str:
     if not account.strip():
         raise RegistryError("the account is empty")
-    cert = _certified_pages(conn, feed)
+    start = feed.activation_date if day is None else max(day, feed.activation_date)
+    cert = _certificate_in_the_way(conn, feed, account, start)
     if cert is not None:
+        allowed = cert.period_end + timedelta(days=1)
         raise RegistryError(
-            f"certificate {cert.id} of {feed.account} already credits this feed's pages, and a "
-            "certificate is never rewritten: the feed keeps its account"
+            f"{cert.month} is certified for {cert.account} ({cert.id}) and a certificate is "
+            f"never rewritten: the account can change from {allowed} on (`--from {allowed}`)"
         )
-    conn.execute(deposits.update().where(deposits.c.feed_id == feed.id).values(account=account))
-    conn.execute(feeds.update().where(feeds.c.id == feed.id).values(account=account))
+    old = feed.account
+    move_account_from(conn, feed, account, start)
+    # Marked due from the day moved, so a deposit computation running meanwhile never
+    # leaves a day on the account it left.
+    _dirty(conn, feed, start)
+    if start <= feed.activation_date:
+        return f"account {old} -> {account}: its deposits moved with it"
+    return (
+        f"account {old} -> {account} from {start}: its deposits from that day on moved "
+        "with it, the days before stay where they are"
+    )
+
+
+def _certificate_in_the_way(
+    conn: Connection, feed: FeedRecord, account: str, start: date
+) -> sa.Row | None:
+    """The latest certificate whose month holds days of this feed from `start` on, on the
+    account they go to now or on `account`; None when the move rewrites no certificate."""
+    columns = (
+        certificates.c.id,
+        certificates.c.account,
+        certificates.c.month,
+        certificates.c.period_end,
+    )
+    found = conn.execute(
+        sa.select(*columns).where(
+            certificates.c.account == account, certificates.c.period_end >= start
+        )
+    ).all()
+    for span in account_histories(conn, [feed])[feed.id].spans:
+        lo = max(start, span.first or start)
+        if span.last is not None and span.last < lo:
+            continue
+        query = sa.select(*columns).where(
+            certificates.c.account == span.account, certificates.c.period_end >= lo
+        )
+        if span.last is not None:
+            # A certificate's period starts at the earliest of its account's feeds, so
+            # one that holds days of this span starts by the span's end.
+            query = query.where(certificates.c.period_start <= span.last)
+        found += conn.execute(query).all()
+    return max(found, key=lambda c: c.period_end, default=None)
 
 
 def _move_activation(conn: Connection, feed: FeedRecord, activation: date) -> str:

@@ -96,6 +96,18 @@ feeds = sa.Table(
     ),
 )
 
+feed_accounts = sa.Table(
+    "feed_accounts",
+    metadata,
+    # Which account a feed's deposits go to, from which day: the account of a day is that
+    # of the latest row dated on or before it (of the earliest row before them all). A
+    # feed with no row deposits on `feeds.account`. Recomputed deposits read it, so a
+    # late reading never moves pages back to an account the feed has left.
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id"), primary_key=True),
+    sa.Column("from_day", sa.Date, primary_key=True),
+    sa.Column("account", sa.String(200), nullable=False),
+)
+
 devices = sa.Table(
     "devices",
     metadata,

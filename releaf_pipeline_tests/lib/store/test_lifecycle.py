@@ -90,9 +90,43 @@ def test_account_moves_with_its_deposits_until_a_certificate_credits_them(engine
         assert conn.execute(sa.select(deposits.c.account)).scalars().all() == ["acct-b"]
     issue_certificates(engine, "2026-09", today=date(2026, 10, 11), now=lambda: NOW,
                        project=ForestryProject("P", "L"), directory=tmp_path)  # fmt: skip
-    with pytest.raises(RegistryError, match="already credits this feed's pages"):
+    with pytest.raises(RegistryError, match="the account can change from 2026-10-01 on"):
         update_feed(engine, _feed(engine), now=NOW, account="acct-c")
+    with pytest.raises(RegistryError, match=r"\(`--from 2026-10-01`\)"):
+        update_feed(
+            engine, _feed(engine), now=NOW, account="acct-c", account_from=date(2026, 9, 30)
+        )
     assert _feed(engine).account == "acct-b"
+
+
+def test_account_moves_from_a_day_after_certificates_and_recomputes_keep_it(engine, tmp_path):
+    _deposit(engine, SEPT, 100)
+    issue_certificates(engine, "2026-09", today=date(2026, 10, 11), now=lambda: NOW,
+                       project=ForestryProject("P", "L"), directory=tmp_path)  # fmt: skip
+    for day, pages in ((date(2026, 10, 1), 10), (date(2026, 10, 5), 20)):
+        _deposit(engine, day, pages)
+    said = update_feed(engine, _feed(engine), now=NOW, account="acct-b",
+                       account_from=date(2026, 10, 5))  # fmt: skip
+    assert said == [
+        "account acct-a -> acct-b from 2026-10-05: its deposits from that day on moved with "
+        "it, the days before stay where they are"
+    ]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(deposits.c.day, deposits.c.account).order_by("day")).all()
+    assert [tuple(r) for r in rows] == [
+        (SEPT, "acct-a"), (date(2026, 10, 1), "acct-a"), (date(2026, 10, 5), "acct-b")
+    ]  # fmt: skip
+    # The deposits are due from that day, and the month closes on each account for the
+    # days that went to it.
+    assert _feed(engine).dirty_from == date(2026, 10, 5) and _feed(engine).account == "acct-b"
+    with engine.begin() as conn:
+        conn.execute(feeds.update().values(dirty_from=None))
+    issued, _ = issue_certificates(engine, "2026-10", today=date(2026, 11, 11),
+                                   now=lambda: NOW, project=ForestryProject("P", "L"),
+                                   directory=tmp_path)  # fmt: skip
+    got = {c.certificate.account: (c.certificate.pages, c.certificate.period_start)
+           for c in issued}  # fmt: skip
+    assert got == {"acct-a": (10, date(2026, 10, 1)), "acct-b": (20, date(2026, 10, 5))}
 
 
 def test_activation_moves_within_what_certificates_allow(engine, tmp_path):

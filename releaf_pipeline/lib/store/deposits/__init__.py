@@ -46,6 +46,7 @@ from releaf_pipeline.lib.store.deposits.work import (
     pending_work,
 )
 from releaf_pipeline.lib.store.engine import execute_many, upsert
+from releaf_pipeline.lib.store.feed_accounts import account_histories
 from releaf_pipeline.lib.store.registry import list_feeds
 from releaf_pipeline.lib.store.tables import anomalies, deposits, devices, feeds
 
@@ -86,13 +87,14 @@ def _update_batch(
 ) -> None:
     with engine.connect() as conn:
         computed = recompute(conn, batch)
+        histories = account_histories(conn, [w.feed for w in batch])
     data, result, by_id = computed.data, computed.result, computed.by_id
     start = {w.feed.id: w.start for w in batch}
     activation = {w.feed.id: w.feed.activation_date for w in batch}
     seeds, reading_frame, device_frame = computed.seeds, computed.readings, data["devices"]
     summary.readings_loaded += len(reading_frame)
 
-    dep_rows = changed_deposits(result.deposits, data["old_deposits"], start, by_id, now)
+    dep_rows = changed_deposits(result.deposits, data["old_deposits"], start, histories, now)
     # A full recompute owns every reset of the feed, even one dated before a moved
     # activation; an incremental one only those from its start day.
     window = {w.feed.id: (EPOCH if w.full else w.start) for w in batch}

@@ -10,6 +10,7 @@ import pandas as pd
 
 from releaf_pipeline.lib.store.deposits.load import EPOCH, METER_GLITCH, METER_RESET
 from releaf_pipeline.lib.store.deposits.work import Work
+from releaf_pipeline.lib.store.feed_accounts import AccountHistory
 
 OUT_OF_SCOPE = "out of scope that day: its pages are not deposited"
 
@@ -24,23 +25,36 @@ def changed_deposits(
     new: pd.DataFrame,
     old: pd.DataFrame,
     start: dict[int, date],
-    by_id: dict[int, Work],
+    histories: dict[int, AccountHistory],
     now: datetime,
 ) -> dict[str, list]:
     """The deposits to write, as columns."""
     new = new[new["day"].to_numpy() >= per_feed(new, start)]
+    feed_ids = new["feed_id"].tolist()
+    days = dates(new["day"])
+    # Each day's account from the feed's history: a day recomputed after the feed moved
+    # to another account stays on the account it belonged to.
+    single = {f: h.only for f, h in histories.items()}
+    new = new.assign(
+        account=[single[f] or histories[f].on(d) for f, d in zip(feed_ids, days, strict=True)]
+    )
     if not old.empty:
         old = old.astype({"feed_id": np.int64, "pages": np.int64})
         merged = new.merge(
-            old.rename(columns={"pages": "old_pages"}), on=["feed_id", "day"], how="left"
+            old.rename(columns={"pages": "old_pages", "account": "old_account"}),
+            on=["feed_id", "day"],
+            how="left",
         )
-        new = merged[merged["old_pages"].isna() | (merged["old_pages"] != merged["pages"])]
-    accounts = {fid: w.feed.account for fid, w in by_id.items()}
+        new = merged[
+            merged["old_pages"].isna()
+            | (merged["old_pages"] != merged["pages"])
+            | (merged["old_account"] != merged["account"])
+        ]
     feed_ids = new["feed_id"].tolist()
     return {
         "feed_id": feed_ids,
         "day": dates(new["day"]),
-        "account": [accounts[fid] for fid in feed_ids],
+        "account": new["account"].tolist(),
         "pages": new["pages"].tolist(),
         "updated_at": [now] * len(feed_ids),
     }

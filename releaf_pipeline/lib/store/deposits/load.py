@@ -72,6 +72,7 @@ def _epoch_day(column: sa.ColumnElement) -> sa.ColumnElement:
 
 
 READING_COLUMNS = ["feed_id", "device_id", "day", "life_count"]
+DEPOSIT_COLUMNS = ["feed_id", "day", "pages", "account"]
 
 
 def load_batch(
@@ -106,11 +107,16 @@ def load_batch(
         old_deposits.append(
             _frame(
                 conn,
-                sa.select(deposits.c.feed_id, _epoch_day(deposits.c.day), deposits.c.pages).where(
+                sa.select(
+                    deposits.c.feed_id,
+                    _epoch_day(deposits.c.day),
+                    deposits.c.pages,
+                    deposits.c.account,
+                ).where(
                     deposits.c.feed_id.in_(group_ids),
                     deposits.c.day >= (load_from if full else start),
                 ),
-                ["feed_id", "day", "pages"],
+                DEPOSIT_COLUMNS,
             )
         )
     # Every reset counts towards LifeCount; a glitch matters from the earliest day a seed or
@@ -140,7 +146,7 @@ def load_batch(
     return {
         "window": _days(concat(window, READING_COLUMNS), "day"),
         "seeds": _days(concat(seeds, READING_COLUMNS), "day"),
-        "old_deposits": _days(concat(old_deposits, ["feed_id", "day", "pages"]), "day"),
+        "old_deposits": _days(concat(old_deposits, DEPOSIT_COLUMNS), "day"),
         "devices": device_frame,
         "old_meters": _days(old_meters, "day"),
         "runs": runs,
