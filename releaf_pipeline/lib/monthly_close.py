@@ -10,7 +10,7 @@ the one before is released by its own grace date, and the earlier month is issue
 
 The close always follows the contract's re-read of the whole month: every collection
 that covers a month's last day before its certificate reads each of the account's feeds
-from the month's first day (`collector.months_to_reread`), and the close needs that day
+from the month's first day (`fetch_plan.months_to_reread`), and the close needs that day
 collected, so the last collection it counts on re-read the month. A run whose day has
 not ended on the server's clock records that day as paused, never as collected.
 

@@ -3,7 +3,7 @@ contract)."""
 
 from datetime import date, timedelta
 
-from releaf_pipeline.lib.collector import (
+from releaf_pipeline.lib.fetch_plan import (
     FetchPlan,
     month_reread_from,
     months_to_reread,

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from releaf_pipeline.lib.collector import plan_fetch
+from releaf_pipeline.lib.fetch_plan import plan_fetch
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import device_latest_days, save_collection
