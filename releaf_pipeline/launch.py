@@ -38,7 +38,7 @@ from dagster._core.storage.tags import (
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.utils import make_new_run_id
-from dagster._utils.schedules import get_next_cron_tick, is_valid_cron_string
+from dagster._utils.schedules import get_next_cron_tick
 
 from releaf_pipeline.run_guard import guarded_run, process_tags, stop_on_signals
 
@@ -165,18 +165,6 @@ def night_time(day: date, cron: str = "0 2 * * *") -> datetime:
     ends."""
     midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
     return get_next_cron_tick(cron, midnight - timedelta(seconds=1), "UTC")
-
-
-def next_cron_tick(cron: str, after: datetime) -> datetime | None:
-    """The first tick of `cron` (UTC) after `after`, as the daemon computes it; None when
-    Dagster does not take `cron` as a schedule, or it never fires (`0 2 31 4 *`)."""
-    if not is_valid_cron_string(cron):
-        return None
-    try:
-        return get_next_cron_tick(cron, after, "UTC")
-    except ValueError:
-        # croniter's "failed to find" a date: the expression names none that exists.
-        return None
 
 
 def prepare_home(settings: Settings) -> Path:
