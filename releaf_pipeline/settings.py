@@ -150,15 +150,15 @@ def _cron(env: Mapping[str, str], name: str, default: str) -> str:
 def _fires_yearly(cron: str) -> bool:
     # As the daemon reads a cron: Dagster's own parser (imported here only, when a cron
     # differs from the default, so that most commands load no Dagster).
-    from dagster._utils.schedules import get_next_cron_tick, is_valid_cron_string
+    from releaf_pipeline.dagster_internals import is_valid_cron, next_cron_tick
 
     # From the start of a year after a February without a 29th: a cron of 29 February
     # alone fires four years later, not within the year.
     start = datetime(2025, 3, 1, tzinfo=UTC)
-    if not is_valid_cron_string(cron):
+    if not is_valid_cron(cron):
         return False
     try:
-        tick = get_next_cron_tick(cron, start, "UTC")
+        tick = next_cron_tick(cron, start)
     except ValueError:
         # The vendored croniter's "failed to find" a date: it names none that exists.
         return False

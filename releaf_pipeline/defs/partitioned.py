@@ -15,10 +15,8 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
-)
 
+from releaf_pipeline.dagster_internals import AssetCheckEvaluationTargetMaterializationData
 from releaf_pipeline.defs.failures import one_line_failures
 from releaf_pipeline.defs.partitions import daily_partitions
 

@@ -1,0 +1,50 @@
+"""The names taken from Dagster's private modules still mean what the pipeline needs: an
+upgrade that moves or changes one fails here, naming it, before any run does."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+
+from releaf_pipeline import dagster_internals as internals
+
+
+def test_partition_range_tags_are_the_single_run_backfill_tags() -> None:
+    assert internals.ASSET_PARTITION_RANGE_START_TAG == "dagster/asset_partition_range_start"
+    assert internals.ASSET_PARTITION_RANGE_END_TAG == "dagster/asset_partition_range_end"
+
+
+def test_check_target_materialization_takes_a_storage_id_a_run_and_a_time() -> None:
+    target = internals.AssetCheckEvaluationTargetMaterializationData(
+        storage_id=7, run_id="r", timestamp=1.0
+    )
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("a"),
+        check_name="c",
+        passed=True,
+        partition="2026-11-01",
+        target_materialization_data=target,
+    )
+    assert evaluation.target_materialization_data.storage_id == 7
+
+
+@pytest.mark.parametrize(
+    ("cron", "after", "tick"),
+    [
+        (
+            "0 2 * * *",
+            datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC),
+            datetime(2026, 12, 1, 2, tzinfo=UTC),
+        ),
+        ("30 1 * * 1", datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 7, 1, 30, tzinfo=UTC)),
+    ],
+)
+def test_cron_ticks_as_the_daemon_computes_them(cron: str, after: datetime, tick: datetime) -> None:
+    assert internals.is_valid_cron(cron)
+    assert internals.next_cron_tick(cron, after) == tick
+
+
+def test_cron_parser_refuses_what_the_daemon_refuses() -> None:
+    assert not internals.is_valid_cron("61 2 * * *")
+    with pytest.raises(ValueError):
+        internals.next_cron_tick("0 2 31 2 *", datetime(2026, 1, 1, tzinfo=UTC))
