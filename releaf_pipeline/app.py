@@ -8,7 +8,7 @@ to `lib/` and `launch`. A `UserError` is a refusal with one line saying what to 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -241,23 +241,35 @@ def collection_request(
     first = first_partition()
     if start < first:
         raise UserError(f"--start {start} is before the first partition, {first}")
-    if feeds:
-        from releaf_pipeline.lib.store.feed_names import find_feeds
-        from releaf_pipeline.lib.store.registry import list_feeds
+    from releaf_pipeline.lib.store.feed_names import find_feeds
+    from releaf_pipeline.lib.store.registry import list_feeds
 
-        _, unknown = find_feeds(list_feeds(app.engine), feeds, server=server)
+    active = [f for f in list_feeds(app.engine) if f.collected]
+    named = active
+    if feeds:
+        named, unknown = find_feeds(list_feeds(app.engine), feeds, server=server)
         if unknown:
             where = f" on server {server}" if server is not None else ""
             raise UserError(f"no feed {', '.join(unknown)}{where}: see `releaf feed list`")
-    return CollectionRequest(start, end, feeds=feeds, server=server, trigger=trigger)
+    return CollectionRequest(
+        start, end, feeds=feeds, server=server, trigger=trigger, feed_count=len(named),
+        max_seconds=app.settings.run_max_seconds,
+    )  # fmt: skip
 
 
-def run_collection(app: App, request: CollectionRequest) -> Any:
-    """Run a collection in this process, recorded in the instance at DAGSTER_HOME."""
+def run_collection(
+    app: App,
+    request: CollectionRequest,
+    *,
+    progress: Callable[[dg.DagsterRun], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> Any:
+    """Submit a collection to the instance at DAGSTER_HOME and wait for it to end;
+    `progress` and `notice` as `launch.execute` takes them."""
     from releaf_pipeline.definitions import defs
     from releaf_pipeline.launch import collect
 
-    return collect(defs, request, app.instance)
+    return collect(defs, request, app.instance, progress=progress, notice=notice)
 
 
 @dataclass(frozen=True)

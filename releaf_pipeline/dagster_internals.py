@@ -7,7 +7,12 @@ Dagster upgrade that moves or changes one breaks this module alone, and
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
+
+import dagster as dg
 
 # The materialization a partitioned check's result judges: without it the UI counts the
 # result against none and shows the partition's check as missing (partitioned checks are
@@ -16,11 +21,20 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
+# A workspace of the code location workspace.yaml names, as `dagster job launch` loads it:
+# the instance's run launcher starts a run from the code location's gRPC server, and
+# Dagster names no public way to submit a run to the instance from Python.
+from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+
 # The tags by which one run covers a range of partitions: what a single-run backfill sets.
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.context import BaseWorkspaceRequestContext, WorkspaceProcessContext
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget, ModuleTarget
 
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
@@ -28,6 +42,8 @@ __all__ = [
     "AssetCheckEvaluationTargetMaterializationData",
     "is_valid_cron",
     "next_cron_tick",
+    "submission_workspace",
+    "submit_run",
 ]
 
 
@@ -44,3 +60,73 @@ def next_cron_tick(cron: str, after: datetime, timezone: str = "UTC") -> datetim
     from dagster._utils.schedules import get_next_cron_tick
 
     return get_next_cron_tick(cron, after, timezone)
+
+
+@contextmanager
+def submission_workspace(
+    instance: dg.DagsterInstance, module: str, location: str, working_directory: str
+) -> Iterator[BaseWorkspaceRequestContext]:
+    """The code location `location` (module `module`), served by a gRPC code server this
+    process starts and stops, as `dagster job launch -m MODULE` does. Kept open while a
+    run it launched is waited on: the default run launcher terminates a run through it.
+
+    An instance whose run launcher executes each run in the submitting process (Dagster's
+    synchronous launcher, for tests) needs no code server: the location is loaded here."""
+    target: InProcessWorkspaceLoadTarget | ModuleTarget
+    if isinstance(instance.run_launcher, SyncInMemoryRunLauncher):
+        origin = LoadableTargetOrigin(module_name=module, working_directory=working_directory)
+        target = InProcessWorkspaceLoadTarget(
+            InProcessCodeLocationOrigin(origin, location_name=location)
+        )
+    else:
+        target = ModuleTarget(
+            module_name=module,
+            attribute=None,
+            working_directory=working_directory,
+            location_name=location,
+        )
+    with WorkspaceProcessContext(
+        instance, target, code_server_log_level="warning"
+    ) as process_context:
+        yield process_context.create_request_context()
+
+
+def submit_run(
+    instance: dg.DagsterInstance,
+    workspace: BaseWorkspaceRequestContext,
+    *,
+    location: str,
+    job_name: str,
+    run_config: Mapping[str, Any],
+    tags: Mapping[str, str],
+) -> dg.DagsterRun:
+    """Create a run of `job_name` from the workspace's code location and submit it to the
+    instance's run coordinator (queued, or launched at once), as `dagster job launch`
+    does; returns the run as created."""
+    code_location = workspace.get_code_location(location)
+    (repository,) = code_location.get_repositories().values()
+    remote_job = repository.get_full_job(job_name)
+    plan = code_location.get_execution_plan(
+        remote_job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
+    ).execution_plan_snapshot
+    run = instance.create_run(
+        job_name=job_name,
+        run_id=None,
+        run_config=run_config,
+        resolved_op_selection=None,
+        step_keys_to_execute=plan.step_keys_to_execute,
+        op_selection=None,
+        status=None,
+        root_run_id=None,
+        parent_run_id=None,
+        tags={**remote_job.tags, **tags},
+        job_snapshot=remote_job.job_snapshot,
+        execution_plan_snapshot=plan,
+        parent_job_snapshot=remote_job.parent_job_snapshot,
+        remote_job_origin=remote_job.get_remote_origin(),
+        job_code_origin=remote_job.get_python_origin(),
+        asset_selection=None,
+        asset_check_selection=None,
+        asset_graph=repository.asset_graph,
+    )
+    return instance.submit_run(run.run_id, workspace)

@@ -1,16 +1,20 @@
 """The one way a run starts: the Dagster instance, the run tags, typed run requests, and
-running them.
+submitting them to the instance.
 
 The CLI, the demo, the night replay, the schedule and the sensors all build their runs
 here, so a run of the collection looks the same whoever started it: the same tags, the
-same run config, the same job.
+same run config, the same job. A command never executes a run itself: it submits it to
+the instance (its run coordinator and run launcher) and waits for it.
 """
 
 from __future__ import annotations
 
 import fcntl
-import sys
+import signal
+import time as clock
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -20,27 +24,13 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 import yaml
 
-# The only imports of Dagster internals: the tags by which one run covers a range of
-# partitions (what a single-run backfill sets) have no public name, nor has the cron
-# arithmetic the daemon uses to decide when the nightly schedule fires, nor the way to
-# record a run executed here as a run of the code location the webserver loads, nor the
-# run id a run is created with (its tags name the process executing it).
-from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
-from dagster._core.execution.api import execute_run
-from dagster._core.remote_origin import (
-    ManagedGrpcPythonEnvCodeLocationOrigin,
-    RemoteJobOrigin,
-    RemoteRepositoryOrigin,
-)
-from dagster._core.storage.tags import (
+from releaf_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    next_cron_tick,
+    submission_workspace,
+    submit_run,
 )
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._core.utils import make_new_run_id
-from dagster._utils.schedules import get_next_cron_tick
-
-from releaf_pipeline.run_guard import guarded_run, process_tags, stop_on_signals
 
 if TYPE_CHECKING:
     from releaf_pipeline.settings import Settings, SettingsError
@@ -64,14 +54,33 @@ REPOSITORY = "__repository__"
 COLLECTION_JOB = "collection"
 MONTHLY_CLOSE_JOB = "monthly_close"
 
-# Written when DAGSTER_HOME has no instance file; the repository's dagster.yaml is richer.
-# Run monitoring as there, so that a daemon started on this home later ends dead runs.
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+"""Seconds after which the daemon's run monitoring fails a run still going."""
+PROGRESS_TAG = "releaf/progress"
+"""`DONE/TOTAL` feeds of a collection run in progress; the command waiting for it shows it."""
+REPLAY_TRIGGER = "replay"
+REPLAY_OF_TAG = "releaf/replay_of"
+"""The schedule or sensor whose run a `releaf nightly` replay runs in its place."""
+SECONDS_PER_FEED = 0.2
+"""Added to RELEAF_RUN_MAX_SECONDS per feed a collection run covers, for its time limit: a
+night of 10,000 feeds takes under 90 s, so this is far above any live run's need."""
+
+# Written when DAGSTER_HOME has no instance file: runs are launched at once, with no daemon
+# needed, by the default run launcher (a subprocess per run). The repository's dagster.yaml
+# queues them for the daemon instead, as a deployment does.
 DEFAULT_INSTANCE_YAML = """\
 # Dagster instance: SQLite storage in this directory (the default).
 telemetry:
   enabled: false
-# The daemon ends runs that can no longer end by themselves: see the repository's
-# dagster.yaml for each value.
+nux:
+  enabled: false
+# Runs start at once, without a daemon: each `releaf` command launches its run and waits.
+# For a run queue (limits, pools), use the repository's dagster.yaml and a daemon.
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: DefaultRunCoordinator
+# The daemon, when one runs on this home, ends the runs that can no longer end by
+# themselves: see the repository's dagster.yaml for each value.
 run_monitoring:
   enabled: true
   start_timeout_seconds: 900
@@ -113,6 +122,10 @@ class CollectionRequest:
     reason: str | None = None
     run_key: str | None = None
     as_partition: bool = False
+    feed_count: int | None = None
+    """How many feeds the run collects, for its time limit (None: no limit of its own)."""
+    max_seconds: int = 600
+    """The time limit's base (RELEAF_RUN_MAX_SECONDS)."""
 
     @property
     def partition_key(self) -> str | None:
@@ -122,6 +135,9 @@ class CollectionRequest:
     def tags(self) -> dict[str, str]:
         """The run's tags: the range it covers and who asked for it."""
         tags = {TRIGGER_TAG: self.trigger}
+        if self.feed_count is not None:
+            limit = self.max_seconds + SECONDS_PER_FEED * self.feed_count
+            tags[MAX_RUNTIME_TAG] = str(int(limit))
         if self.reason:
             tags[CATCHUP_TAG] = self.reason
         if self.partition_key is None:
@@ -164,7 +180,7 @@ def night_time(day: date, cron: str = "0 2 * * *") -> datetime:
     """When the nightly schedule (`cron`, UTC) fires for `day`: its first tick after `day`
     ends."""
     midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
-    return get_next_cron_tick(cron, midnight - timedelta(seconds=1), "UTC")
+    return next_cron_tick(cron, midnight - timedelta(seconds=1))
 
 
 def prepare_home(settings: Settings) -> Path:
@@ -219,12 +235,109 @@ def instance_config_error(path: Path, exc: Exception) -> SettingsError:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """How a run this process executed ended."""
+    """How a run ended."""
 
     run_id: str
     success: bool
     failure: str | None = None
     """Why it failed, in one line: the failed step and its error (None when it succeeded)."""
+
+
+class RunStopped(Exception):
+    """The command was stopped by SIGINT or SIGTERM; its run was asked to terminate. Exits
+    130 or 143, as a shell does for a command killed by that signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+Progress = Callable[[dg.DagsterRun], None]
+"""Called while a command waits for its run, about once a second, with the run as it is."""
+
+POLL_SECONDS = 0.5
+NO_DAEMON_NOTICE_SECONDS = 30
+"""A run still queued after this long, on an instance whose daemon does not answer, is
+said to be waiting for one."""
+
+
+class Launcher:
+    """Submits runs to the Dagster instance and waits for them, from one workspace of the
+    code location `workspace.yaml` names: its code server is started on the first run and
+    stopped when the launcher closes, so a command's runs share it. Use as a context
+    manager."""
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
+        self.instance = instance
+        self._stack = ExitStack()
+        self._workspace: Any = None
+
+    def __enter__(self) -> Launcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def execute(
+        self,
+        defs: dg.Definitions,
+        job_name: str,
+        *,
+        run_config: dg.RunConfig | None = None,
+        tags: dict[str, str] | None = None,
+        partition_key: str | None = None,
+        progress: Progress | None = None,
+        notice: Callable[[str], None] | None = None,
+    ) -> RunOutcome:
+        """Submit a run of `job_name` to the Dagster instance and wait for it to end.
+
+        The run is created from the code location `workspace.yaml` names (so the UI lists
+        it under its job and can re-execute it) and submitted as `dagster job launch`
+        does: an instance with a run queue queues it and the daemon's run launcher starts
+        it; one without launches it at once with its run launcher. `defs` is where the
+        job is looked up first, so a name it lacks is refused before anything is recorded.
+
+        While the run is waited on, `progress` sees it about once a second, and `notice`
+        is told once if it stays queued with no daemon to dequeue it. SIGINT or SIGTERM
+        asks the instance to terminate the run and raises `RunStopped`. A command killed
+        outright leaves its run to its launcher and to the daemon's run monitoring.
+
+        The terminal gets nothing of the run's log (the caller says what the run did, and
+        `failure` why it failed, in one line) unless RELEAF_DEBUG is set: then its
+        warnings and errors. The full event log is in the Dagster UI.
+        """
+        from releaf_pipeline.settings import debug_requested
+
+        defs.resolve_job_def(job_name)
+        config = run_config.to_config_dict() if run_config is not None else {}
+        level = "WARNING" if debug_requested() else "CRITICAL"
+        config["loggers"] = {"console": {"config": {"log_level": level}}}
+        run_tags = dict(tags or {})
+        if partition_key is not None:
+            run_tags[PARTITION_TAG] = partition_key
+        instance = self.instance
+        with warnings.catch_warnings(), _signals_stop() as stopped:
+            # Single-run backfills are beta, partitioned checks a preview: design choices,
+            # nothing a user can act on.
+            warnings.simplefilter("ignore", category=dg.BetaWarning)
+            warnings.simplefilter("ignore", category=dg.PreviewWarning)
+            run = submit_run(
+                instance, self._open(), location=CODE_LOCATION, job_name=job_name,
+                run_config=config, tags=run_tags,
+            )  # fmt: skip
+            run = _wait(instance, run, stopped, progress, notice)
+        if run.status == dg.DagsterRunStatus.SUCCESS:
+            return RunOutcome(run.run_id, True)
+        return RunOutcome(run.run_id, False, run_failure(instance, run.run_id))
+
+    def _open(self) -> Any:
+        if self._workspace is None:
+            self._workspace = self._stack.enter_context(
+                submission_workspace(
+                    self.instance, DEFINITIONS_MODULE, CODE_LOCATION, str(Path.cwd())
+                )
+            )
+        return self._workspace
 
 
 def execute(
@@ -235,65 +348,100 @@ def execute(
     run_config: dg.RunConfig | None = None,
     tags: dict[str, str] | None = None,
     partition_key: str | None = None,
-    pool_wait_seconds: float | None = None,
+    progress: Progress | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> RunOutcome:
-    """Run a job of the code location `defs` in this process, recorded in `instance` as a
-    run of the code location the webserver and the daemon load (`workspace.yaml`): the UI
-    lists it under its job and on the timeline, and can re-execute it.
+    """Submit one run to the instance and wait for it: `Launcher.execute`, with a
+    launcher of its own."""
+    with Launcher(instance) as launcher:
+        return launcher.execute(
+            defs, job_name, run_config=run_config, tags=tags, partition_key=partition_key,
+            progress=progress, notice=notice,
+        )  # fmt: skip
 
-    The run never waits forever (see `run_guard`): its pool slots are claimed before it
-    starts, for at most `pool_wait_seconds` (default `RELEAF_POOL_WAIT_SECONDS`), after
-    runs of dead `releaf` processes of this host gave theirs back; SIGINT and SIGTERM end
-    it as canceled. Raises `PoolSlotUnavailable` (no slot in time, nothing run) or
-    `RunStopped` (a signal), each with a one-line message.
 
-    The terminal gets nothing of the run's log (the caller says what the run did, and
-    `failure` why it failed, in one line), unless RELEAF_DEBUG is set: then its warnings
-    and errors, stack traces included. The full event log is in the Dagster UI.
-    """
-    from releaf_pipeline.settings import debug_requested
+@contextmanager
+def _signals_stop() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM are noted (in the list yielded) instead of raising in the middle
+    of a store or instance call; the wait loop acts on them."""
+    stopped: list[int] = []
 
-    job = _reconstructable(job_name)
-    config = run_config.to_config_dict() if run_config is not None else {}
-    level = "WARNING" if debug_requested() else "CRITICAL"
-    config["loggers"] = {"console": {"config": {"log_level": level}}}
-    # One process: the steps share the run's process instead of one process each.
-    config["execution"] = {"config": {"in_process": {}}}
-    run_id = make_new_run_id()
-    # Which process executes the run, so that another command can tell when it died.
-    run_tags = {**(tags or {}), **process_tags(run_id)}
-    if partition_key is not None:
-        run_tags[PARTITION_TAG] = partition_key
-    if pool_wait_seconds is None:
-        from releaf_pipeline.settings import read_settings
+    def note(signum: int, _frame: object) -> None:
+        stopped.append(signum)
 
-        pool_wait_seconds = read_settings().pool_wait_seconds
-    with warnings.catch_warnings(), stop_on_signals() as stop:
-        # Single-run backfills are marked beta: a design choice, nothing a user can act on.
-        warnings.simplefilter("ignore", category=dg.BetaWarning)
-        job_def = defs.resolve_job_def(job_name)
-        run = instance.create_run_for_job(
-            job_def=job_def,
-            run_id=run_id,
-            run_config=config,
-            tags={**job_def.run_tags, **run_tags},
-            remote_job_origin=_remote_origin(job_name),
-            job_code_origin=job.get_python_origin(),
-        )
-        result = guarded_run(
-            instance,
-            run,
-            lambda: execute_run(job, run, instance),
-            wait_seconds=pool_wait_seconds,
-            stop=stop,
-        )
-    if result.success:
-        return RunOutcome(run.run_id, True)
-    return RunOutcome(run.run_id, False, run_failure(instance, run.run_id))
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopped
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _wait(
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    stopped: list[int],
+    progress: Progress | None,
+    notice: Callable[[str], None] | None,
+) -> dg.DagsterRun:
+    """Wait for `run` to end; on a signal, have the instance terminate it first."""
+    began = clock.monotonic()
+    told = False
+    while True:
+        current = instance.get_run_by_id(run.run_id) or run
+        if current.is_finished:
+            return current
+        if stopped:
+            _terminate(instance, current, stopped[0])
+        if progress is not None:
+            progress(current)
+        queued_for = clock.monotonic() - began
+        if (
+            not told
+            and notice is not None
+            and current.status == dg.DagsterRunStatus.QUEUED
+            and queued_for > NO_DAEMON_NOTICE_SECONDS
+            and not _daemon_running(instance)
+        ):
+            told = True
+            notice(
+                f"run {current.run_id} is queued and no dagster-daemon runs on this instance "
+                "to start it: start one (`make daemon`), or stop this command and cancel the "
+                "run in the Dagster UI"
+            )
+        clock.sleep(POLL_SECONDS)
+
+
+def _terminate(instance: dg.DagsterInstance, run: dg.DagsterRun, signum: int) -> None:
+    """Ask the instance to end `run` (a queued run is canceled; a started one terminated
+    through its launcher), wait up to a minute for it to end, then raise `RunStopped`."""
+    name = signal.Signals(signum).name
+    instance.run_coordinator.cancel_run(run.run_id)
+    deadline = clock.monotonic() + 60
+    while clock.monotonic() < deadline:
+        current = instance.get_run_by_id(run.run_id)
+        if current is None or current.is_finished:
+            break
+        clock.sleep(POLL_SECONDS)
+    else:
+        instance.report_run_canceled(run, message=f"releaf stopped by {name}")
+    raise RunStopped(
+        f"stopped by {name}: run {run.run_id} was terminated; run the command again to "
+        "collect what it had not",
+        128 + signum,
+    )
+
+
+def _daemon_running(instance: dg.DagsterInstance) -> bool:
+    """Whether a daemon dequeues this instance's runs (its heartbeat is recent)."""
+    kind = "QUEUED_RUN_COORDINATOR"
+    status = instance.get_daemon_statuses([kind]).get(kind)
+    return bool(status is not None and status.healthy)
 
 
 def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
-    """Why run `run_id` failed, in one line: the first failed step and its error."""
+    """Why run `run_id` failed, in one line: the first failed step and its error, or the
+    run's own failure (terminated, canceled, lost its worker)."""
     for record in instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.STEP_FAILURE
     ).records:
@@ -308,27 +456,13 @@ def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
         else:
             why = "no error recorded"
         return f"step {event.step_key} failed: {' '.join(why.split())}"
-    return "the run failed before any step did"
-
-
-def _reconstructable(job_name: str) -> ReconstructableJob:
-    return ReconstructableRepository.for_module(
-        DEFINITIONS_MODULE, "defs", working_directory=str(Path.cwd())
-    ).get_reconstructable_job(job_name)
-
-
-def _remote_origin(job_name: str) -> RemoteJobOrigin:
-    # The origin the webserver and the daemon give the code location of workspace.yaml:
-    # the UI files runs under `repository@location`, so a run carrying it is theirs.
-    location = ManagedGrpcPythonEnvCodeLocationOrigin(
-        LoadableTargetOrigin(
-            executable_path=sys.executable,
-            module_name=DEFINITIONS_MODULE,
-            working_directory=str(Path.cwd()),
-        ),
-        location_name=CODE_LOCATION,
-    )
-    return RemoteJobOrigin(RemoteRepositoryOrigin(location, REPOSITORY), job_name)
+    run = instance.get_run_by_id(run_id)
+    status = run.status.value.lower() if run is not None else "lost"
+    for kind in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED):
+        records = instance.get_records_for_run(run_id, of_type=kind, limit=1).records
+        if records and records[0].event_log_entry.message:
+            return f"the run {status}: {' '.join(records[0].event_log_entry.message.split())}"
+    return f"the run {status} before any step failed"
 
 
 def collect(
@@ -338,9 +472,11 @@ def collect(
     *,
     now: datetime | None = None,
     origin: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> RunOutcome:
-    """Run one collection; `now` freezes its clock (a replayed night), `origin` adds the
-    tags of the schedule or sensor that asked for it."""
+    """Run one collection through the instance; `now` freezes its clock (a replayed
+    night), `origin` adds tags saying who asked for it."""
     tags = {**request.tags(), **(origin or {})}
     if request.run_key:
         tags[RUN_KEY_TAG] = request.run_key
@@ -351,4 +487,6 @@ def collect(
         run_config=request.run_config(now),
         tags=tags,
         partition_key=request.partition_key,
+        progress=progress,
+        notice=notice,
     )

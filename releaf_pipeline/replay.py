@@ -1,19 +1,23 @@
-"""`releaf nightly`: one night, in-process, exactly as the daemon would run it.
+"""`releaf nightly`: one night, as the daemon would run it, at the night's moment.
 
-The server health sensor, the nightly schedule's run, every run the catch-up sensor
+The server health evaluation, the nightly schedule's run, every run the catch-up sensor
 requests (again until it asks for nothing new), then the monthly close for any month
-that closes, all through the same Definitions and recorded in the instance at DAGSTER_HOME.
-The night's time reaches every sensor, schedule and run through the clock resource.
+that closes. The schedule and sensors are evaluated here with the night's time; each run
+they ask for is submitted to the instance at DAGSTER_HOME and waited on, tagged as a
+replay (`releaf/trigger=replay`, `releaf/replay_of` naming the schedule or sensor it
+stands in for), never as the daemon's. The night's time reaches every run through the
+clock resource.
 
 A night replayed after an interrupted one collects what that one left: a run of the
-night (by its run key) counts as done only once it succeeded. A failed or canceled one is
-run again, and so is one its dead `releaf` process left in progress, once `run_guard` has
-ended it and freed its pool slots; one still in progress in a live process stops the
-replay (`NightInProgress`), so that no run of the night is ever run twice at once.
+night (by its key) counts as done only once it succeeded. A failed or canceled one is run
+again; one still in progress (a `releaf` killed while waiting leaves its run going) is
+waited for, so that no run of the night is ever run twice at once.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -24,20 +28,22 @@ from releaf_pipeline.launch import (
     COLLECTION_JOB,
     MONTHLY_CLOSE_JOB,
     PARTITION_TAG,
+    REPLAY_OF_TAG,
+    REPLAY_TRIGGER,
     RUN_KEY_TAG,
-    SCHEDULE_TAG,
-    SENSOR_TAG,
     TRIGGER_TAG,
+    Launcher,
     clock_config,
-    execute,
     night_time,
     requested_days,
 )
-from releaf_pipeline.run_guard import RunGuardError, describe_run, reap_dead_holders
 
-__all__ = ["Night", "NightInProgress", "NightRun", "night_time", "replay_night"]
+__all__ = ["Night", "NightRun", "night_time", "replay_night"]
 
 MAX_CATCHUP_ROUNDS = 5
+REPLAY_KEY_TAG = "releaf/replay_key"
+"""The run key the schedule or sensor gave the run a replay stands in for."""
+WAIT_SECONDS = 1.0
 
 
 @dataclass
@@ -63,65 +69,66 @@ class Night:
     runs: list[NightRun] = field(default_factory=list)
 
 
-class NightInProgress(RunGuardError):
-    """A run of the night is in progress in a process that is alive (another `releaf`, the
-    daemon's run launcher, another host): the replay stops rather than run it twice. Exits
-    75 (EX_TEMPFAIL: try again later)."""
-
-    exit_code = 75
-
-
 @dataclass
 class _Launches:
     """Which runs of the night are to be launched, by run key."""
 
     instance: dg.DagsterInstance
     day: date
+    notice: Callable[[str], None] | None = None
     launched: set[str] = field(default_factory=set)
 
     def due(self, run_key: str | None) -> bool:
         """Whether the run with `run_key` is to be launched now: unless a run with that key
         succeeded, or this replay launched one already (a catch-up that fails is not
-        retried in a loop: the next night retries it). Raises `NightInProgress` for one
-        still in progress: the runs of dead processes were ended when the replay began, so
-        its process is alive."""
+        retried in a loop: the next night retries it). A run with that key still in
+        progress (the daemon's, or one a killed `releaf` left going) is waited for first."""
         if not run_key:
             return True
         if run_key in self.launched:
             return False
-        runs = self.instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}))
-        if any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
-            return False
+        runs = self._runs(run_key)
         live = [r for r in runs if not r.is_finished]
         if live:
-            raise NightInProgress(
-                f"the night after {self.day} is being run elsewhere: "
-                f"{describe_run(self.instance, live[0].run_id)}; wait for it to end, then run "
-                f"`releaf nightly --date {self.day}` again (if its process is gone, on another "
-                "host, terminate the run in the Dagster UI first)"
-            )
+            if self.notice is not None:
+                self.notice(
+                    f"waiting for run {live[0].run_id} of the night after {self.day}, still "
+                    "in progress, before deciding whether to run it again"
+                )
+            while live:
+                time.sleep(WAIT_SECONDS)
+                runs = self._runs(run_key)
+                live = [r for r in runs if not r.is_finished]
+        if any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
+            return False
         self.launched.add(run_key)
         return True
 
+    def _runs(self, run_key: str) -> list[dg.DagsterRun]:
+        found: dict[str, dg.DagsterRun] = {}
+        for tag in (REPLAY_KEY_TAG, RUN_KEY_TAG):
+            for r in self.instance.get_runs(filters=dg.RunsFilter(tags={tag: run_key})):
+                found[r.run_id] = r
+        return list(found.values())
+
 
 def _run(
-    instance: dg.DagsterInstance,
+    launcher: Launcher,
     request: dg.RunRequest,
-    origin: dict[str, str],
+    replay_of: str,
     at: datetime,
     job_name: str = COLLECTION_JOB,
 ) -> NightRun:
-    tags = {**request.tags, **origin}
+    tags = {**request.tags, TRIGGER_TAG: REPLAY_TRIGGER, REPLAY_OF_TAG: replay_of}
     if request.run_key:
-        tags[RUN_KEY_TAG] = request.run_key
+        tags[REPLAY_KEY_TAG] = request.run_key
     run_config = dg.RunConfig(**_run_config_parts(request.run_config))
     run_config.resources.update(clock_config(at))
     from releaf_pipeline.definitions import defs
 
-    result = execute(
+    result = launcher.execute(
         defs,
         job_name,
-        instance,
         run_config=run_config,
         tags=tags,
         partition_key=request.partition_key,
@@ -133,7 +140,7 @@ def _run(
     start, end = (d.isoformat() for d in days) if days else ("", "")
     if job_name != COLLECTION_JOB:
         start = end = (request.partition_key or "")[:7]
-    trigger = tags.get(CATCHUP_TAG) or tags.get(TRIGGER_TAG, "")
+    trigger = tags.get(CATCHUP_TAG) or replay_of
     return NightRun(result.run_id, trigger, start, end, result.success, result.failure)
 
 
@@ -144,7 +151,13 @@ def _run_config_parts(config: dg.RunConfig | dict | None) -> dict:
     return {"ops": dict(config.get("ops", {})), "resources": dict(config.get("resources", {}))}
 
 
-def replay_night(day: date, instance: dg.DagsterInstance, *, cron: str = "0 2 * * *") -> Night:
+def replay_night(
+    day: date,
+    instance: dg.DagsterInstance,
+    *,
+    cron: str = "0 2 * * *",
+    notice: Callable[[str], None] | None = None,
+) -> Night:
     """Run the night that follows `day`: health checks, `day`'s collection, catch-ups, and
     the monthly close, all at the moment the nightly schedule fires."""
     from releaf_pipeline.definitions import default_resources
@@ -159,32 +172,32 @@ def replay_night(day: date, instance: dg.DagsterInstance, *, cron: str = "0 2 * 
 
     at = night_time(day, cron)
     night = Night(day, at)
-    launches = _Launches(instance, day)
+    launches = _Launches(instance, day, notice)
     resources = {**default_resources(), "clock": ClockResource(frozen_at=at.isoformat())}
-    # What an interrupted night left in progress is ended first, so that it is run again,
-    # and the catch-up sensor does not take its days for busy.
-    reap_dead_holders(instance)
-    with dg.build_schedule_context(instance=instance, scheduled_execution_time=at) as ctx:
+    with dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=at, resources=resources
+    ) as ctx:
         request = nightly_schedule(ctx)
-    # Refused before the health check writes anything.
+    # A run of the night still in progress is waited for before the health check writes.
     collect = launches.due(request.run_key)
     with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
         skip = server_health_sensor(ctx)
         night.server_health = getattr(skip, "skip_message", str(skip))
-    if collect:
-        night.runs.append(_run(instance, request, {SCHEDULE_TAG: "nightly"}, at))
-    for _ in range(MAX_CATCHUP_ROUNDS):
+    with Launcher(instance) as launcher:
+        if collect:
+            night.runs.append(_run(launcher, request, "nightly", at))
+        for _ in range(MAX_CATCHUP_ROUNDS):
+            with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+                result = catchup_sensor(ctx)
+            new = [r for r in result.run_requests or [] if launches.due(r.run_key)]
+            if not new:
+                break
+            for r in new:
+                night.runs.append(_run(launcher, r, CATCHUP_SENSOR, at))
         with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
-            result = catchup_sensor(ctx)
-        new = [r for r in result.run_requests or [] if launches.due(r.run_key)]
-        if not new:
-            break
-        for r in new:
-            night.runs.append(_run(instance, r, {SENSOR_TAG: CATCHUP_SENSOR}, at))
-    with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
-        result = monthly_close_sensor(ctx)
-    for r in result.run_requests or []:
-        if launches.due(r.run_key):
-            origin = {SENSOR_TAG: MONTHLY_CLOSE_SENSOR}
-            night.runs.append(_run(instance, r, origin, at, MONTHLY_CLOSE_JOB))
+            result = monthly_close_sensor(ctx)
+        for r in result.run_requests or []:
+            if launches.due(r.run_key):
+                close = _run(launcher, r, MONTHLY_CLOSE_SENSOR, at, MONTHLY_CLOSE_JOB)
+                night.runs.append(close)
     return night

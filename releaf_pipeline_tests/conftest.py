@@ -15,12 +15,29 @@ from releaf_pipeline.simulator import Fleet, FleetConfig
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests import postgres
 
+IN_PROCESS_INSTANCE_YAML = """\
+# Runs submitted to this instance are executed at once, in the submitting process, by
+# Dagster's synchronous run launcher: the tests of numbers replay hundreds of runs, and a
+# process per run would cost seconds each. The tests of the launch itself use the default
+# instance (the default run launcher) and a queued one with a daemon.
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: DefaultRunCoordinator
+run_launcher:
+  module: dagster._core.launcher.sync_in_memory_run_launcher
+  class: SyncInMemoryRunLauncher
+"""
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty DAGSTER_HOME for this test, with no store or key settings inherited."""
+    """A DAGSTER_HOME for this test, with no store or key settings inherited; its instance
+    executes runs in the test's process (`IN_PROCESS_INSTANCE_YAML`)."""
     path = tmp_path / "dagster_home"
     path.mkdir()
+    (path / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML)
     monkeypatch.setenv("DAGSTER_HOME", str(path))
     for name in ("RELEAF_DATABASE_URL", "RELEAF_SECRET_KEY", "RELEAF_DEALER_TOKEN"):
         monkeypatch.delenv(name, raising=False)

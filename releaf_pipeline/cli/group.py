@@ -57,10 +57,10 @@ def _database_error() -> type[Exception]:
     return sa.exc.DBAPIError
 
 
-def _run_guard_error() -> type[Exception]:
-    from releaf_pipeline.run_guard import RunGuardError
+def _run_stopped() -> type[Exception]:
+    from releaf_pipeline.launch import RunStopped
 
-    return RunGuardError
+    return RunStopped
 
 
 def _one_line(text: str) -> str:
@@ -99,8 +99,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except _errors() as exc:
         _fail(str(exc))
         return 2
-    except _run_guard_error() as exc:
-        # A run that could not get its pool slot in time, or was stopped by a signal.
+    except _run_stopped() as exc:
+        # SIGINT or SIGTERM while a run was waited on: the run was asked to terminate.
         _fail(str(exc))
         return exc.exit_code
     except _database_error() as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from releaf_pipeline.cli.formats import count, moment, trees
 from releaf_pipeline.cli.output import parse_date, print_table, say
 
 if TYPE_CHECKING:
+    import dagster as dg
+
     from releaf_pipeline.replay import NightRun
 
 
@@ -40,6 +43,39 @@ def _summary(app: App, start: date, end: date) -> None:
         say(line, err=True)
 
 
+class _Progress:
+    """The run's state on one terminal line, rewritten in place: only for a terminal."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.shown = ""
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, run: dg.DagsterRun) -> None:
+        from releaf_pipeline.launch import PROGRESS_TAG
+
+        if not self.tty:
+            return
+        done = run.tags.get(PROGRESS_TAG)
+        state = run.status.value.lower()
+        line = f"{self.what} run {run.run_id[:8]}: {state}"
+        if done and state == "started":
+            line += f", {done.replace('/', ' of ')} feeds done"
+        if line != self.shown:
+            click.echo(f"\r\033[K{line}", nl=False, err=True)
+            self.shown = line
+
+    def clear(self) -> None:
+        """Take the progress line off the terminal."""
+        if self.shown:
+            click.echo("\r\033[K", nl=False, err=True)
+            self.shown = ""
+
+
+def _notice(line: str) -> None:
+    say(f"releaf: {line}", err=True)
+
+
 def _collect(
     what: str,
     start: date,
@@ -51,7 +87,11 @@ def _collect(
     app = App()
     request = collection_request(app, start, end, feeds=feeds, server=server, trigger=trigger)
     app.check_key()
-    result = run_collection(app, request)
+    progress = _Progress(what)
+    try:
+        result = run_collection(app, request, progress=progress, notice=_notice)
+    finally:
+        progress.clear()
     if not result.success:
         say(
             f"releaf: error: {what} run {result.run_id} failed: {result.failure}; "
@@ -117,7 +157,7 @@ def nightly(day: str) -> int:
     app.check_key()
     from releaf_pipeline.replay import replay_night
 
-    night = replay_night(night_of, app.instance, cron=app.settings.nightly_cron)
+    night = replay_night(night_of, app.instance, cron=app.settings.nightly_cron, notice=_notice)
     say(f"night after {night_of} (as of {moment(night.at)}): {night.server_health}")
     if night.runs:
         print_table(

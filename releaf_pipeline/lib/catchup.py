@@ -131,7 +131,7 @@ def plan_catchup(
     feed_days: Iterable[tuple[int, date, str, str | None, str | None]],
     feed_health: Mapping[int, FeedHealth],
     materialized: set[date],
-    busy: set[date],
+    busy: Mapping[date, str],
     first_partition: date,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> list[CatchupRequest]:
@@ -142,7 +142,8 @@ def plan_catchup(
     (b) feeds that turned healthy again: their days from L + 1 to the latest collected day;
     (c) days of the window (up to the day before yesterday: yesterday is the nightly
         schedule's) with no materialization, for example after the daemon was down.
-    Days in `busy` (covered by a queued or running collection) are left alone for (a), (c).
+    Days in `busy` (covered by a queued or running collection: day to its run id) are left
+    alone for (a), (c).
     """
     window_start = max(today - timedelta(days=lookback_days), first_partition)
     yesterday = today - timedelta(days=1)
@@ -205,7 +206,7 @@ def waiting_for(
     feeds: Mapping[int, FeedRecord],
     server_healthy: Mapping[int, bool],
     feed_days: Iterable[tuple[int, date, str, str | None, str | None]],
-    busy: set[date],
+    busy: Mapping[date, str],
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> list[str]:
     """Why nothing is requested now, one sentence per cause: the servers the paused days
@@ -220,7 +221,7 @@ def waiting_for(
         if not server_healthy.get(feed.server_id, False):
             why = f"{feed.server_name} to pass its health check"
         elif day in busy:
-            why = "the collection already running for these days"
+            why = f"collection run {busy[day]}, already running for these days"
         elif status == FAILED and is_permanent(reason):
             why = "an operator: failures no retry fixes (see `releaf feed list`)"
         else:

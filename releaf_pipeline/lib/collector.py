@@ -78,6 +78,10 @@ class CollectionReport:
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0
+    feeds_planned: int = 0
+    """Feeds the run has work for (the others' days are already covered)."""
+    feeds_done: int = 0
+    """Of those, the feeds whose outcome is recorded so far: the run's progress."""
 
     def count(self, status: str) -> int:
         """How many feeds ended with `status`."""
@@ -132,13 +136,15 @@ async def collect(
     now: Callable[[], datetime],
     client_factory: ClientFactory = default_client_factory,
     holidays: frozenset[date] = frozenset(),
+    report: CollectionReport | None = None,
 ) -> CollectionReport:
     """Collect [start, end] for `feeds`: check each server's health, fetch, store, record
-    each feed-day's status and evaluate each collected feed's freshness."""
+    each feed-day's status and evaluate each collected feed's freshness. `report`, when
+    given, is filled as the run goes (its progress can be read meanwhile)."""
     began = time.monotonic()
     run = _Run(
         engine, cipher, start, end, settings, run_id, now, client_factory, holidays,
-        CollectionReport(start, end),
+        report if report is not None else CollectionReport(start, end),
     )  # fmt: skip
     latest = await asyncio.to_thread(device_latest_days, engine, [f.id for f in feeds])
     health = await asyncio.to_thread(feed_health_states, engine)
@@ -157,6 +163,7 @@ async def collect(
         )
         if plan is not None:
             plans[feed.id] = plan
+    run.report.feeds_planned = len(plans)
     by_server: dict[int, list[FeedRecord]] = {}
     for feed in feeds:
         if feed.id in plans:
@@ -194,6 +201,7 @@ async def _collect_server(
                 first = max(run.start, feed.activation_date)
                 await _record(run, feed, first, PAUSED, reason)
                 outcomes.append(_outcome(server, feed, PAUSED, reason, first, run.end))
+                run.report.feeds_done += 1
             run.report.requests += client.requests_sent
             run.report.retries += client.retries
             return outcomes
@@ -265,6 +273,7 @@ async def _within_server_days(
         outcomes.append(_outcome(server, feed, PAUSED, reason, first, run.end))
     log.warning("%s: %s", server.name, reason)
     if lived < run.start:
+        run.report.feeds_done += len(feeds)
         return run, plans, outcomes
     mine = {f.id for f in feeds}
     narrowed = {
@@ -378,8 +387,10 @@ async def _collect_feed(
         await _record(run, feed, first, FAILED, reason)
         out = _outcome(server, feed, FAILED, reason, first, run.end)
         out.seconds = time.monotonic() - began
+        run.report.feeds_done += 1
         return out
     out = _outcome(server, feed, COLLECTED, None, covered_from, plan.fetch_to)
+    run.report.feeds_done += 1
     out.devices = len(device_rows)
     out.readings_changed = changed
     out.health_changes = health_changes

@@ -1,8 +1,9 @@
 """Meter readings from MPS Monitor, and the daily page deposits computed from them."""
 
 import asyncio
+import time
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -16,12 +17,14 @@ from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.metadata import OWNERS
 from releaf_pipeline.defs.partitioned import daily_asset
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
-from releaf_pipeline.launch import RUN_SUMMARY_TAG_PREFIX, CollectionConfig
+from releaf_pipeline.launch import PROGRESS_TAG, RUN_SUMMARY_TAG_PREFIX, CollectionConfig
 from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
 from releaf_pipeline.lib.store.days import collection_days, deposit_days
 from releaf_pipeline.settings import read_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from releaf_pipeline.lib.collector import CollectionReport
 
 # The collector (httpx) and the accounting (pandas) are imported where the assets run:
@@ -60,7 +63,7 @@ def meter_readings(
     reporting, and the feeds not collected with what happens next); the run's requests,
     retries and time go to its log and `releaf/run.*` tags.
     """
-    from releaf_pipeline.lib.collector import collect
+    from releaf_pipeline.lib.collector import CollectionReport, collect
     from releaf_pipeline.lib.store.feed_names import find_feeds
     from releaf_pipeline.lib.store.registry import RegistryError, list_feeds, list_servers
 
@@ -79,20 +82,21 @@ def meter_readings(
                 f"no feed active by {end} for {', '.join(unknown)}: see `releaf feed list`"
             )
     safe_log(context).info(f"collecting {len(feeds)} feed(s) for {start}..{end}")
-    report = asyncio.run(
-        collect(
-            engine,
-            store.cipher(),
-            servers,
-            feeds,
-            start,
-            end,
-            settings=mpsmonitor.settings(),
-            run_id=context.run.run_id,
-            now=clock.now,
-            holidays=read_settings().holidays,
-        )
+    report = CollectionReport(start, end)
+    work = collect(
+        engine,
+        store.cipher(),
+        servers,
+        feeds,
+        start,
+        end,
+        settings=mpsmonitor.settings(),
+        run_id=context.run.run_id,
+        now=clock.now,
+        holidays=read_settings().holidays,
+        report=report,
     )
+    asyncio.run(_with_progress(context, work, report))
     for o in report.outcomes:
         for day, healthy in o.health_changes:
             state = "fresh again" if healthy else "UNHEALTHY (no new data for 3 business days)"
@@ -116,6 +120,32 @@ def meter_readings(
             partition_key=day.day.isoformat(),
         )  # fmt: skip
     return dg.MaterializeResult()
+
+
+PROGRESS_SECONDS = 1.0
+"""How often the run's progress tag is brought up to date (the waiting command shows it)."""
+HEARTBEAT_SECONDS = 30.0
+"""How often a run in progress says so in its log: the catch-up takes a collection whose
+log has been silent for long as one whose worker is gone."""
+
+
+async def _with_progress(
+    context: dg.AssetExecutionContext, work: "Coroutine[Any, Any, Any]", report: "CollectionReport"
+) -> None:
+    """Run the collection `work`, keeping the run's progress tag up to date and logging
+    progress now and then, so that the run is seen to be alive."""
+    task = asyncio.ensure_future(work)
+    shown, said = "", time.monotonic()
+    while not task.done():
+        await asyncio.wait([task], timeout=PROGRESS_SECONDS)
+        progress = f"{report.feeds_done}/{report.feeds_planned}"
+        if progress != shown:
+            shown = progress
+            context.instance.add_run_tags(context.run.run_id, {PROGRESS_TAG: progress})
+        if time.monotonic() - said >= HEARTBEAT_SECONDS:
+            said = time.monotonic()
+            safe_log(context).info(f"collecting: {progress} feeds done")
+    task.result()
 
 
 def _summarise_run(context: dg.AssetExecutionContext, report: "CollectionReport") -> None:

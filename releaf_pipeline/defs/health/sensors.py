@@ -1,6 +1,7 @@
 """The server health sensor and the catch-up sensor."""
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -24,7 +25,15 @@ _ACTIVE = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
 ]
+_COLLECTED_ASSETS = {dg.AssetKey("meter_readings"), dg.AssetKey("daily_deposits")}
+NOT_STARTED_GRACE_SECONDS = 120
+"""A run created but not submitted for this long never will be (its launch failed)."""
+SILENT_RUN_SECONDS = 600
+"""A started run whose log has been silent this long has lost its worker: a collection
+logs its progress every 30 seconds. The daemon's run monitoring fails it at its time
+limit; the catch-up does not wait for it meanwhile."""
 
 
 @dg.sensor(
@@ -57,18 +66,41 @@ def server_health_sensor(
     return dg.SkipReason(f"{len(checks)} server(s) checked; {summary}")
 
 
-def busy_days(instance: dg.DagsterInstance) -> set[date]:
-    """Days covered by a queued or running collection."""
-    days: set[date] = set()
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=collection_job.name, statuses=_ACTIVE))
-    for run in runs:
+def busy_days(instance: dg.DagsterInstance, now: float | None = None) -> dict[date, str]:
+    """Days covered by a queued or running collection that is alive, each with the run:
+    the `collection` job's runs and materializations launched from the UI alike."""
+    now = time.time() if now is None else now
+    days: dict[date, str] = {}
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=_ACTIVE)):
+        run = record.dagster_run
+        if not _collects(run) or not _alive(instance, record, now):
+            continue
         covered = requested_days(run.tags)
         if covered is not None:
             d, end = covered
             while d <= end:
-                days.add(d)
+                days.setdefault(d, run.run_id)
                 d += timedelta(days=1)
     return days
+
+
+def _collects(run: dg.DagsterRun) -> bool:
+    if run.job_name == collection_job.name:
+        return True
+    return bool(run.asset_selection and _COLLECTED_ASSETS & set(run.asset_selection))
+
+
+def _alive(instance: dg.DagsterInstance, record: dg.RunRecord, now: float) -> bool:
+    """Whether `record`'s run may still end by itself: not a run whose launch failed, nor
+    one whose worker is gone (its log silent for long)."""
+    status = record.dagster_run.status
+    if status == dg.DagsterRunStatus.QUEUED:
+        return True
+    if status == dg.DagsterRunStatus.NOT_STARTED:
+        return now - record.create_timestamp.timestamp() < NOT_STARTED_GRACE_SECONDS
+    latest = instance.get_records_for_run(record.dagster_run.run_id, limit=1, ascending=False)
+    last = latest.records[0].timestamp if latest.records else record.update_timestamp.timestamp()
+    return now - last < SILENT_RUN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -77,6 +109,8 @@ class CatchupPlan:
 
     requests: list[CatchupRequest]
     waits: list[str]
+    feeds: int = 0
+    """Active feeds: the size of a request naming none."""
 
 
 def plan_requests(
@@ -117,14 +151,16 @@ def plan(instance: dg.DagsterInstance, store: StoreResource, today: date) -> Cat
         today=today, feeds=feeds, server_healthy=server_healthy, feed_days=statuses, busy=busy,
         lookback_days=lookback,
     )  # fmt: skip
-    return CatchupPlan(requests, waits)
+    return CatchupPlan(requests, waits, len(feeds))
 
 
-def to_run_request(req: CatchupRequest) -> dg.RunRequest:
-    """The collection run for one catch-up request, tagged with its reason."""
+def to_run_request(req: CatchupRequest, feeds: int) -> dg.RunRequest:
+    """The collection run for one catch-up request, tagged with its reason; its time limit
+    sized from its feeds (`feeds`: every active feed, for a request naming none)."""
     return CollectionRequest(
         req.start, req.end, feed_ids=req.feed_ids, trigger="catch-up", reason=req.reason,
-        run_key=req.key,
+        run_key=req.key, feed_count=len(req.feed_ids) or feeds,
+        max_seconds=read_settings().run_max_seconds,
     ).run_request()  # fmt: skip
 
 
@@ -153,4 +189,4 @@ def catchup_sensor(
             f"nothing to catch up: every feed-day of the last {lookback} days is collected"
         )
         return dg.SensorResult(skip_reason=reason)
-    return dg.SensorResult(run_requests=[to_run_request(r) for r in found.requests])
+    return dg.SensorResult(run_requests=[to_run_request(r, found.feeds) for r in found.requests])
