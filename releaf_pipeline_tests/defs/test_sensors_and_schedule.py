@@ -16,12 +16,15 @@ from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_server
 from releaf_pipeline.lib.store.tables import servers
 
 
-def test_nightly_schedule_targets_yesterday():
+def test_nightly_schedule_targets_yesterday_with_a_time_limit_sized_from_its_feeds(store):
     at = datetime(2026, 10, 6, 2, 0, tzinfo=UTC)
-    with dg.build_schedule_context(scheduled_execution_time=at) as ctx:
+    with dg.build_schedule_context(scheduled_execution_time=at, resources={"store": store}) as ctx:
         req = nightly_schedule(ctx)
     assert req.partition_key == "2026-10-05" and req.run_key == "nightly:2026-10-05"
     assert req.tags["releaf/trigger"] == "nightly"
+    feeds = len(store_feeds(store))
+    assert feeds > 0
+    assert req.tags["dagster/max_runtime"] == str(int(600 + 0.2 * feeds))
 
 
 @pytest.fixture
@@ -38,6 +41,12 @@ def store(home, sim) -> StoreResource:
         now=now,
     )
     return store
+
+
+def store_feeds(store: StoreResource) -> list:
+    from releaf_pipeline.lib.store.registry import list_feeds
+
+    return list_feeds(store.engine())
 
 
 def _resources(store, when: str):
