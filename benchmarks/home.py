@@ -20,12 +20,17 @@ def default_concurrency() -> int:
 
 
 class Home:
-    """A fresh DAGSTER_HOME (instance, store, key) for one scenario."""
+    """A fresh DAGSTER_HOME (instance, store, key) for one scenario. Its instance is the
+    one `releaf` writes for a home that has none: runs launched at once by the default run
+    launcher (a code server, a process per run), as on an operator's machine with no
+    daemon."""
 
     def __init__(self, path: Path) -> None:
+        from releaf_pipeline.launch import DEFAULT_INSTANCE_YAML
+
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "dagster.yaml", path / "dagster.yaml")
+        (path / "dagster.yaml").write_text(DEFAULT_INSTANCE_YAML)
 
     def copy(self, path: Path) -> Home:
         """A copy of this home as it is now (no process may be using it)."""
