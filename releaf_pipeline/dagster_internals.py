@@ -7,7 +7,10 @@ Dagster upgrade that moves or changes one breaks this module alone, and
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+
+import dagster as dg
 
 # The materialization a partitioned check's result judges: without it the UI counts the
 # result against none and shows the partition's check as missing (partitioned checks are
@@ -27,7 +30,9 @@ __all__ = [
     "ASSET_PARTITION_RANGE_START_TAG",
     "AssetCheckEvaluationTargetMaterializationData",
     "is_valid_cron",
+    "new_report_id",
     "next_cron_tick",
+    "report_check_evaluation",
 ]
 
 
@@ -44,3 +49,33 @@ def next_cron_tick(cron: str, after: datetime, timezone: str = "UTC") -> datetim
     from dagster._utils.schedules import get_next_cron_tick
 
     return get_next_cron_tick(cron, after, timezone)
+
+
+def new_report_id() -> str:
+    """An id to file a batch of results reported outside any run under (no run has it)."""
+    return f"runless-{uuid.uuid4().hex}"
+
+
+def report_check_evaluation(
+    instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvaluation, report_id: str
+) -> None:
+    """Record a check's result outside any run, as `report_runless_asset_event` does, but
+    filed under `report_id` (from `new_report_id`, at most one result per check and
+    partition each).
+
+    Dagster 1.13 files every runless result under one run id and keeps at most one result
+    per (check, run id, partition): the second runless result for a partition breaks that
+    unique index. Filed under an id of their own, a day's results can be reported again
+    each time an operator changes the day, each newer than the last.
+    """
+    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster._core.instance.utils import RUNLESS_JOB_NAME
+
+    instance.report_dagster_event(
+        DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value,
+            event_specific_data=evaluation,
+            job_name=RUNLESS_JOB_NAME,
+        ),
+        run_id=report_id,
+    )
