@@ -272,6 +272,17 @@ def run_collection(
     return collect(defs, request, app.instance, progress=progress, notice=notice)
 
 
+def publish_days(app: App) -> None:
+    """Show at once, in the UI, each day an operator's change rewrote (its figures and
+    check results), as the store now has it; a run would otherwise show it only when it
+    next covers the day."""
+    from releaf_pipeline.defs.collection.day_view import Judged
+    from releaf_pipeline.defs.collection.publish import publish_runless
+
+    judged = Judged(app.now().date(), app.settings.catchup_lookback_days)
+    publish_runless(app.instance, app.engine, judged)
+
+
 @dataclass(frozen=True)
 class CollectionSummary:
     """What a range's collection left: pages per account, and the feeds not collected."""

@@ -7,6 +7,7 @@ Dagster upgrade that moves or changes one breaks this module alone, and
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -41,7 +42,9 @@ __all__ = [
     "ASSET_PARTITION_RANGE_START_TAG",
     "AssetCheckEvaluationTargetMaterializationData",
     "is_valid_cron",
+    "new_report_id",
     "next_cron_tick",
+    "report_check_evaluation",
     "submission_workspace",
     "submit_run",
 ]
@@ -130,3 +133,33 @@ def submit_run(
         asset_graph=repository.asset_graph,
     )
     return instance.submit_run(run.run_id, workspace)
+
+
+def new_report_id() -> str:
+    """An id to file a batch of results reported outside any run under (no run has it)."""
+    return f"runless-{uuid.uuid4().hex}"
+
+
+def report_check_evaluation(
+    instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvaluation, report_id: str
+) -> None:
+    """Record a check's result outside any run, as `report_runless_asset_event` does, but
+    filed under `report_id` (from `new_report_id`, at most one result per check and
+    partition each).
+
+    Dagster 1.13 files every runless result under one run id and keeps at most one result
+    per (check, run id, partition): the second runless result for a partition breaks that
+    unique index. Filed under an id of their own, a day's results can be reported again
+    each time an operator changes the day, each newer than the last.
+    """
+    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster._core.instance.utils import RUNLESS_JOB_NAME
+
+    instance.report_dagster_event(
+        DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value,
+            event_specific_data=evaluation,
+            job_name=RUNLESS_JOB_NAME,
+        ),
+        run_id=report_id,
+    )

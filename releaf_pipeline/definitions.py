@@ -3,7 +3,11 @@
 import dagster as dg
 
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
-from releaf_pipeline.defs.collection.checks import deposits_reconcile, meter_anomalies
+from releaf_pipeline.defs.collection.checks import (
+    deposits_complete,
+    deposits_reconcile,
+    meter_anomalies,
+)
 from releaf_pipeline.defs.health.checks import feeds_collected, feeds_fresh
 from releaf_pipeline.defs.health.fleet import fleet_health_asset
 from releaf_pipeline.defs.health.freshness import (
@@ -45,6 +49,7 @@ defs = dg.Definitions(
     asset_checks=[
         feeds_fresh,
         feeds_collected,
+        deposits_complete,
         deposits_reconcile,
         meter_anomalies,
         certificates_credit_deposits,

@@ -48,3 +48,30 @@ def test_cron_parser_refuses_what_the_daemon_refuses() -> None:
     assert not internals.is_valid_cron("61 2 * * *")
     with pytest.raises(ValueError):
         internals.next_cron_tick("0 2 31 2 *", datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_a_partition_check_result_can_be_reported_outside_a_run_again_and_again(
+    tmp_path,
+) -> None:
+    key = dg.AssetCheckKey(dg.AssetKey("a"), "c")
+
+    def result(passed: bool) -> dg.AssetCheckEvaluation:
+        return dg.AssetCheckEvaluation(
+            asset_key=key.asset_key, check_name=key.name, passed=passed, partition="2026-11-01"
+        )
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.report_runless_asset_event(result(True))
+        # Dagster's own runless report keeps one result per partition: when this stops
+        # failing, `report_check_evaluation` can give way to it.
+        with pytest.raises(Exception, match="UNIQUE"):
+            instance.report_runless_asset_event(result(False))
+        internals.report_check_evaluation(instance, result(False), internals.new_report_id())
+        internals.report_check_evaluation(instance, result(True), internals.new_report_id())
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+    # Newest first, as the UI reads them: the latest report is the partition's result.
+    assert [h.event.dagster_event.event_specific_data.passed for h in history] == [
+        True,
+        False,
+        True,
+    ]

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from releaf_pipeline.app import App, UserError, check_activation, read_ca_bundle, verify_server
+from releaf_pipeline.app import (
+    App,
+    UserError,
+    check_activation,
+    publish_days,
+    read_ca_bundle,
+    verify_server,
+)
 from releaf_pipeline.cli.output import parse_date, say
 from releaf_pipeline.cli.registry import TOKEN_ENV, feed, server
 from releaf_pipeline.lib.rules import SCOPES
@@ -85,6 +92,7 @@ def server_update(
         app.engine, cipher, name=name, url=target, token=token, ca_bundle_pem=bundle,
         dealer_code=ping.dealer_code, now=app.now(),
     )  # fmt: skip
+    publish_days(app)
     changed = [
         what
         for what, done in (
@@ -146,6 +154,7 @@ def feed_pause(code: str, server: str | None) -> int:
         say(f"paused feed {target.customer_code} on {target.server_name}")
     else:
         say(f"feed {target.customer_code} on {target.server_name} was paused already")
+    publish_days(app)
     return 0
 
 
@@ -165,6 +174,7 @@ def feed_resume(code: str, server: str | None) -> int:
         say(f"resumed feed {target.customer_code} on {target.server_name}")
     else:
         say(f"feed {target.customer_code} on {target.server_name} was not paused")
+    publish_days(app)
     return 0
 
 
@@ -181,6 +191,7 @@ def feed_remove(code: str, server: str | None) -> int:
         return 0
     target = _one_feed(app, code, server)
     remove_feed(app.engine, target, now=app.now())
+    publish_days(app)
     say(
         f"removed feed {target.customer_code} on {target.server_name}; its history stays "
         f"(`releaf feed resume {target.server_name}/{target.customer_code}` brings it back)"
@@ -260,6 +271,7 @@ def feed_update(
         app.engine, target, now=app.now(), account=account, scope=scope,
         activation_date=activation, account_from=moved_from,
     )  # fmt: skip
+    publish_days(app)
     if not said:
         say(f"feed {target.customer_code} on {target.server_name} already is so")
     for line in said:

@@ -59,13 +59,66 @@ def partitioned_check(
 
 
 def checked_keys(context: dg.AssetCheckExecutionContext) -> list[str]:
-    """The partition keys the check evaluates: every key of the run's range."""
-    return list(context.partition_keys)
+    """The partition keys the check evaluates: every key of the run's range, and every
+    other partition of its asset the run materialized (a day the run rewrote)."""
+    (spec,) = context.check_specs
+    keys = set(context.partition_keys)
+    keys |= materialized_in_run(context.instance, spec.asset_key, context.run.run_id)
+    return sorted(keys)
+
+
+def materialized_in_run(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, run_id: str
+) -> set[str]:
+    """The partitions of `asset_key` that the run `run_id` materialized so far."""
+    record = instance.get_run_record_by_id(run_id)
+    if record is None:
+        return set()
+    found: set[str] = set()
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(
+            # A day's margin: whatever the clock or zone the run's creation was stored in,
+            # nothing the run wrote is missed; other runs' records are left out below.
+            dg.AssetRecordsFilter(
+                asset_key=asset_key,
+                after_timestamp=record.create_timestamp.timestamp() - 86400,
+            ),
+            limit=1000,
+            cursor=cursor,
+        )
+        found |= {r.partition_key for r in page.records if r.run_id == run_id and r.partition_key}
+        if not page.has_more:
+            return found
+        cursor = page.cursor
 
 
 def checked_days(context: dg.AssetCheckExecutionContext) -> list[date]:
     """The days a daily check evaluates, oldest first."""
     return [date.fromisoformat(k) for k in checked_keys(context)]
+
+
+def check_evaluation(
+    instance: dg.DagsterInstance,
+    check: dg.AssetCheckKey,
+    key: str,
+    *,
+    passed: bool,
+    severity: dg.AssetCheckSeverity,
+    metadata: Mapping[str, Any],
+    description: str,
+) -> dg.AssetCheckEvaluation:
+    """One partition's result of `check`, judging the partition's latest materialization."""
+    return dg.AssetCheckEvaluation(
+        asset_key=check.asset_key,
+        check_name=check.name,
+        passed=passed,
+        metadata=metadata,
+        severity=severity,
+        description=description,
+        partition=key,
+        target_materialization_data=_latest_materialization(instance, check.asset_key, key),
+    )
 
 
 def report(
@@ -80,25 +133,19 @@ def report(
     """One partition's result of the check being executed."""
     (spec,) = context.check_specs
     context.op_execution_context.log_event(
-        dg.AssetCheckEvaluation(
-            asset_key=spec.asset_key,
-            check_name=spec.name,
-            passed=passed,
-            metadata=metadata,
-            severity=severity,
-            description=description,
-            partition=key,
-            target_materialization_data=_latest_materialization(context, spec.asset_key, key),
+        check_evaluation(
+            context.instance, spec.key, key, passed=passed, severity=severity,
+            metadata=metadata, description=description,
         )
-    )
+    )  # fmt: skip
 
 
 def _latest_materialization(
-    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, key: str
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, key: str
 ) -> AssetCheckEvaluationTargetMaterializationData | None:
     # The result judges the partition's latest materialization: without this pointer the
     # UI counts the result against none and shows the partition's check as missing.
-    found = context.instance.fetch_materializations(
+    found = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[key]), limit=1
     )
     if not found.records:

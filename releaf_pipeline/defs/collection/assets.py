@@ -7,19 +7,22 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from releaf_pipeline.defs.collection.day_metadata import (
-    collection_metadata,
-    deposit_metadata,
-    plotted_accounts,
+from releaf_pipeline.defs.collection.day_view import (
+    DAILY_DEPOSITS_KEY,
+    METER_READINGS_KEY,
+    Judged,
+    daily_deposits_figures,
+    meter_readings_figures,
 )
+from releaf_pipeline.defs.collection.publish import publish_from_step
 from releaf_pipeline.defs.health.fleet import report_fleet_health
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.metadata import OWNERS
 from releaf_pipeline.defs.partitioned import daily_asset
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.launch import PROGRESS_TAG, RUN_SUMMARY_TAG_PREFIX, CollectionConfig
-from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
-from releaf_pipeline.lib.store.days import collection_days, deposit_days
+from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED, days_between
+from releaf_pipeline.lib.store.stale_days import mark_past_lookback
 from releaf_pipeline.settings import read_settings
 
 if TYPE_CHECKING:
@@ -59,9 +62,10 @@ def meter_readings(
     feed-day is recorded as collected, paused (server unhealthy) or failed, with the
     reason. A failing feed never stops the others.
 
-    Each day of the range gets its own figures (feeds collected, paused, failed, devices
-    reporting, and the feeds not collected with what happens next); the run's requests,
-    retries and time go to its log and `releaf/run.*` tags.
+    Each day of the range gets its own figures (feeds collected, paused, failed, paused
+    by an operator, devices reporting, and the feeds not collected with what happens
+    next), and so does every other day whose collection changed since it was shown; the
+    run's requests, retries and time go to its log and `releaf/run.*` tags.
     """
     from releaf_pipeline.lib.collector import CollectionReport, collect
     from releaf_pipeline.lib.store.feed_names import find_feeds
@@ -109,16 +113,13 @@ def meter_readings(
     _summarise_run(context, report)
     # A collection evaluates the servers' and feeds' health as it goes: the UI shows it.
     report_fleet_health(context.instance, engine, clock.now().date())
-    settings = read_settings()
-    server_healthy = {s.id: bool(s.healthy) for s in list_servers(engine)}
-    for day in collection_days(engine, start, end):
-        context.add_asset_metadata(
-            collection_metadata(
-                day, today=clock.now().date(), server_healthy=server_healthy,
-                lookback_days=settings.catchup_lookback_days,
-            ),
-            partition_key=day.day.isoformat(),
-        )  # fmt: skip
+    judged = Judged(clock.now().date(), read_settings().catchup_lookback_days)
+    mark_past_lookback(engine, judged.today, judged.lookback_days)
+    for day, metadata in meter_readings_figures(engine, days_between(start, end), judged).items():
+        context.add_asset_metadata(metadata, partition_key=day.isoformat())
+    # Days outside the range that the run rewrote (the nights' re-read window, late
+    # readings) or that changed since they were last shown get their figures too.
+    publish_from_step(context, engine, METER_READINGS_KEY, published=(start, end), judged=judged)
     return dg.MaterializeResult()
 
 
@@ -191,7 +192,8 @@ def daily_deposits(
     re-collections, in any order, give the same deposits; late readings move pages to
     their own dates. Meter resets and glitches are recorded as anomalies.
 
-    Each day of the range gets its own pages, in total and per account.
+    Each day of the range gets its own pages, in total and per account, and so does
+    every other day whose deposits were rewritten.
     """
     from releaf_pipeline.lib.store.deposits import update_deposits
 
@@ -203,10 +205,12 @@ def daily_deposits(
         f"{summary.days_written} feed-day(s) rewritten, {summary.readings_loaded} reading(s) "
         f"read, {summary.anomalies_new} new meter reset(s) or glitch(es)"
     )
-    days = deposit_days(engine, start, end)
-    accounts = plotted_accounts(days)
-    for day in days:
-        context.add_asset_metadata(
-            deposit_metadata(day, accounts), partition_key=day.day.isoformat()
-        )
+    for day, metadata in daily_deposits_figures(engine, days_between(start, end)).items():
+        context.add_asset_metadata(metadata, partition_key=day.isoformat())
+    # Deposits are recomputed for every feed and day whose inputs changed, in the range
+    # or not: each day rewritten outside it is shown again with its own pages.
+    publish_from_step(
+        context, engine, DAILY_DEPOSITS_KEY, published=(start, end),
+        judged=Judged(clock.now().date(), read_settings().catchup_lookback_days),
+    )  # fmt: skip
     return dg.MaterializeResult()

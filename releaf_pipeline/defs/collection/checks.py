@@ -1,13 +1,43 @@
-"""Checks on daily deposits, day by day: they reconcile with the readings, and the
-anomalies found in the meters are named."""
+"""Checks on daily deposits, day by day: the day's pages are complete, they reconcile with
+the readings, and the anomalies found in the meters are named."""
 
 import dagster as dg
 
 from releaf_pipeline.defs.collection.assets import daily_deposits
-from releaf_pipeline.defs.metadata import table
+from releaf_pipeline.defs.collection.day_view import Judged, check_outcomes
 from releaf_pipeline.defs.partitioned import checked_days, partitioned_check, report
-from releaf_pipeline.defs.resources import StoreResource
-from releaf_pipeline.lib.store.registry import list_feeds
+from releaf_pipeline.defs.resources import ClockResource, StoreResource
+from releaf_pipeline.settings import read_settings
+
+
+def report_days(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
+) -> None:
+    """Report the check being executed on each day it evaluates, as `day_view` judges it."""
+    (spec,) = context.check_specs
+    judged = Judged(clock.now().date(), read_settings().catchup_lookback_days)
+    outcomes = check_outcomes(store.engine(), spec.key, checked_days(context), judged)
+    for day, o in outcomes.items():
+        report(
+            context, day.isoformat(), passed=o.passed, severity=o.severity,
+            metadata=o.metadata, description=o.description,
+        )  # fmt: skip
+
+
+@partitioned_check(
+    asset=daily_deposits,
+    name="deposits_complete",
+    description=(
+        "Every feed the day expects was collected, so its pages are all there: WARN while "
+        "the catch-up will collect the missing feed-days, ERROR once a person must act "
+        "(a failure no retry fixes, a feed paused by an operator, a day past the look-back)."
+    ),
+)
+def deposits_complete(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
+) -> None:
+    """Fails on each day with a feed not collected, naming it and what happens next."""
+    report_days(context, store, clock)
 
 
 @partitioned_check(
@@ -18,40 +48,12 @@ from releaf_pipeline.lib.store.registry import list_feeds
         "(ERROR otherwise)."
     ),
 )
-def deposits_reconcile(context: dg.AssetCheckExecutionContext, store: StoreResource) -> None:
-    """Recomputes the run's days from the readings, each device seeded by its own latest
+def deposits_reconcile(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
+) -> None:
+    """Recomputes the days from the readings, each device seeded by its own latest
     reading before them, and fails on each day where a stored deposit differs."""
-    from releaf_pipeline.lib.store.deposits import reconcile_deposits
-
-    days = checked_days(context)
-    engine = store.engine()
-    feeds = {f.id: f for f in list_feeds(engine)}
-    wrong: dict = {}
-    for m in reconcile_deposits(engine, days[0], days[-1]):
-        wrong.setdefault(m.day, []).append(m)
-    for day in days:
-        found = wrong.get(day, [])
-        rows = [
-            (feeds[m.feed_id].server_name, feeds[m.feed_id].customer_code,
-             feeds[m.feed_id].account, m.stored, m.expected)
-            for m in found
-        ]  # fmt: skip
-        report(
-            context, day.isoformat(), passed=not rows, severity=dg.AssetCheckSeverity.ERROR,
-            description=(
-                f"{len(rows)} feed deposit(s) differ from their readings: rematerialize "
-                "daily_deposits for this day, and report it if it persists"
-                if rows else "every deposit matches its readings"
-            ),
-            metadata={
-                "mismatches": len(rows),
-                "differences": table(
-                    [("server", "string"), ("customer", "string"), ("account", "string"),
-                     ("stored", "int"), ("from readings", "int")],
-                    rows,
-                ),
-            },
-        )  # fmt: skip
+    report_days(context, store, clock)
 
 
 @partitioned_check(
@@ -62,34 +64,9 @@ def deposits_reconcile(context: dg.AssetCheckExecutionContext, store: StoreResou
         "with its feed and device (WARN)."
     ),
 )
-def meter_anomalies(context: dg.AssetCheckExecutionContext, store: StoreResource) -> None:
+def meter_anomalies(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
+) -> None:
     """Fails (WARN) on each day with a meter reset or glitch or an impossible reading,
     listing them."""
-    from releaf_pipeline.lib.store.days import anomalies_between
-
-    days = checked_days(context)
-    by_day: dict = {}
-    for a in anomalies_between(store.engine(), days[0], days[-1]):
-        by_day.setdefault(a.day, []).append(a)
-    for day in days:
-        found = by_day.get(day, [])
-        rows = [
-            (a.feed.server_name, a.feed.customer_code, a.feed.account, a.device_id, a.kind,
-             a.previous_count, a.count, a.detail or "")
-            for a in found
-        ]  # fmt: skip
-        named = ", ".join(f"{r[4]} on {r[1]}/{r[3]}" for r in rows[:5])
-        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
-        report(
-            context, day.isoformat(), passed=not rows, severity=dg.AssetCheckSeverity.WARN,
-            description=f"{named}{more}" if rows else "no meter anomaly",
-            metadata={
-                "anomalies": len(rows),
-                "found": table(
-                    [("server", "string"), ("customer", "string"), ("account", "string"),
-                     ("device", "string"), ("kind", "string"), ("previous count", "int"),
-                     ("count", "int"), ("detail", "string")],
-                    rows,
-                ),
-            },
-        )  # fmt: skip
+    report_days(context, store, clock)

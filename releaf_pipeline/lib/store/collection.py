@@ -18,6 +18,7 @@ from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.engine import upsert
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.scope import record_scope
+from releaf_pipeline.lib.store.stale_days import COLLECTION_VIEWS, mark_range
 from releaf_pipeline.lib.store.tables import anomalies, devices, feed_days, feeds, readings
 
 COLLECTED, PAUSED, FAILED = "collected", "paused", "failed"
@@ -117,6 +118,7 @@ def save_collection(
             if row["day"] in flagged:
                 row["reason"] = flagged[row["day"]]
         upsert(conn, feed_days, status_rows, ["feed_id", "day"])
+        mark_range(conn, fetched_from, fetched_to, COLLECTION_VIEWS)
 
         state = conn.execute(
             sa.select(feeds.c.synced_through, feeds.c.dirty_from).where(feeds.c.id == feed.id)
@@ -340,6 +342,7 @@ def record_status(
             _status_rows(feed_id, first, last, status, reason, run_id, now),
             ["feed_id", "day"],
         )
+        mark_range(conn, first, last, COLLECTION_VIEWS)
 
 
 def feed_day_statuses(

@@ -17,10 +17,16 @@ from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED, days
 from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds
 from releaf_pipeline.lib.store.tables import anomalies, deposits, feed_days, readings
 
+OPERATOR_PAUSED = "paused by operator"
+"""A feed-day not collected because an operator paused the feed."""
+NOT_COLLECTED = "not collected"
+"""A feed-day no run has covered."""
+
 
 @dataclass(frozen=True)
 class FeedDayProblem:
-    """A feed-day that was paused or failed, and why."""
+    """A feed-day that was not collected: paused, failed, paused by an operator, or not
+    collected at all; and why."""
 
     feed: FeedRecord
     status: str
@@ -29,13 +35,15 @@ class FeedDayProblem:
 
 @dataclass
 class CollectionDay:
-    """One date's collection across every feed active on it."""
+    """One date's collection across every feed the day expects: each feed active on it,
+    operator-paused ones included, and removed ones on the days they were collected."""
 
     day: date
     feeds_active: int = 0
     collected: int = 0
     paused: int = 0
     failed: int = 0
+    paused_by_operator: int = 0
     readings: int = 0
     """Devices with a reading dated that day (a device has one reading a day)."""
     problems: list[FeedDayProblem] = field(default_factory=list)
@@ -43,33 +51,27 @@ class CollectionDay:
     @property
     def not_yet_collected(self) -> int:
         """Active feeds with no status for the day (no run has covered it for them)."""
-        return self.feeds_active - self.collected - self.paused - self.failed
+        return sum(1 for p in self.problems if p.status == NOT_COLLECTED)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every feed the day expects was collected."""
+        return not self.problems
 
 
 def collection_days(engine: Engine, first: date, last: date) -> list[CollectionDay]:
     """Every day in [first, last], oldest first."""
-    # A feed an operator paused is not expected to be collected while it is.
-    feed_list = [f for f in list_feeds(engine) if f.paused_at is None]
-    by_id = {f.id: f for f in feed_list}
+    feed_list = list_feeds(engine, removed=True)
     out = {d: CollectionDay(d) for d in days_between(first, last)}
-    for day, item in out.items():
-        item.feeds_active = sum(1 for f in feed_list if f.activation_date <= day)
+    statuses: dict[tuple[int, date], tuple[str, str]] = {}
     with engine.connect() as conn:
-        statuses = conn.execute(
-            sa.select(feed_days.c.feed_id, feed_days.c.day, feed_days.c.status, feed_days.c.reason)
-            .where(feed_days.c.day.between(first, last))
-            .order_by(feed_days.c.day, feed_days.c.feed_id)
+        rows = conn.execute(
+            sa.select(
+                feed_days.c.feed_id, feed_days.c.day, feed_days.c.status, feed_days.c.reason
+            ).where(feed_days.c.day.between(first, last))
         )
-        for feed_id, day, status, reason in statuses:
-            item, feed = out[day], by_id.get(feed_id)
-            if feed is None or feed.activation_date > day:
-                continue
-            if status == COLLECTED:
-                item.collected += 1
-                continue
-            item.paused += status == PAUSED
-            item.failed += status == FAILED
-            item.problems.append(FeedDayProblem(feed, status, reason or ""))
+        for feed_id, day, status, reason in rows:
+            statuses[(feed_id, day)] = (status, reason or "")
         counts = conn.execute(
             sa.select(readings.c.day, sa.func.count())
             .where(readings.c.day.between(first, last))
@@ -77,6 +79,33 @@ def collection_days(engine: Engine, first: date, last: date) -> list[CollectionD
         )
         for day, n in counts:
             out[day].readings = int(n)
+    for day, item in out.items():
+        for feed in feed_list:
+            if feed.activation_date > day:
+                continue
+            status, reason = statuses.get((feed.id, day), (NOT_COLLECTED, ""))
+            if status == COLLECTED:
+                item.feeds_active += 1
+                item.collected += 1
+                continue
+            if feed.removed_at is not None:
+                # A removed feed is not expected any more; the days it was collected stay.
+                continue
+            item.feeds_active += 1
+            if feed.paused_at is not None:
+                # The nights and the catch-up leave it alone until it is resumed.
+                item.paused_by_operator += 1
+                was = f"{status}: {reason}" if status != NOT_COLLECTED and reason else status
+                why = f"paused on {feed.paused_at.date()}" + (
+                    f" (the day was {was})" if status != NOT_COLLECTED else ""
+                )
+                item.problems.append(FeedDayProblem(feed, OPERATOR_PAUSED, why))
+                continue
+            item.paused += status == PAUSED
+            item.failed += status == FAILED
+            item.problems.append(FeedDayProblem(feed, status, reason))
+    for item in out.values():
+        item.problems.sort(key=lambda p: (p.feed.server_name, p.feed.customer_code))
     return list(out.values())
 
 

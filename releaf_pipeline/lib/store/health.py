@@ -13,6 +13,7 @@ from releaf_pipeline.lib.business_days import business_days_after, is_stale
 from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.scope import managed_readings_only
+from releaf_pipeline.lib.store.stale_days import mark_problem_days
 from releaf_pipeline.lib.store.tables import (
     device_readings,
     devices,
@@ -58,6 +59,8 @@ def record_server_health(
         if changed:
             values["health_since"] = now
             _event(conn, "server", server_id, healthy, now, reason)
+            # What happens next to its feeds' missed days depends on it.
+            mark_problem_days(conn, server_id)
         conn.execute(servers.update().where(servers.c.id == server_id).values(**values))
     return changed
 

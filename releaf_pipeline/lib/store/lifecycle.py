@@ -12,6 +12,13 @@ from releaf_pipeline.lib.rules import SCOPES
 from releaf_pipeline.lib.store.codes import customer_key
 from releaf_pipeline.lib.store.feed_accounts import account_histories, move_account_from
 from releaf_pipeline.lib.store.registry import FeedRecord, RegistryError
+from releaf_pipeline.lib.store.stale_days import (
+    COLLECTION_VIEWS,
+    DEPOSIT_VIEWS,
+    mark_days,
+    mark_missed_days,
+    mark_range,
+)
 from releaf_pipeline.lib.store.tables import certificates, deposits, feeds, servers
 
 
@@ -23,6 +30,8 @@ def pause_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> bool:
             .where(feeds.c.id == feed.id, feeds.c.paused_at.is_(None))
             .values(paused_at=now)
         )
+        if done.rowcount:
+            mark_missed_days(conn, feed.id, _yesterday(now))
     return bool(done.rowcount)
 
 
@@ -61,6 +70,8 @@ def resume_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> bool:
             )
             .values(paused_at=None, removed_at=None)
         )
+        if done.rowcount:
+            mark_missed_days(conn, feed.id, _yesterday(now))
     return bool(done.rowcount)
 
 
@@ -68,6 +79,12 @@ def remove_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> None:
     """Stop the feed for good; its readings, deposits and certificates stay."""
     with engine.begin() as conn:
         conn.execute(feeds.update().where(feeds.c.id == feed.id).values(removed_at=now))
+        mark_missed_days(conn, feed.id, _yesterday(now))
+
+
+def _yesterday(now: datetime) -> date:
+    """The latest day that is over: the last a change of the registry can show on."""
+    return now.date() - timedelta(days=1)
 
 
 def remove_server(engine: Engine, name: str, *, now: datetime) -> None:
@@ -183,6 +200,13 @@ def _move_account(conn: Connection, feed: FeedRecord, account: str, day: date | 
         )
     old = feed.account
     move_account_from(conn, feed, account, start)
+    mark_days(
+        conn,
+        conn.execute(
+            sa.select(deposits.c.day).where(deposits.c.feed_id == feed.id, deposits.c.day >= start)
+        ).scalars(),
+        DEPOSIT_VIEWS,
+    )
     # Marked due from the day moved, so a deposit computation running meanwhile never
     # leaves a day on the account it left.
     _dirty(conn, feed, start)
@@ -236,6 +260,9 @@ def _move_activation(conn: Connection, feed: FeedRecord, activation: date) -> st
                 f"move to {first} at the latest"
             )
     _dirty(conn, feed, min(activation, feed.activation_date), activation_date=activation)
+    # The days between the two dates gain or lose the feed as one they expect.
+    low, high = sorted((activation, feed.activation_date))
+    mark_range(conn, low, high - timedelta(days=1), COLLECTION_VIEWS)
     if activation < feed.activation_date:
         return (
             f"activation {feed.activation_date} -> {activation}: collect the days before with "

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from releaf_pipeline.lib.labels import check_label
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
+from releaf_pipeline.lib.store.stale_days import mark_problem_days
 from releaf_pipeline.lib.store.tables import feeds, servers
 
 
@@ -131,6 +132,8 @@ def add_server(
                     f"no server named {name!r} is registered: see `releaf server list`"
                 )
             conn.execute(servers.update().where(servers.c.name == name).values(**values))
+            # Healthy again: what happens next to its feeds' missed days changes.
+            mark_problem_days(conn, exists.id)
         elif exists and exists.removed_at is not None:
             # A removed server registered again under its name: its history is its own.
             conn.execute(

@@ -179,6 +179,18 @@ deposits = sa.Table(
     sa.Index("ix_deposits_day", "day"),
 )
 
+stale_days = sa.Table(
+    "stale_days",
+    metadata,
+    # Days whose view in Dagster (an asset's figures and check results for the day) no
+    # longer matches the store: written with the change that made it so, removed once the
+    # day is published again. One row per change; a day may be listed many times.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("asset", sa.String(40), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Index("ix_stale_days_asset", "asset", "id"),
+)
+
 anomalies = sa.Table(
     "anomalies",
     metadata,

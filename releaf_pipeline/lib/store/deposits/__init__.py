@@ -48,6 +48,7 @@ from releaf_pipeline.lib.store.deposits.work import (
 from releaf_pipeline.lib.store.engine import execute_many, upsert
 from releaf_pipeline.lib.store.feed_accounts import account_histories
 from releaf_pipeline.lib.store.registry import list_feeds
+from releaf_pipeline.lib.store.stale_days import DEPOSIT_VIEWS, mark_days
 from releaf_pipeline.lib.store.tables import anomalies, deposits, devices, feeds
 
 __all__ = [
@@ -111,8 +112,19 @@ def _update_batch(
     )
 
     full_ids = [w.feed.id for w in batch if w.full]
+    # The days whose pages or anomalies this batch rewrites: their view is published again.
+    rewritten = {*dep_rows["day"], *(r["day"] for r in (*add_meters, *drop_meters))}
     with engine.begin() as conn:
         if full_ids:
+            # The days before a moved activation, whose deposits go below.
+            rewritten.update(
+                conn.execute(
+                    sa.select(deposits.c.day)
+                    .distinct()
+                    .join(feeds, feeds.c.id == deposits.c.feed_id)
+                    .where(feeds.c.id.in_(full_ids), deposits.c.day < feeds.c.activation_date)
+                ).scalars()
+            )
             # The activation may have moved later: days before it hold no deposit.
             execute_many(
                 conn,
@@ -122,6 +134,7 @@ def _update_batch(
                 [{"f": fid, "a": activation[fid]} for fid in full_ids],
             )
         upsert(conn, deposits, dep_rows, ["feed_id", "day"])
+        mark_days(conn, rewritten, DEPOSIT_VIEWS)
         if drop_meters:
             execute_many(
                 conn,
