@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from releaf_pipeline.app import App, UserError, check_activation, read_ca_bundle, verify_server
+from releaf_pipeline.app import (
+    App,
+    UserError,
+    check_activation,
+    read_ca_bundle,
+    record_fleet_health,
+    verify_server,
+)
 from releaf_pipeline.cli.output import parse_date, say
 from releaf_pipeline.cli.registry import TOKEN_ENV, feed, server
 from releaf_pipeline.lib.rules import SCOPES
@@ -85,6 +92,7 @@ def server_update(
         app.engine, cipher, name=name, url=target, token=token, ca_bundle_pem=bundle,
         dealer_code=ping.dealer_code, now=app.now(),
     )  # fmt: skip
+    record_fleet_health(app)
     changed = [
         what
         for what, done in (
@@ -109,6 +117,7 @@ def server_remove(name: str) -> int:
 
     app = App()
     remove_server(app.engine, name, now=app.now())
+    record_fleet_health(app)
     say(f"removed server {name}; its feeds' history stays")
     return 0
 
@@ -143,6 +152,7 @@ def feed_pause(code: str, server: str | None) -> int:
     app = App()
     target = _one_feed(app, code, server)
     if pause_feed(app.engine, target, now=app.now()):
+        record_fleet_health(app)
         say(f"paused feed {target.customer_code} on {target.server_name}")
     else:
         say(f"feed {target.customer_code} on {target.server_name} was paused already")
@@ -162,6 +172,7 @@ def feed_resume(code: str, server: str | None) -> int:
     app = App()
     target = _one_feed(app, code, server, removed=True)
     if resume_feed(app.engine, target, now=app.now()):
+        record_fleet_health(app)
         say(f"resumed feed {target.customer_code} on {target.server_name}")
     else:
         say(f"feed {target.customer_code} on {target.server_name} was not paused")
@@ -181,6 +192,7 @@ def feed_remove(code: str, server: str | None) -> int:
         return 0
     target = _one_feed(app, code, server)
     remove_feed(app.engine, target, now=app.now())
+    record_fleet_health(app)
     say(
         f"removed feed {target.customer_code} on {target.server_name}; its history stays "
         f"(`releaf feed resume {target.server_name}/{target.customer_code}` brings it back)"
@@ -260,6 +272,8 @@ def feed_update(
         app.engine, target, now=app.now(), account=account, scope=scope,
         activation_date=activation, account_from=moved_from,
     )  # fmt: skip
+    if said:
+        record_fleet_health(app)
     if not said:
         say(f"feed {target.customer_code} on {target.server_name} already is so")
     for line in said:
