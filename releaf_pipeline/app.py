@@ -98,6 +98,15 @@ class App:
             self.instance.dispose()
 
 
+def record_fleet_health(app: App) -> None:
+    """Show a change an operator made (a server or feed added, updated, paused, resumed or
+    removed) in the UI at once: a fresh `fleet_health` and fresh results of its checks,
+    rather than whatever the last health run saw."""
+    from releaf_pipeline.defs.health.fleet import report_fleet_health
+
+    report_fleet_health(app.instance, app.engine, app.now().date(), force=True)
+
+
 @contextmanager
 def store_url_checked() -> Iterator[None]:
     """Turn a RELEAF_DATABASE_URL that SQLAlchemy cannot use into a UserError; the URL is

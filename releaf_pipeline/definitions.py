@@ -9,12 +9,16 @@ from releaf_pipeline.defs.collection.checks import (
     meter_anomalies,
 )
 from releaf_pipeline.defs.health.checks import feeds_collected, feeds_fresh
-from releaf_pipeline.defs.health.fleet import fleet_health_asset
 from releaf_pipeline.defs.health.freshness import (
     deposits_freshness_checks,
     deposits_freshness_sensor,
 )
-from releaf_pipeline.defs.health.sensors import catchup_sensor, server_health_sensor
+from releaf_pipeline.defs.health.sensors import catchup_sensor
+from releaf_pipeline.defs.health.server_health import (
+    fleet_health_asset,
+    server_health_job,
+    server_health_schedule,
+)
 from releaf_pipeline.defs.jobs import collection_job, monthly_close_job
 from releaf_pipeline.defs.resources import (
     ClockResource,
@@ -55,10 +59,9 @@ defs = dg.Definitions(
         certificates_credit_deposits,
         *deposits_freshness_checks,
     ],
-    jobs=[collection_job, monthly_close_job],
-    schedules=[nightly_schedule],
+    jobs=[collection_job, monthly_close_job, server_health_job],
+    schedules=[nightly_schedule, server_health_schedule],
     sensors=[
-        server_health_sensor,
         catchup_sensor,
         monthly_close_sensor,
         deposits_freshness_sensor,

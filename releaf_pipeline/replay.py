@@ -1,6 +1,6 @@
 """`releaf nightly`: one night, as the daemon would run it, at the night's moment.
 
-The server health evaluation, the nightly schedule's run, every run the catch-up sensor
+A run of the server_health job, the nightly schedule's run, every run the catch-up sensor
 requests (again until it asks for nothing new), then the monthly close for any month
 that closes. The schedule and sensors are evaluated here with the night's time; each run
 they ask for is submitted to the instance at DAGSTER_HOME and waited on, tagged as a
@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -37,6 +38,9 @@ from releaf_pipeline.launch import (
     night_time,
     requested_days,
 )
+
+if TYPE_CHECKING:
+    from releaf_pipeline.defs.resources import StoreResource
 
 __all__ = ["Night", "NightRun", "night_time", "replay_night"]
 
@@ -151,6 +155,23 @@ def _run_config_parts(config: dg.RunConfig | dict | None) -> dict:
     return {"ops": dict(config.get("ops", {})), "resources": dict(config.get("resources", {}))}
 
 
+def _server_health(launcher: Launcher, at: datetime, store: StoreResource, night: Night) -> str:
+    """The server_health job at the night's moment; one line on the servers' health. A
+    failed run is one of the night's runs (it makes `releaf nightly` exit 1)."""
+    from releaf_pipeline.definitions import defs
+    from releaf_pipeline.defs.health.fleet import servers_summary
+    from releaf_pipeline.defs.health.server_health import SERVER_HEALTH_JOB
+
+    result = launcher.execute(
+        defs, SERVER_HEALTH_JOB, run_config=dg.RunConfig(resources=clock_config(at)),
+        tags={TRIGGER_TAG: REPLAY_TRIGGER, REPLAY_OF_TAG: "server_health"},
+    )  # fmt: skip
+    if not result.success:
+        night.runs.append(NightRun(result.run_id, "server_health", "", "", False, result.failure))
+        return f"the server health check failed: {result.failure}"
+    return servers_summary(store.engine())
+
+
 def replay_night(
     day: date,
     instance: dg.DagsterInstance,
@@ -164,7 +185,6 @@ def replay_night(
     from releaf_pipeline.defs.health.sensors import (
         CATCHUP_SENSOR,
         catchup_sensor,
-        server_health_sensor,
     )
     from releaf_pipeline.defs.resources import ClockResource
     from releaf_pipeline.defs.rollup.sensors import MONTHLY_CLOSE_SENSOR, monthly_close_sensor
@@ -180,10 +200,8 @@ def replay_night(
         request = nightly_schedule(ctx)
     # A run of the night still in progress is waited for before the health check writes.
     collect = launches.due(request.run_key)
-    with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
-        skip = server_health_sensor(ctx)
-        night.server_health = getattr(skip, "skip_message", str(skip))
     with Launcher(instance) as launcher:
+        night.server_health = _server_health(launcher, at, resources["store"], night)
         if collect:
             night.runs.append(_run(launcher, request, "nightly", at))
         for _ in range(MAX_CATCHUP_ROUNDS):

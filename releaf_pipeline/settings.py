@@ -31,7 +31,7 @@ VARIABLES = {
     "RELEAF_CONCURRENCY_PER_SERVER": "requests in flight and feeds in progress per server",
     "RELEAF_NOW": "an ISO date-time the pipeline takes as now",
     "RELEAF_NIGHTLY_CRON": "when the nightly schedule runs (UTC)",
-    "RELEAF_HEALTH_CHECK_SECONDS": "how often the server_health sensor pings every server",
+    "RELEAF_HEALTH_CHECK_SECONDS": "how often the server_health schedule pings every server",
     "RELEAF_CATCHUP_SECONDS": "how often the catch_up sensor looks for work",
     "RELEAF_CATCHUP_LOOKBACK_DAYS": "how far back the catch-up sensor looks",
     "RELEAF_CERTIFICATE_GRACE_DAYS": "days after a month's end after which it closes anyway",

@@ -14,6 +14,7 @@ from releaf_pipeline.app import (
     check_activation,
     publish_days,
     read_ca_bundle,
+    record_fleet_health,
     verify_server,
 )
 from releaf_pipeline.cli.output import parse_date, say
@@ -93,6 +94,7 @@ def server_update(
         dealer_code=ping.dealer_code, now=app.now(),
     )  # fmt: skip
     publish_days(app)
+    record_fleet_health(app)
     changed = [
         what
         for what, done in (
@@ -117,6 +119,7 @@ def server_remove(name: str) -> int:
 
     app = App()
     remove_server(app.engine, name, now=app.now())
+    record_fleet_health(app)
     say(f"removed server {name}; its feeds' history stays")
     return 0
 
@@ -151,6 +154,7 @@ def feed_pause(code: str, server: str | None) -> int:
     app = App()
     target = _one_feed(app, code, server)
     if pause_feed(app.engine, target, now=app.now()):
+        record_fleet_health(app)
         say(f"paused feed {target.customer_code} on {target.server_name}")
     else:
         say(f"feed {target.customer_code} on {target.server_name} was paused already")
@@ -171,6 +175,7 @@ def feed_resume(code: str, server: str | None) -> int:
     app = App()
     target = _one_feed(app, code, server, removed=True)
     if resume_feed(app.engine, target, now=app.now()):
+        record_fleet_health(app)
         say(f"resumed feed {target.customer_code} on {target.server_name}")
     else:
         say(f"feed {target.customer_code} on {target.server_name} was not paused")
@@ -192,6 +197,7 @@ def feed_remove(code: str, server: str | None) -> int:
     target = _one_feed(app, code, server)
     remove_feed(app.engine, target, now=app.now())
     publish_days(app)
+    record_fleet_health(app)
     say(
         f"removed feed {target.customer_code} on {target.server_name}; its history stays "
         f"(`releaf feed resume {target.server_name}/{target.customer_code}` brings it back)"
@@ -272,6 +278,8 @@ def feed_update(
         activation_date=activation, account_from=moved_from,
     )  # fmt: skip
     publish_days(app)
+    if said:
+        record_fleet_health(app)
     if not said:
         say(f"feed {target.customer_code} on {target.server_name} already is so")
     for line in said:

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from releaf_pipeline.app import App, UserError, check_activation, read_ca_bundle, verify_server
+from releaf_pipeline.app import (
+    App,
+    UserError,
+    check_activation,
+    read_ca_bundle,
+    record_fleet_health,
+    verify_server,
+)
 from releaf_pipeline.cli.formats import CA_HEADER, ca_fingerprint, ca_sha256, moment
 from releaf_pipeline.cli.output import emit, iso, say
 from releaf_pipeline.lib.rules import SCOPES
@@ -70,6 +77,7 @@ def server_add(name: str, url: str, ca_bundle: str | None) -> int:
         app.engine, app.cipher, name=name, url=url, token=token, ca_bundle_pem=ca_pem,
         dealer_code=ping.dealer_code, now=app.now(),
     )  # fmt: skip
+    record_fleet_health(app)
     say(
         f"registered server {registered.name} at {registered.url} (dealer {registered.dealer_code})"
     )
@@ -150,6 +158,7 @@ def feed_add(
     app = App()
     check_activation(app, spec.activation_date)
     (added,) = add_feeds(app.engine, [spec], now=app.now())
+    record_fleet_health(app)
     named = f" ({spec.account_name})" if spec.account_name else ""
     say(
         f"registered feed {added.customer_code} on {added.server_name} -> account "
@@ -187,6 +196,7 @@ def feed_import(path: str) -> int:
     except RegistryError as exc:
         line = lines[getattr(exc, "index", 0)]
         raise UserError(f"{csv_path}:{line}: {exc} (nothing was imported)") from None
+    record_fleet_health(app)
     say(f"imported {len(added)} feed(s) from {csv_path}")
     return 0
 

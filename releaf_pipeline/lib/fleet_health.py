@@ -77,7 +77,7 @@ def _server_state(server: ServerRecord, check_seconds: int) -> ServerState:
             UNCHECKED,
             None,
             "",
-            f"checked by the server_health sensor within {check_seconds} s",
+            f"checked by the server_health job within {check_seconds} s",
         )
     if server.healthy:
         return ServerState(

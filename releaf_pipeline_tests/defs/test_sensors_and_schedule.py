@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pytest
 
-from releaf_pipeline.defs.health.sensors import catchup_sensor, server_health_sensor
+from releaf_pipeline.defs.health.sensors import catchup_sensor
+from releaf_pipeline.defs.health.server_health import fleet_health_asset
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.defs.schedules import nightly_schedule
 from releaf_pipeline.lib.store.collection import record_status
@@ -66,17 +67,25 @@ def _fleet_tables(instance) -> tuple[dict, list[dict], list[dict]]:
     return counts, servers, feeds
 
 
-def test_server_health_sensor_marks_outage_and_recovery(store, sim):
+def _health_check(instance, store, when: str) -> dict[str, dg.AssetCheckEvaluation]:
+    """The server_health job's one asset, materialized at `when`; its checks' results."""
+    result = dg.materialize(
+        [fleet_health_asset], instance=instance, resources=_resources(store, when)
+    )
+    assert result.success
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def test_the_health_check_marks_outage_and_recovery_and_its_check_turns_red(store, sim):
     instance = dg.DagsterInstance.ephemeral()
     sim.set_outage(True)
-    with dg.build_sensor_context(
-        instance=instance, resources=_resources(store, "2026-10-06T10:00:00Z")
-    ) as ctx:
-        skip = server_health_sensor(ctx)
-    assert "server_error" in skip.skip_message or "unreachable" in skip.skip_message
+    checks = _health_check(instance, store, "2026-10-06T10:00:00Z")
     (server,) = list_servers(store.engine())
     assert server.healthy is False
     assert server.health_since == datetime(2026, 10, 6, 10, tzinfo=UTC)
+    red = checks["servers_healthy"]
+    assert not red.passed and red.severity == dg.AssetCheckSeverity.ERROR
+    assert red.description.startswith("1 server(s) unhealthy: east (")
     # The UI's fleet health says it, with what happens next.
     counts, servers, feeds = _fleet_tables(instance)
     assert counts["servers_unhealthy"] == 1 and counts["feeds_paused"] == len(feeds) > 0
@@ -86,10 +95,8 @@ def test_server_health_sensor_marks_outage_and_recovery(store, sim):
     assert all("once east answers its health check" in f["next"] for f in feeds)
 
     sim.set_outage(False)
-    with dg.build_sensor_context(
-        instance=instance, resources=_resources(store, "2026-10-06T10:05:00Z")
-    ) as ctx:
-        assert "all healthy" in server_health_sensor(ctx).skip_message
+    checks = _health_check(instance, store, "2026-10-06T10:05:00Z")
+    assert checks["servers_healthy"].passed
     (server,) = list_servers(store.engine())
     assert server.healthy and server.health_since == datetime(2026, 10, 6, 10, 5, tzinfo=UTC)
     counts, servers, feeds = _fleet_tables(instance)

@@ -10,9 +10,10 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 import pytest
 
-from releaf_pipeline.definitions import default_resources
-from releaf_pipeline.defs.health.sensors import server_health_sensor
-from releaf_pipeline.defs.resources import ClockResource
+from releaf_pipeline.definitions import defs
+from releaf_pipeline.defs.health.fleet import servers_summary
+from releaf_pipeline.defs.health.server_health import SERVER_HEALTH_JOB
+from releaf_pipeline.launch import clock_config, execute
 from releaf_pipeline.lib.store.collection import PAUSED, feed_day_statuses
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.tables import servers
@@ -54,14 +55,12 @@ def truth(fleet: Fleet, feeds, through: date) -> dict[str, dict[str, int]]:
     return {a["account"]: a["days"] for a in want["accounts"]}
 
 
-def health_check_alone(at: datetime) -> str:
-    """The server health sensor on its own, as the daemon ticks it; its summary."""
-    resources = {**default_resources(), "clock": ClockResource(frozen_at=at.isoformat())}
-    with (
-        dg.DagsterInstance.get() as instance,
-        dg.build_sensor_context(instance=instance, resources=resources) as ctx,
-    ):
-        return server_health_sensor(ctx).skip_message
+def health_check_alone(at: datetime, home) -> str:
+    """The server_health job on its own, as its schedule runs it; the servers' summary."""
+    with dg.DagsterInstance.get() as instance:
+        run_config = dg.RunConfig(resources=clock_config(at))
+        assert execute(defs, SERVER_HEALTH_JOB, instance, run_config=run_config).success
+    return servers_summary(make_engine(f"sqlite:///{home / 'releaf.db'}"))
 
 
 def server_row(releaf) -> dict:
@@ -90,7 +89,7 @@ def test_another_dealer_at_the_registered_url_is_never_deposited(
 
         # The health check alone finds it out: unhealthy at once, both codes named.
         sim.set_now(night_time(SWAP[0]))
-        summary = health_check_alone(night_time(SWAP[0]))
+        summary = health_check_alone(night_time(SWAP[0]), home)
         assert "east: another_dealer" in summary and OTHER in summary and REAL in summary
         row = server_row(releaf)
         assert row["healthy"] is False and row["state"] == "unhealthy"

@@ -32,9 +32,9 @@ DG = Path(sys.executable).parent / "dg"
 COMMAND_SECONDS = 60
 
 ASSETS = {"meter_readings", "daily_deposits", "monthly_pages", "reforestation_certificates"}
-JOBS = {"collection", "monthly_close"}
-SCHEDULES = {"nightly"}
-SENSORS = {"server_health", "catch_up", "monthly_close"}
+JOBS = {"collection", "monthly_close", "server_health"}
+SCHEDULES = {"nightly", "server_health"}
+SENSORS = {"catch_up", "monthly_close"}
 
 
 @pytest.fixture

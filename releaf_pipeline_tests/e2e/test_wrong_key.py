@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from releaf_pipeline.defs.health.sensors import server_health_sensor
+from releaf_pipeline.defs.health.server_health import fleet_health_asset
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.launch import open_instance
 from releaf_pipeline.lib.secrets import SecretKeyError
@@ -93,7 +93,7 @@ def test_a_wrong_key_file_is_refused_naming_the_file(registered, releaf):
     assert _written(registered) == before
 
 
-def test_the_health_sensor_refuses_a_wrong_key_before_it_writes(registered, monkeypatch):
+def test_the_health_check_refuses_a_wrong_key_before_it_writes(registered, monkeypatch):
     before = _written(registered)
     monkeypatch.setenv("RELEAF_SECRET_KEY", Fernet.generate_key().decode())
     resources = {
@@ -101,13 +101,10 @@ def test_the_health_sensor_refuses_a_wrong_key_before_it_writes(registered, monk
         "mpsmonitor": MPSMonitorResource(backoff_base_seconds=0.01),
         "clock": ClockResource(frozen_at=datetime(2026, 10, 1, 7, tzinfo=UTC).isoformat()),
     }
-    with (
-        dg.build_sensor_context(
-            instance=dg.DagsterInstance.ephemeral(), resources=resources
-        ) as ctx,
-        pytest.raises(SecretKeyError, match="RELEAF_SECRET_KEY opens none"),
-    ):
-        server_health_sensor(ctx)
+    with pytest.raises(SecretKeyError, match="RELEAF_SECRET_KEY opens none"):
+        dg.materialize(
+            [fleet_health_asset], instance=dg.DagsterInstance.ephemeral(), resources=resources
+        )
     assert _written(registered) == before
 
 

@@ -1,17 +1,15 @@
-"""The server health sensor and the catch-up sensor."""
+"""The catch-up sensor."""
 
-import asyncio
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
 
-from releaf_pipeline.defs.health.fleet import report_fleet_health
 from releaf_pipeline.defs.jobs import collection_job
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.partitions import PARTITIONS_START
-from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.resources import ClockResource, StoreResource
 from releaf_pipeline.launch import CollectionRequest, requested_days
 from releaf_pipeline.lib.catchup import CatchupRequest, plan_catchup, waiting_for
 from releaf_pipeline.lib.store.collection import feed_day_statuses
@@ -34,36 +32,6 @@ SILENT_RUN_SECONDS = 600
 """A started run whose log has been silent this long has lost its worker: a collection
 logs its progress every 30 seconds. The daemon's run monitoring fails it at its time
 limit; the catch-up does not wait for it meanwhile."""
-
-
-@dg.sensor(
-    name="server_health",
-    minimum_interval_seconds=read_settings().health_check_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Pings every registered MPS Monitor server with its token and stores its health.",
-)
-def server_health_sensor(
-    context: dg.SensorEvaluationContext,
-    store: StoreResource,
-    mpsmonitor: MPSMonitorResource,
-    clock: ClockResource,
-) -> dg.SkipReason:
-    """A server that fails its check is unhealthy at once; collection pauses its feeds
-    until it passes again, and the catch-up sensor then collects the paused days."""
-    # The client (httpx) is loaded when a check runs, not with the code location.
-    from releaf_pipeline.lib.server_checks import check_servers
-
-    checks = asyncio.run(
-        check_servers(store.engine(), store.cipher(), settings=mpsmonitor.settings(), now=clock.now)
-    )
-    for c in checks:
-        if c.changed:
-            state = "healthy again" if c.healthy else f"UNHEALTHY: {c.reason}"
-            safe_log(context).warning(f"server {c.server} is {state}")
-    report_fleet_health(context.instance, store.engine(), clock.now().date())
-    bad = [c for c in checks if not c.healthy]
-    summary = ", ".join(f"{c.server}: {c.reason}" for c in bad) or "all healthy"
-    return dg.SkipReason(f"{len(checks)} server(s) checked; {summary}")
 
 
 def busy_days(instance: dg.DagsterInstance, now: float | None = None) -> dict[date, str]:
