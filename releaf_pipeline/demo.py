@@ -258,6 +258,8 @@ def run_demo(app: App, *, ui: bool, port: int, table: Table) -> int:
     # The instance file first: the daemon must not create the instance without it.
     _ = app.instance
     services = DagsterServices(home, {**os.environ, "DAGSTER_HOME": str(home)})
+    # A SIGTERM (a closed terminal, `kill`) stops the daemon and webserver too, as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with Simulator(fleet, today=today, workdir=home / "simulator") as sim:
             print(f"MPS Monitor simulator at {sim.url} ({len(fleet.customer_codes)} customers)")
@@ -278,6 +280,11 @@ def run_demo(app: App, *, ui: bool, port: int, table: Table) -> int:
                 return 0
     finally:
         services.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _story(app: App, sim: Any, fleet: Fleet, today: date, last_month: date, table: Table) -> int:
