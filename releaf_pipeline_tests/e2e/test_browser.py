@@ -519,6 +519,13 @@ def _demo(tmp_path: Path) -> Iterator[tuple[str, tuple[str, str], Path]]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
             raise
+        finally:
+            # Whatever the demo left in its own process group goes with it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    # The demo took its webserver down with it.
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/server_info", timeout=2)
 
 
 def _wait_for_backfill(home: Path, backfill_id: str) -> tuple[str, list]:
