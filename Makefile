@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 DAGSTER_HOME ?= $(CURDIR)/.releaf
+# The Dagster UI's port for demo, ui and dev: `make demo PORT=3001`.
+PORT ?= 3000
 PYTEST_ARGS ?= -n 2 --dist worksteal
 export DAGSTER_HOME
 
@@ -25,9 +27,10 @@ $(DAGSTER_HOME)/dagster.yaml:
 instance: $(DAGSTER_HOME)/dagster.yaml
 	@cmp -s dagster.yaml $(DAGSTER_HOME)/dagster.yaml || echo "note: $(DAGSTER_HOME)/dagster.yaml differs from the repository's dagster.yaml and is kept as it is"
 
-## demo: simulator over HTTPS, register, collect last month and this month, summary, Dagster UI
+## demo: simulator over HTTPS, register, collect last month and this month, summary, then the
+## Dagster UI with the daemon on PORT
 demo: $(BIN)/.installed instance
-	$(BIN)/releaf demo $(DEMO_ARGS)
+	$(BIN)/releaf demo --port $(PORT) $(DEMO_ARGS)
 
 ## demo-headless: the same, stopping after the summary
 demo-headless: $(BIN)/.installed instance
@@ -56,15 +59,16 @@ bench: $(BIN)/.installed
 bench-quick: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
 
-## ui / daemon: run unattended on the same DAGSTER_HOME; dev: both in one command (dg dev)
+## ui / daemon: run unattended on the same DAGSTER_HOME; dev: both in one command (dg dev);
+## the UI on PORT
 ui: $(BIN)/.installed instance
-	$(BIN)/dagster-webserver -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/dagster-webserver -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
 daemon: $(BIN)/.installed instance
 	$(BIN)/dagster-daemon run -w workspace.yaml
 
 dev: $(BIN)/.installed instance
-	$(BIN)/dg dev -h 127.0.0.1 -p 3000
+	$(BIN)/dg dev -h 127.0.0.1 -p $(PORT)
 
 clean:
 	rm -rf $(VENV) .releaf .pytest_cache .ruff_cache

@@ -1,12 +1,15 @@
 """Every setting the pipeline reads from the environment, read and validated in one place.
 
-Each process (the CLI, the webserver, the daemon, a run worker) reads the same variables;
-a bad value is refused with one line naming the variable. Nothing else in the project
-reads the environment: resources and commands take a `Settings` and hand plain values on.
+Each process (the CLI, the webserver, the daemon, a run worker) reads the same variables:
+the environment's, over those of the home's settings file (`$DAGSTER_HOME/releaf.env`),
+so that every process started on one home agrees without being told. A bad value is
+refused with one line naming the variable. Nothing else in the project reads the
+environment: resources and commands take a `Settings` and hand plain values on.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,11 +17,15 @@ from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
+from dotenv.parser import parse_stream
+
 from releaf_pipeline.lib.business_days import parse_holidays
 from releaf_pipeline.lib.dates import strict_date, strict_int
 from releaf_pipeline.lib.rules import CERTIFICATE_GRACE_DAYS, REREAD_LOOKBACK_DAYS
 
 DEFAULT_HOME = ".releaf"
+SETTINGS_FILE = "releaf.env"
+"""The home's own settings, KEY=VALUE lines of RELEAF_* variables, under DAGSTER_HOME."""
 DEFAULT_PROJECT = "Releaf Reforestation Project"
 DEFAULT_LOCATION = "Willamette National Forest, Oregon, USA"
 
@@ -44,6 +51,9 @@ VARIABLES = {
     "RELEAF_RUN_MAX_SECONDS": "a collection run's time limit before 0.2 s per feed is added",
     "RELEAF_DEBUG": "1: commands show the Python traceback of an unexpected error",
 }
+
+# What the settings file may set: not the home it is in, nor the debugging of one command.
+FILE_VARIABLES = frozenset(VARIABLES) - {"DAGSTER_HOME", "RELEAF_DEBUG"}
 
 DEFAULT_PARTITIONS_START = date(2025, 1, 1)
 
@@ -185,10 +195,89 @@ def debug_requested(env: Mapping[str, str] | None = None) -> bool:
     return _text(env, "RELEAF_DEBUG").lower() in {"1", "true", "yes"}
 
 
+def home_of(env: Mapping[str, str]) -> Path:
+    """The home `env` names (`DAGSTER_HOME`, else `./.releaf`), as an absolute path."""
+    return Path(_text(env, "DAGSTER_HOME") or Path.cwd() / DEFAULT_HOME).resolve()
+
+
+def settings_file(home: Path) -> Path:
+    """Where the home keeps its own settings."""
+    return home / SETTINGS_FILE
+
+
+def read_settings_file(path: Path) -> dict[str, str]:
+    """The RELEAF_* variables a settings file sets ({} when there is none).
+
+    Lines are KEY=VALUE, as a shell or a .env file writes them (quotes, `export` and `#`
+    comments allowed). Anything else, or a name that is not a setting, is refused with
+    the file and line, so that a typo never goes silently unused."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path} cannot be read ({exc}): fix or remove it") from None
+    values: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error or (binding.key is not None and binding.value is None):
+            raise SettingsError(f"{path} line {line}: write it as RELEAF_NAME=VALUE")
+        if binding.key is None:
+            continue  # a blank line or a comment
+        if binding.key not in FILE_VARIABLES:
+            raise SettingsError(
+                f"{path} line {line}: {binding.key} is not a setting it may hold: the "
+                "names are those of the README's settings table but DAGSTER_HOME and RELEAF_DEBUG"
+            )
+        values[binding.key] = binding.value or ""
+    return values
+
+
+def write_setting(home: Path, name: str, value: str) -> Path:
+    """Set `name` to `value` in the home's settings file, keeping its other lines; returns
+    the file. Every process that reads settings on this home sees it from then on, but
+    where the environment sets the variable."""
+    if name not in FILE_VARIABLES:
+        raise ValueError(f"{name} is not a setting the file may hold")
+    path = settings_file(home)
+    kept = [
+        b.original.string
+        for b in parse_stream(
+            io.StringIO(path.read_text(encoding="utf-8") if path.exists() else "")
+        )
+        if b.key != name
+    ]
+    text = "".join(kept)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    home.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{text}{name}={value}\n", encoding="utf-8")
+    return path
+
+
 def read_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """The settings in `env` (the process environment by default), validated."""
+    """The settings in `env` (the process environment by default) over those of the home's
+    settings file, validated. A variable set and not empty in `env` wins."""
     env = os.environ if env is None else env
-    return _settings(tuple((name, env.get(name, "")) for name in VARIABLES))
+    home = home_of(env)
+    if home.exists() and not home.is_dir():
+        raise SettingsError(f"DAGSTER_HOME {home} is a file: point DAGSTER_HOME at a directory")
+    path = settings_file(home)
+    from_file = read_settings_file(path)
+    from_env = _set(env)
+    values = {**from_file, **from_env, "DAGSTER_HOME": str(home)}
+    try:
+        return _settings(tuple((name, values.get(name, "")) for name in VARIABLES))
+    except SettingsError as exc:
+        # Every refusal starts with the variable's name: say where a bad value was written.
+        name = str(exc).split(" ", 1)[0].rstrip(":")
+        if name in from_file and name not in from_env:
+            raise SettingsError(f"{path}: {exc}") from None
+        raise
+
+
+def _set(env: Mapping[str, str]) -> dict[str, str]:
+    return {name: env[name] for name in VARIABLES if _text(env, name)}
 
 
 @cache
@@ -196,9 +285,7 @@ def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
     # One validation per distinct environment: a long-lived process pays it once, and a
     # test that changes a variable gets the new value.
     env = dict(values)
-    home = Path(_text(env, "DAGSTER_HOME") or Path.cwd() / DEFAULT_HOME).resolve()
-    if home.exists() and not home.is_dir():
-        raise SettingsError(f"DAGSTER_HOME {home} is a file: point DAGSTER_HOME at a directory")
+    home = home_of(env)
     database_url = _text(env, "RELEAF_DATABASE_URL") or f"sqlite:///{home / 'releaf.db'}"
     certificates = _text(env, "RELEAF_CERTIFICATES_DIR")
     try:

@@ -51,6 +51,8 @@ def test_instance_file_loads_with_its_run_queue_and_pool_limits(
             assert backend in type(storage).__name__, type(storage)
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         assert not instance.telemetry_enabled
+        # No first-visit dialog covers the UI.
+        assert not instance.nux_enabled
 
         config = instance.get_concurrency_config()
         assert config.run_queue_config is not None

@@ -8,7 +8,8 @@ What an operator must see there (issue 11, first acceptance point):
 - the Plots tab drawing a daily series that varies from day to day;
 - the paused night as a failing `feeds_collected` check on that day, naming the feeds;
 - the `fleet_health` table with the server unhealthy;
-- the runs `releaf` started listed under the `collection` job.
+- the runs `releaf` started listed under the `collection` job;
+- in the demo's own UI, served with its daemon, a 3-day backfill launched there completes.
 
 Screenshots are kept in `test-artifacts/` at the repository root.
 """
@@ -20,6 +21,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -419,3 +421,128 @@ def _plotted(response: dict) -> dict[str, dict[str, int]]:
         for e in events
         if e
     }
+
+
+# --- The demo's UI runs with the daemon: a backfill launched there completes. -------------
+
+DEMO_UP_SECONDS = 300
+BACKFILL_SECONDS = 240
+BACKFILL_DAYS = 3
+
+
+def test_a_backfill_launched_in_the_demo_ui_completes(tmp_path):
+    """`make demo` as a newcomer runs it (the repository's instance file copied into the
+    home, `releaf demo --port`), then a 3-day backfill of the collection job launched from
+    its UI: the demo's daemon runs it to the end."""
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        _unavailable("the playwright module is missing: pip install -e '.[test]'")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with _demo(tmp_path) as (base, collected, home):
+        last = date.fromisoformat(collected[1])
+        days = [(last - timedelta(days=n)).isoformat() for n in reversed(range(BACKFILL_DAYS))]
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.set_default_timeout(UI_TIMEOUT_MS)
+                expect.set_options(timeout=UI_TIMEOUT_MS)
+                page.goto(f"{base}/locations/{CODE_LOCATION}/jobs/{COLLECTION_JOB}")
+                # No first-visit dialog covers the page: the click would miss otherwise.
+                page.get_by_role("button", name="Materialize all…").click()
+                selection = page.get_by_placeholder("No matching partitions")
+                selection.fill(f"[{days[0]}...{days[-1]}]")
+                selection.press("Enter")
+                expect(page.get_by_text(f"{BACKFILL_DAYS} partitions", exact=True)).to_be_visible()
+                page.screenshot(path=str(ARTIFACTS / "demo-backfill-launch.png"))
+                page.get_by_role("button", name="Launch backfill").click()
+                created = page.get_by_text(re.compile(r"^Created backfill \w+$"))
+                expect(created).to_be_visible()
+                backfill_id = created.inner_text().rsplit(" ", 1)[1]
+
+                status, runs = _wait_for_backfill(home, backfill_id)
+                page.goto(f"{base}/runs/b/{backfill_id}")
+                expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible()
+                page.screenshot(path=str(ARTIFACTS / "demo-backfill-succeeded.png"))
+            finally:
+                browser.close()
+    assert status == "COMPLETED_SUCCESS", (status, runs)
+    # One run for the range, under the collection job, that succeeded.
+    assert [
+        (r.job_name, r.tags.get(RANGE_START_TAG), r.tags.get(RANGE_END_TAG), r.status.value)
+        for r in runs
+    ] == [(COLLECTION_JOB, days[0], days[-1], "SUCCESS")]
+
+
+@contextlib.contextmanager
+def _demo(tmp_path: Path) -> Iterator[tuple[str, tuple[str, str], Path]]:
+    """`releaf demo` on a free port, as `make demo` starts it; yields the UI's base URL once
+    it answers, the days the demo collected and its home. Stopped with SIGTERM, as a
+    terminal closing stops it, which stops its daemon and webserver."""
+    home = tmp_path / ".releaf"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELEAF_", "DAGSTER_"))}
+    log_path = tmp_path / "demo.log"
+    exe = Path(sys.executable).parent / "releaf"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(exe), "demo", "--port", str(port)], cwd=tmp_path,
+            env={**env, "DAGSTER_HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + DEMO_UP_SECONDS
+        while True:
+            assert proc.poll() is None, "the demo exited:\n" + log_path.read_text()[-3000:]
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/server_info", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, (
+                f"the demo's UI not up in {DEMO_UP_SECONDS}s:\n" + log_path.read_text()[-3000:]
+            )
+            time.sleep(0.5)
+        collected = re.search(r"^collecting (\S+) to (\S+) \.\.\.$", log_path.read_text(), re.M)
+        assert collected, log_path.read_text()[-3000:]
+        yield base, (collected[1], collected[2]), home
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            raise
+        finally:
+            # Whatever the demo left in its own process group goes with it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    # The demo took its webserver down with it.
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/server_info", timeout=2)
+
+
+def _wait_for_backfill(home: Path, backfill_id: str) -> tuple[str, list]:
+    """The backfill's final status and its runs, once the daemon has finished it."""
+    import dagster as dg
+
+    deadline = time.monotonic() + BACKFILL_SECONDS
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        while True:
+            backfill = instance.get_backfill(backfill_id)
+            assert backfill is not None, backfill_id
+            if backfill.status.value not in ("REQUESTED", "CANCELING"):
+                break
+            assert time.monotonic() < deadline, (
+                f"backfill {backfill_id} still {backfill.status.value} after "
+                f"{BACKFILL_SECONDS}s: is the demo's daemon running?"
+            )
+            time.sleep(2)
+        runs = list(instance.get_runs(filters=dg.RunsFilter.for_backfill(backfill_id)))
+    return backfill.status.value, runs

@@ -85,21 +85,35 @@ def _assert_certificates(cwd: Path, env: dict[str, str], stdout: str) -> None:
 
 
 def _assert_every_asset_materialized(home: Path) -> None:
-    """What the UI shows after the demo: all four assets materialized, partitions starting
-    on the demo's first month."""
+    """What the UI shows after the demo, in a process given the home alone (as `dg dev`
+    is): all four assets materialized, partitions starting on the demo's first month, a
+    check that failed on some day for a newcomer to look at, and the daemon's heartbeats."""
     script = (
         "import dagster as dg, json\n"
+        "from releaf_pipeline.definitions import defs\n"
         "i = dg.DagsterInstance.get()\n"
         "keys = ['meter_readings', 'daily_deposits', 'monthly_pages',"
         " 'reforestation_certificates']\n"
-        "print(json.dumps({k: sorted(i.get_materialized_partitions(dg.AssetKey(k)))"
-        " for k in keys}))\n"
+        "out = {k: sorted(i.get_materialized_partitions(dg.AssetKey(k))) for k in keys}\n"
+        "out['first'] = defs.resolve_assets_def('daily_deposits')"
+        ".partitions_def.get_first_partition_key()\n"
+        "runs = i.get_runs(filters=dg.RunsFilter(job_name='collection'))\n"
+        "evals = [e.dagster_event.event_specific_data for r in runs for e in"
+        " i.all_logs(r.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]\n"
+        "out['failed'] = sorted({(e.check_name, e.partition) for e in evals if not e.passed})\n"
+        "out['daemons'] = sorted(i.get_daemon_heartbeats())\n"
+        "print(json.dumps(out))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RELEAF_", "DAGSTER_"))}
     out = subprocess.run([sys.executable, "-c", script], env={**env, "DAGSTER_HOME": str(home)},
                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
     done = json.loads(out.stdout)
+    first, failed, daemons = done.pop("first"), done.pop("failed"), done.pop("daemons")
     assert all(done.values()), done
+    assert first == done["meter_readings"][0], (first, done["meter_readings"][:3])
+    # The site offline for a week: its feed is stale on the last days.
+    assert ["feeds_fresh", done["meter_readings"][-1]] in failed, failed
+    assert {"SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR"} <= set(daemons), daemons
     assert (
         len(done["monthly_pages"]) == 1
         and done["monthly_pages"] == done["reforestation_certificates"]

@@ -109,6 +109,36 @@ def test_certificates_close_months_and_carry_late_pages(
                 instance=instance, partition_key=month
             )
             assert result.success
+            _assert_month_shows_its_certificates(result, month[:7], certs)
     again = releaf("certificates", "list", "--json").json()
     assert again == certs
     assert _pdf_digests(again) == digests
+
+
+def _assert_month_shows_its_certificates(result, month: str, certs: list[dict]) -> None:
+    """A month closed again issues nothing, and its materialization still shows the month's
+    certificates, each PDF as a path; the credit check's table says a page is carried into
+    the next certificate only on an account with a difference."""
+    (mat,) = result.asset_materializations_for_node("reforestation_certificates")
+    meta = mat.metadata
+    mine = {c["id"]: c for c in certs if c["month"] == month}
+    assert meta["issued_now"].value == 0
+    assert meta["accounts_certified"].value == len(mine) == 3
+    rows = {r.data["certificate"]: r.data for r in meta["certificates"].records}
+    assert sorted(rows) == sorted(mine)
+    for cert_id, row in rows.items():
+        assert (row["account"], row["pages"], row["pdf"], row["issued now"]) == (
+            mine[cert_id]["account"], mine[cert_id]["pages"], mine[cert_id]["pdf"], False
+        )  # fmt: skip
+        pdf = meta[f"pdf: {row['account']}"]
+        assert isinstance(pdf, dg.PathMetadataValue) and pdf.path == row["pdf"]
+        assert Path(pdf.path).is_file()
+    (check,) = result.get_asset_check_evaluations()
+    credit = check.metadata["credit"].records
+    assert {r.data["account"] for r in credit} == {c["account"] for c in mine.values()}
+    for r in credit:
+        carried = r.data["status"] == "carried into the next certificate"
+        assert carried == (r.data["difference"] != 0), r.data
+    # September's late pages of acct-a went into its October certificate; the rest match.
+    late = {r.data["account"] for r in credit if r.data["difference"]}
+    assert late == ({"acct-a"} if month == "2026-09" else set()), late

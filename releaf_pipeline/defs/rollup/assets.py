@@ -16,6 +16,9 @@ from releaf_pipeline.lib.trees import format_trees, trees
 # The certificates (reportlab) are imported where the asset runs: every command loads
 # this code location, and most never run an asset.
 
+PDFS_LISTED = ACCOUNTS_PLOTTED
+"""Certificates whose PDF gets a path entry of its own in a month's metadata."""
+
 
 def _month(context: dg.AssetExecutionContext) -> str:
     return context.partition_time_window.start.strftime("%Y-%m")
@@ -90,18 +93,22 @@ def reforestation_certificates(
     """One Certificate of Reforestation per account once its month closes (every feed
     collected through the last day and fresh, or the grace period over), as a record and a
     PDF. A certificate is never rewritten: pages that arrive later for a certified month
-    are carried into the account's next certificate as an adjustment."""
+    are carried into the account's next certificate as an adjustment. Every
+    materialization shows all the month's certificates, those issued by an earlier run
+    too, each PDF as a path."""
     from releaf_pipeline.lib.monthly_close import issue_certificates
+    from releaf_pipeline.lib.store.certificates import list_certificates
 
     month = _month(context)
     engine = store.engine()
+    directory = reforestation.directory(store)
     issued, statuses = issue_certificates(
         engine,
         month,
         today=clock.now().date(),
         now=clock.now,
         project=reforestation.project(),
-        directory=reforestation.directory(store),
+        directory=directory,
         grace_days=reforestation.grace(),
     )
     for c in issued:
@@ -109,28 +116,43 @@ def reforestation_certificates(
             f"issued {c.certificate.id} to {c.certificate.account} ({c.closed_by})"
         )
     waiting = [s for s in statuses if not s.certified and not s.closable]
-    certified = [s for s in statuses if s.certified]
+    # The month's certificates as recorded, issued now or before: a month materialized
+    # again (from the UI, say) still shows what it has.
+    certificates = list_certificates(engine, month=month)
+    issued_now = {c.certificate.id for c in issued}
     return dg.MaterializeResult(
         metadata={
             **numbers(
                 {
                     "issued_now": len(issued),
-                    "accounts_certified": len(certified) + len(issued),
+                    "accounts_certified": len(certificates),
                     "accounts_waiting": len(waiting),
                     "trees_issued_now": float(
                         format_trees(sum((c.certificate.trees for c in issued), Decimal(0)))
                     ),
+                    "trees_certified": float(
+                        format_trees(sum((c.certificate.trees for c in certificates), Decimal(0)))
+                    ),
                 }
             ),
-            "issued": table(
+            "certificates": table(
                 [("certificate", "string"), ("account", "string"), ("name", "string"),
                  ("pages", "int"), ("adjustment", "int"), ("trees", "float"),
-                 ("closed by", "string"), ("pdf", "string")],
+                 ("closed by", "string"), ("issued on", "date"), ("issued now", "bool"),
+                 ("pdf", "string")],
                 [(c.certificate.id, c.certificate.account, c.certificate.account_name or "",
                   c.certificate.pages, c.certificate.adjustment_pages,
-                  float(format_trees(c.certificate.trees)), c.closed_by, c.pdf_path)
-                 for c in issued],
+                  float(format_trees(c.certificate.trees)), c.closed_by,
+                  c.certificate.issued_on, c.certificate.id in issued_now, c.pdf_path)
+                 for c in certificates],
             ),
+            "certificates_dir": dg.MetadataValue.path(str(directory / month)),
+            # One path per account's PDF, which the UI offers to copy; as many as stay
+            # readable in its metadata list (the table and the directory have them all).
+            **{
+                f"pdf: {c.certificate.account}": dg.MetadataValue.path(c.pdf_path)
+                for c in certificates[:PDFS_LISTED]
+            },
             "waiting": table(
                 [("account", "string"), ("feed", "string"), ("waits for", "string"),
                  ("devices", "int"), ("closes by grace on", "date")],

@@ -1,5 +1,7 @@
 """The check on certificates: they credit exactly what was deposited."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from releaf_pipeline.defs.metadata import table
@@ -7,6 +9,9 @@ from releaf_pipeline.defs.partitioned import checked_keys, partitioned_check, re
 from releaf_pipeline.defs.partitions import monthly_partitions
 from releaf_pipeline.defs.resources import StoreResource
 from releaf_pipeline.defs.rollup.assets import reforestation_certificates
+
+if TYPE_CHECKING:
+    from releaf_pipeline.lib.store.credit import AccountCredit
 
 
 @partitioned_check(
@@ -32,10 +37,9 @@ def certificates_credit_deposits(
         wrong = [c for c in credits if not c.explained]
         pending = [c for c in credits if c.explained and c.difference]
         rows = [
-            (c.account, c.certificate_id, c.credited, c.deposited, c.difference,
-             "carried into the next certificate" if c.explained else "UNEXPLAINED")
+            (c.account, c.certificate_id, c.credited, c.deposited, c.difference, _status(c))
             for c in credits
-        ]  # fmt: skip
+        ]
         report(
             context, key, passed=not wrong, severity=dg.AssetCheckSeverity.ERROR,
             description=(
@@ -56,3 +60,10 @@ def certificates_credit_deposits(
                 ),
             },
         )  # fmt: skip
+
+
+def _status(credit: "AccountCredit") -> str:
+    """What a row of the credit table says about its account."""
+    if not credit.difference:
+        return "credited exactly"
+    return "carried into the next certificate" if credit.explained else "UNEXPLAINED"
