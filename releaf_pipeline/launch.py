@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import fcntl
 import signal
+import threading
 import time as clock
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -332,11 +333,16 @@ class Launcher:
 
     def _open(self) -> Any:
         if self._workspace is None:
-            self._workspace = self._stack.enter_context(
-                submission_workspace(
-                    self.instance, DEFINITIONS_MODULE, CODE_LOCATION, str(Path.cwd())
+            # The code server, and the run workers it starts, are in the terminal's process
+            # group: started with SIGINT ignored, a Ctrl-C reaches this command alone (which
+            # has the run terminated through the instance), not the server that must
+            # answer that request. A Ctrl-C while the server starts is not noted.
+            with _sigint_ignored():
+                self._workspace = self._stack.enter_context(
+                    submission_workspace(
+                        self.instance, DEFINITIONS_MODULE, CODE_LOCATION, str(Path.cwd())
+                    )
                 )
-            )
         return self._workspace
 
 
@@ -358,6 +364,20 @@ def execute(
             defs, job_name, run_config=run_config, tags=tags, partition_key=partition_key,
             progress=progress, notice=notice,
         )  # fmt: skip
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored meanwhile (in the main thread only: no other may set handlers); a
+    process started meanwhile inherits that."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
@@ -389,10 +409,12 @@ def _wait(
     told = False
     while True:
         current = instance.get_run_by_id(run.run_id) or run
-        if current.is_finished:
-            return current
+        # Before the run's end: a Ctrl-C may have ended the run first (the terminal
+        # signals its run worker too), and the command still stops as signalled.
         if stopped:
             _terminate(instance, current, stopped[0])
+        if current.is_finished:
+            return current
         if progress is not None:
             progress(current)
         queued_for = clock.monotonic() - began
@@ -416,7 +438,9 @@ def _terminate(instance: dg.DagsterInstance, run: dg.DagsterRun, signum: int) ->
     """Ask the instance to end `run` (a queued run is canceled; a started one terminated
     through its launcher), wait up to a minute for it to end, then raise `RunStopped`."""
     name = signal.Signals(signum).name
-    instance.run_coordinator.cancel_run(run.run_id)
+    # Its code server gone, the run cannot be reached: it is marked canceled below.
+    with suppress(dg.DagsterError):
+        instance.run_coordinator.cancel_run(run.run_id)
     deadline = clock.monotonic() + 60
     while clock.monotonic() < deadline:
         current = instance.get_run_by_id(run.run_id)
@@ -458,10 +482,18 @@ def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
         return f"step {event.step_key} failed: {' '.join(why.split())}"
     run = instance.get_run_by_id(run_id)
     status = run.status.value.lower() if run is not None else "lost"
+    # Run monitoring says why it ends a run (its time limit) as it starts canceling it;
+    # the failure it then records says only that the run was marked failed.
+    canceling = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.RUN_CANCELING, limit=1
+    ).records
     for kind in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED):
         records = instance.get_records_for_run(run_id, of_type=kind, limit=1).records
         if records and records[0].event_log_entry.message:
-            return f"the run {status}: {' '.join(records[0].event_log_entry.message.split())}"
+            message = records[0].event_log_entry.message
+            if kind == dg.DagsterEventType.RUN_FAILURE and canceling:
+                message = f"{canceling[0].event_log_entry.message} {message}"
+            return f"the run {status}: {' '.join(message.split())}"
     return f"the run {status} before any step failed"
 
 

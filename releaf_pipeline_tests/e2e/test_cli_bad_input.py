@@ -265,7 +265,7 @@ CASES: dict[tuple[str, ...], list[Case]] = {
                 ("RELEAF_CONCURRENCY_PER_SERVER", "0"),
                 ("RELEAF_NIGHTLY_CRON", "garbage"),
                 ("RELEAF_HOLIDAYS", "notadate"),
-                ("RELEAF_POOL_WAIT_SECONDS", "-1"),
+                ("RELEAF_RUN_MAX_SECONDS", "5"),
                 ("RELEAF_PARTITIONS_START", "2026-13-01"),
                 ("RELEAF_NOW", "yesterday"),
                 ("RELEAF_SECRET_KEY", "not-a-key"),
