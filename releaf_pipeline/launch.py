@@ -463,6 +463,29 @@ def _daemon_running(instance: dg.DagsterInstance) -> bool:
     return bool(status is not None and status.healthy)
 
 
+NOT_STARTED_GRACE_SECONDS = 120
+"""A run created but not submitted for this long never will be (its launch failed)."""
+SILENT_RUN_SECONDS = 600
+"""A started run whose log has been silent this long has lost its worker: a collection
+logs its progress every 30 seconds. The daemon's run monitoring fails it at its time
+limit; the catch-up and a replay do not wait for it meanwhile."""
+
+
+def run_alive(instance: dg.DagsterInstance, record: dg.RunRecord, now: float) -> bool:
+    """Whether `record`'s unfinished run may still end by itself: not a run whose launch
+    failed (never submitted after NOT_STARTED_GRACE_SECONDS), nor one whose worker is gone
+    (its log silent for SILENT_RUN_SECONDS). Judged from the instance alone, never from a
+    host name or a process id."""
+    status = record.dagster_run.status
+    if status == dg.DagsterRunStatus.QUEUED:
+        return True
+    if status == dg.DagsterRunStatus.NOT_STARTED:
+        return now - record.create_timestamp.timestamp() < NOT_STARTED_GRACE_SECONDS
+    latest = instance.get_records_for_run(record.dagster_run.run_id, limit=1, ascending=False)
+    last = latest.records[0].timestamp if latest.records else record.update_timestamp.timestamp()
+    return now - last < SILENT_RUN_SECONDS
+
+
 def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
     """Why run `run_id` failed, in one line: the first failed step and its error, or the
     run's own failure (terminated, canceled, lost its worker)."""

@@ -37,6 +37,7 @@ from releaf_pipeline.launch import (
     clock_config,
     night_time,
     requested_days,
+    run_alive,
 )
 
 if TYPE_CHECKING:
@@ -86,33 +87,42 @@ class _Launches:
         """Whether the run with `run_key` is to be launched now: unless a run with that key
         succeeded, or this replay launched one already (a catch-up that fails is not
         retried in a loop: the next night retries it). A run with that key still in
-        progress (the daemon's, or one a killed `releaf` left going) is waited for first."""
+        progress (the daemon's, or one a killed `releaf` left going) is waited for first,
+        as long as it is alive (`launch.run_alive`): one whose worker is gone is left to
+        run monitoring, and the night's run is launched again."""
         if not run_key:
             return True
         if run_key in self.launched:
             return False
-        runs = self._runs(run_key)
-        live = [r for r in runs if not r.is_finished]
+        records = self._records(run_key)
+        live = self._alive(records)
         if live:
             if self.notice is not None:
                 self.notice(
-                    f"waiting for run {live[0].run_id} of the night after {self.day}, still "
-                    "in progress, before deciding whether to run it again"
+                    f"waiting for run {live[0].dagster_run.run_id} of the night after "
+                    f"{self.day}, still in progress, before deciding whether to run it again"
                 )
             while live:
                 time.sleep(WAIT_SECONDS)
-                runs = self._runs(run_key)
-                live = [r for r in runs if not r.is_finished]
-        if any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
+                records = self._records(run_key)
+                live = self._alive(records)
+        if any(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records):
             return False
         self.launched.add(run_key)
         return True
 
-    def _runs(self, run_key: str) -> list[dg.DagsterRun]:
-        found: dict[str, dg.DagsterRun] = {}
+    def _alive(self, records: list[dg.RunRecord]) -> list[dg.RunRecord]:
+        now = time.time()
+        return [
+            r for r in records if not r.dagster_run.is_finished and run_alive(self.instance, r, now)
+        ]
+
+    def _records(self, run_key: str) -> list[dg.RunRecord]:
+        found: dict[str, dg.RunRecord] = {}
         for tag in (REPLAY_KEY_TAG, RUN_KEY_TAG):
-            for r in self.instance.get_runs(filters=dg.RunsFilter(tags={tag: run_key})):
-                found[r.run_id] = r
+            filters = dg.RunsFilter(tags={tag: run_key})
+            for r in self.instance.get_run_records(filters=filters):
+                found[r.dagster_run.run_id] = r
         return list(found.values())
 
 

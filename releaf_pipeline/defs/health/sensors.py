@@ -10,8 +10,13 @@ from releaf_pipeline.defs.jobs import collection_job
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.partitions import PARTITIONS_START
 from releaf_pipeline.defs.resources import ClockResource, StoreResource
-from releaf_pipeline.launch import CollectionRequest, requested_days
-from releaf_pipeline.lib.catchup import CatchupRequest, plan_catchup, waiting_for
+from releaf_pipeline.launch import CollectionRequest, requested_days, run_alive
+from releaf_pipeline.lib.catchup import (
+    CatchupRequest,
+    contiguous_ranges,
+    plan_catchup,
+    waiting_for,
+)
 from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.lib.store.registry import list_feeds, list_servers
@@ -26,12 +31,6 @@ _ACTIVE = [
     dg.DagsterRunStatus.CANCELING,
 ]
 _COLLECTED_ASSETS = {dg.AssetKey("meter_readings"), dg.AssetKey("daily_deposits")}
-NOT_STARTED_GRACE_SECONDS = 120
-"""A run created but not submitted for this long never will be (its launch failed)."""
-SILENT_RUN_SECONDS = 600
-"""A started run whose log has been silent this long has lost its worker: a collection
-logs its progress every 30 seconds. The daemon's run monitoring fails it at its time
-limit; the catch-up does not wait for it meanwhile."""
 
 
 def busy_days(instance: dg.DagsterInstance, now: float | None = None) -> dict[date, str]:
@@ -41,7 +40,7 @@ def busy_days(instance: dg.DagsterInstance, now: float | None = None) -> dict[da
     days: dict[date, str] = {}
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=_ACTIVE)):
         run = record.dagster_run
-        if not _collects(run) or not _alive(instance, record, now):
+        if not _collects(run) or not run_alive(instance, record, now):
             continue
         covered = requested_days(run.tags)
         if covered is not None:
@@ -56,19 +55,6 @@ def _collects(run: dg.DagsterRun) -> bool:
     if run.job_name == collection_job.name:
         return True
     return bool(run.asset_selection and _COLLECTED_ASSETS & set(run.asset_selection))
-
-
-def _alive(instance: dg.DagsterInstance, record: dg.RunRecord, now: float) -> bool:
-    """Whether `record`'s run may still end by itself: not a run whose launch failed, nor
-    one whose worker is gone (its log silent for long)."""
-    status = record.dagster_run.status
-    if status == dg.DagsterRunStatus.QUEUED:
-        return True
-    if status == dg.DagsterRunStatus.NOT_STARTED:
-        return now - record.create_timestamp.timestamp() < NOT_STARTED_GRACE_SECONDS
-    latest = instance.get_records_for_run(record.dagster_run.run_id, limit=1, ascending=False)
-    last = latest.records[0].timestamp if latest.records else record.update_timestamp.timestamp()
-    return now - last < SILENT_RUN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -119,7 +105,23 @@ def plan(instance: dg.DagsterInstance, store: StoreResource, today: date) -> Cat
         today=today, feeds=feeds, server_healthy=server_healthy, feed_days=statuses, busy=busy,
         lookback_days=lookback,
     )  # fmt: skip
-    return CatchupPlan(requests, waits, len(feeds))
+    return CatchupPlan(requests, waits + _being_collected(busy, lookback_start, waits), len(feeds))
+
+
+def _being_collected(busy: dict[date, str], since: date, waits: list[str]) -> list[str]:
+    """One sentence per live collection covering days of the window that no other wait
+    names: those days are not "collected" yet, they are being collected."""
+    by_run: dict[str, list[date]] = {}
+    for day, run_id in sorted(busy.items()):
+        if day >= since:
+            by_run.setdefault(run_id, []).append(day)
+    out = []
+    for run_id, days in sorted(by_run.items()):
+        if any(run_id in w for w in waits):
+            continue
+        spans = ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in contiguous_ranges(days))
+        out.append(f"{len(days)} day(s) ({spans}) are being collected by run {run_id}")
+    return out
 
 
 def to_run_request(req: CatchupRequest, feeds: int) -> dg.RunRequest:
