@@ -80,6 +80,11 @@ def test_dagster_instance_on_postgres_records_the_run_and_partitions(
                     "postgres": {"postgres_db": postgres_server.postgres_db_config(instance_db)}
                 },
                 "telemetry": {"enabled": False},
+                # Runs launched at once by the default run launcher: no daemon here.
+                "run_coordinator": {
+                    "module": "dagster._core.run_coordinator",
+                    "class": "DefaultRunCoordinator",
+                },
             }
         )
     )
