@@ -239,7 +239,9 @@ def test_activation_during_an_outage_takes_the_baseline_from_the_late_readings(
     )
     # Nothing was left for the catch-up sensor: no re-collection was ever requested.
     with dg.DagsterInstance.get() as instance:
-        catchups = [r for r in instance.get_runs() if r.tags.get("releaf/trigger") == "catch-up"]
+        catchups = [r for r in instance.get_runs() if r.tags.get("releaf/replay_of") == "catch_up"]
+        nights = [r for r in instance.get_runs() if r.tags.get("releaf/replay_of") == "nightly"]
+    assert nights, "the nights were replayed"
     assert [r.tags.get("releaf/catchup") for r in catchups] == []
 
 
