@@ -43,6 +43,7 @@ from releaf_pipeline.launch import (
     REPOSITORY,
     night_time,
 )
+from releaf_pipeline_tests.conftest import IN_PROCESS_INSTANCE_YAML
 
 pytestmark = pytest.mark.e2e
 
@@ -139,9 +140,9 @@ def _releaf(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess
 def _register(home: Path, sim, tmp_path: Path) -> list[str]:
     """Register the simulator as server `east` and 4 feeds; returns their customer codes."""
     (home / "dagster.yaml").write_text(
-        # The repository's instance settings, as `make ui` copies them, without the
-        # first-visit newsletter dialog that would cover the page.
-        (REPO / "dagster.yaml").read_text() + "\nnux:\n  enabled: false\n"
+        # The tests' instance (runs executed by the command that submits them: no daemon
+        # here), without the first-visit newsletter dialog that would cover the page.
+        IN_PROCESS_INSTANCE_YAML + "nux:\n  enabled: false\n"
     )
     r = _releaf(
         home, "server", "add", SERVER, "--url", sim.url, "--ca-bundle", str(sim.ca_bundle),
