@@ -256,7 +256,7 @@ class RunStopped(Exception):
 Progress = Callable[[dg.DagsterRun], None]
 """Called while a command waits for its run, about once a second, with the run as it is."""
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.2
 NO_DAEMON_NOTICE_SECONDS = 30
 """A run still queued after this long, on an instance whose daemon does not answer, is
 said to be waiting for one."""
