@@ -1,14 +1,19 @@
 """The Dagster UI in a real browser: dagster-webserver over a DAGSTER_HOME with two ranged
-collection runs and one night with the MPS Monitor server down, opened in headless Chromium
-(Debian's `chromium`, driven by Playwright's Python API).
+collection runs, one night with the MPS Monitor server down and the next night after it
+came back, opened in headless Chromium (Debian's `chromium`, driven by Playwright's Python
+API).
 
-What an operator must see there (issue 11, first acceptance point):
+What an operator must see there:
 
 - one day's own numbers on its partition page, not the range's;
 - the Plots tab drawing a daily series that varies from day to day;
-- the paused night as a failing `feeds_collected` check on that day, naming the feeds;
-- the `fleet_health` table with the server unhealthy;
+- the paused night as failing `feeds_collected` and `deposits_complete` checks on that
+  day, naming the feeds;
+- the `fleet_health` table with the server unhealthy, and its `servers_healthy` check
+  failed, naming it;
 - the runs `releaf` started listed under the `collection` job;
+- after the next night, which catches the paused day up: that same day's partition page
+  with the store's pages, its checks passed, and `servers_healthy` passed.
 - in the demo's own UI, served with its daemon, a 3-day backfill launched there completes.
 
 Screenshots are kept in `test-artifacts/` at the repository root.
@@ -43,7 +48,6 @@ from releaf_pipeline.launch import (
     REPOSITORY,
     night_time,
 )
-from releaf_pipeline_tests.conftest import IN_PROCESS_INSTANCE_YAML
 
 pytestmark = pytest.mark.e2e
 
@@ -67,6 +71,7 @@ PARTITIONS_START = "2026-09-01"
 RANGES = [("2026-09-01", "2026-09-14"), ("2026-09-15", "2026-09-27")]
 DAY = "2026-09-16"  # inside the second range: its page must show that day, not the range
 OUTAGE_DAY = "2026-09-28"
+RECOVERY_DAY = "2026-09-29"  # the night after it, with the server back, catches it up
 SERVER = "east"
 ASSETS = ["meter_readings", "daily_deposits", "monthly_pages", "reforestation_certificates"]
 SERVER_WAIT_SECONDS = 90
@@ -139,11 +144,11 @@ def _releaf(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess
 
 def _register(home: Path, sim, tmp_path: Path) -> list[str]:
     """Register the simulator as server `east` and 4 feeds; returns their customer codes."""
-    (home / "dagster.yaml").write_text(
-        # The tests' instance (runs executed by the command that submits them: no daemon
-        # here), without the first-visit newsletter dialog that would cover the page.
-        IN_PROCESS_INSTANCE_YAML + "nux:\n  enabled: false\n"
-    )
+    # The `home` fixture's instance, which runs each run in the command that submits it
+    # (no daemon, no process per run: the cheapest), without the first-visit dialog that
+    # would cover the page.
+    instance_file = home / "dagster.yaml"
+    instance_file.write_text(instance_file.read_text() + "\nnux:\n  enabled: false\n")
     r = _releaf(
         home, "server", "add", SERVER, "--url", sim.url, "--ca-bundle", str(sim.ca_bundle),
         RELEAF_DEALER_TOKEN=sim.token,
@@ -331,26 +336,25 @@ def test_ui_shows_days_plots_failed_check_fleet_health_and_cli_runs(home, sim, t
 
                 # --- (c) The paused night: feeds_collected failed on that day. ----------
                 page.set_viewport_size({"width": 2000, "height": 1500})
-                page.goto(f"{base}/assets/meter_readings?view=checks&checkDetail=feeds_collected")
-                page.locator("button[role=tab]", has_text="Partitions").click()
-                page.get_by_placeholder(re.compile("^Filter by partition")).fill(OUTAGE_DAY)
-                page.get_by_text(OUTAGE_DAY, exact=True).filter(visible=True).first.click()
-                header = (
-                    page.locator("div")
-                    .filter(has=page.locator(f'[title="{OUTAGE_DAY}"]'))
-                    .filter(has=page.get_by_text("Failed", exact=True))
-                    .last
-                )
-                expect(header).to_be_visible()
-                expect(page.get_by_text("Latest execution")).to_be_visible()
-                for code in codes:  # every feed was active on the day, and paused
-                    row = page.locator(f"xpath=//tr[td[normalize-space()='{code}']]")
-                    expect(row).to_have_count(1)
-                    cells = row.locator("td")
-                    expect(cells.nth(0)).to_have_text(SERVER)
-                    expect(cells.nth(3)).to_have_text("paused")
-                    expect(cells.nth(5)).to_contain_text(re.compile(rf"\b{SERVER}\b.*health check"))
-                page.screenshot(path=str(ARTIFACTS / "check-failed.png"))
+                # So is daily_deposits' deposits_complete: the day's pages are not all
+                # there, never a passing zero.
+                for asset, check, shot in [
+                    ("meter_readings", "feeds_collected", "check-failed.png"),
+                    ("daily_deposits", "deposits_complete", "deposits-complete-failed.png"),
+                ]:
+                    _open_check_on_day(page, base, asset, check, OUTAGE_DAY)
+                    expect(_check_result(page, OUTAGE_DAY, "Failed")).to_be_visible()
+                    expect(page.get_by_text("Latest execution")).to_be_visible()
+                    for code in codes:  # every feed was active on the day, and paused
+                        row = page.locator(f"xpath=//tr[td[normalize-space()='{code}']]")
+                        expect(row).to_have_count(1)
+                        cells = row.locator("td")
+                        expect(cells.nth(0)).to_have_text(SERVER)
+                        expect(cells.nth(3)).to_have_text("paused")
+                        expect(cells.nth(5)).to_contain_text(
+                            re.compile(rf"\b{SERVER}\b.*health check")
+                        )
+                    page.screenshot(path=str(ARTIFACTS / shot))
 
                 # --- (d) Fleet health: the server unhealthy, its feeds paused. ----------
                 # Its Events tab opens on the latest evaluation, the table at full width.
@@ -368,6 +372,9 @@ def test_ui_shows_days_plots_failed_check_fleet_health_and_cli_runs(home, sim, t
                     expect(feed_row).to_have_count(1)
                     expect(feed_row).to_contain_text(re.compile(rf"\b{SERVER}\b.*health check"))
                 page.screenshot(path=str(ARTIFACTS / "fleet-health.png"))
+                # Its servers_healthy check is red, naming the server.
+                _expect_servers_healthy(page, base, passed=False)
+                page.screenshot(path=str(ARTIFACTS / "servers-healthy-failed.png"))
 
                 # --- (e) The runs `releaf` started, under the collection job. -----------
                 page.set_viewport_size({"width": 1600, "height": 1000})
@@ -384,16 +391,42 @@ def test_ui_shows_days_plots_failed_check_fleet_health_and_cli_runs(home, sim, t
                 page.screenshot(path=str(ARTIFACTS / "job-runs.png"))
 
                 # --- (c) again: the day's status in the check's partitions is Failed. ---
-                # Checked last, so that a failure here leaves every screenshot made.
-                page.goto(f"{base}/assets/meter_readings?view=checks&checkDetail=feeds_collected")
-                page.locator("button[role=tab]", has_text="Partitions").click()
-                page.get_by_placeholder(re.compile("^Filter by partition")).fill(OUTAGE_DAY)
-                expect(page.get_by_text("1 Partitions Selected")).to_be_visible()
-                expect(
-                    page.get_by_text("Failed (1)", exact=True),
-                    f"feeds_collected's result on {OUTAGE_DAY} is Failed, but the check's "
-                    "partition status does not count the day as Failed",
-                ).to_be_visible()
+                # Checked after the other views of the outage, so that a failure here
+                # leaves their screenshots made.
+                _expect_check_status_count(page, base, "feeds_collected", OUTAGE_DAY, "Failed")
+
+                # --- (f) Recovery: the server answers again, and the next night catches
+                # the paused day up. The same day's page then shows the store's pages,
+                # its checks pass, and servers_healthy is green.
+                sim.set_now(night_time(date.fromisoformat(RECOVERY_DAY)))
+                r = _releaf(home, "nightly", "--date", RECOVERY_DAY)
+                assert r.returncode == 0, (r.stdout, r.stderr)
+                recovered = _days_pages(home)[OUTAGE_DAY]
+                assert sum(recovered.values()) > 0, recovered
+
+                page.goto(f"{base}/assets/daily_deposits?view=partitions&partition={OUTAGE_DAY}")
+                expect(page.get_by_text("Materialized", exact=True).first).to_be_visible()
+                expect(_metadata_value(page, "pages")).to_have_text(
+                    _number(sum(recovered.values()))
+                )
+                for account, n in recovered.items():
+                    expect(_metadata_value(page, f"pages: {account}")).to_have_text(_number(n))
+                page.screenshot(path=str(ARTIFACTS / "partition-day-recovered.png"))
+
+                for asset, check, shot in [
+                    ("meter_readings", "feeds_collected", "check-passed-recovered.png"),
+                    ("daily_deposits", "deposits_complete", "deposits-complete-recovered.png"),
+                ]:
+                    _open_check_on_day(page, base, asset, check, OUTAGE_DAY)
+                    expect(_check_result(page, OUTAGE_DAY, "Passed")).to_be_visible()
+                    expect(
+                        page.get_by_text(f"every feed collected on {OUTAGE_DAY}")
+                    ).to_be_visible()
+                    page.screenshot(path=str(ARTIFACTS / shot))
+
+                _expect_servers_healthy(page, base, passed=True)
+                page.screenshot(path=str(ARTIFACTS / "servers-healthy-recovered.png"))
+                _expect_check_status_count(page, base, "feeds_collected", OUTAGE_DAY, "Passed")
             finally:
                 browser.close()
 
@@ -407,6 +440,52 @@ def _check_runs(runs: list) -> None:
         repository = origin.repository_origin
         assert repository.code_location_origin.location_name == CODE_LOCATION, run.run_id
         assert repository.repository_name == REPOSITORY, run.run_id
+
+
+def _open_check_on_day(page, base: str, asset: str, check: str, day: str) -> None:
+    """The partitioned check's Partitions tab, filtered to `day` and opened on it."""
+    page.goto(f"{base}/assets/{asset}?view=checks&checkDetail={check}")
+    page.locator("button[role=tab]", has_text="Partitions").click()
+    page.get_by_placeholder(re.compile("^Filter by partition")).fill(day)
+    page.get_by_text(day, exact=True).filter(visible=True).first.click()
+
+
+def _check_result(page, day: str, status: str):
+    """The header of the opened partition's latest result, showing `status`."""
+    return (
+        page.locator("div")
+        .filter(has=page.locator(f'[title="{day}"]'))
+        .filter(has=page.get_by_text(status, exact=True))
+        .last
+    )
+
+
+def _expect_check_status_count(page, base: str, check: str, day: str, status: str) -> None:
+    """meter_readings' `check`, filtered to `day`: its partition status counts it as `status`."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/assets/meter_readings?view=checks&checkDetail={check}")
+    page.locator("button[role=tab]", has_text="Partitions").click()
+    page.get_by_placeholder(re.compile("^Filter by partition")).fill(day)
+    expect(page.get_by_text("1 Partitions Selected")).to_be_visible()
+    expect(
+        page.get_by_text(f"{status} ({1})", exact=True),
+        f"{check}'s result on {day} is {status}, but the check's partition status does "
+        f"not count the day as {status}",
+    ).to_be_visible()
+
+
+def _expect_servers_healthy(page, base: str, *, passed: bool) -> None:
+    """fleet_health's servers_healthy check: its latest result passed or failed, saying
+    so (naming the server when it failed)."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/assets/fleet_health?view=checks&checkDetail=servers_healthy")
+    expect(page.get_by_text("Latest execution")).to_be_visible()
+    status = "Passed" if passed else "Failed"
+    expect(page.get_by_text(status, exact=True).first).to_be_visible()
+    said = r"^every server healthy" if passed else rf"^1 server\(s\) unhealthy: {SERVER} \("
+    expect(page.get_by_text(re.compile(said)).first).to_be_visible()
 
 
 def _metadata_value(page, key: str):
