@@ -37,9 +37,14 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.context import BaseWorkspaceRequestContext, WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget, ModuleTarget
 
+RUN_COORDINATOR_MODULE = "dagster._core.run_coordinator"
+"""Where an instance file names Dagster's run coordinators: the one that launches each run
+at once has no public module."""
+
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
+    "RUN_COORDINATOR_MODULE",
     "AssetCheckEvaluationTargetMaterializationData",
     "is_valid_cron",
     "new_report_id",

@@ -28,6 +28,7 @@ import yaml
 from releaf_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    RUN_COORDINATOR_MODULE,
     next_cron_tick,
     submission_workspace,
     submit_run,
@@ -69,7 +70,7 @@ night of 10,000 feeds takes under 90 s, so this is far above any live run's need
 # Written when DAGSTER_HOME has no instance file: runs are launched at once, with no daemon
 # needed, by the default run launcher (a subprocess per run). The repository's dagster.yaml
 # queues them for the daemon instead, as a deployment does.
-DEFAULT_INSTANCE_YAML = """\
+DEFAULT_INSTANCE_YAML = f"""\
 # Dagster instance: SQLite storage in this directory (the default).
 telemetry:
   enabled: false
@@ -78,7 +79,7 @@ nux:
 # Runs start at once, without a daemon: each `releaf` command launches its run and waits.
 # For a run queue (limits, pools), use the repository's dagster.yaml and a daemon.
 run_coordinator:
-  module: dagster._core.run_coordinator
+  module: {RUN_COORDINATOR_MODULE}
   class: DefaultRunCoordinator
 # The daemon, when one runs on this home, ends the runs that can no longer end by
 # themselves: see the repository's dagster.yaml for each value.

@@ -75,3 +75,12 @@ def test_a_partition_check_result_can_be_reported_outside_a_run_again_and_again(
         False,
         True,
     ]
+
+
+def test_the_default_instance_file_launches_runs_at_once(tmp_path) -> None:
+    from releaf_pipeline.launch import DEFAULT_INSTANCE_YAML
+
+    (tmp_path / "dagster.yaml").write_text(DEFAULT_INSTANCE_YAML)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert type(instance.run_coordinator).__name__ == "SyncInMemoryRunCoordinator"
+        assert isinstance(instance.run_launcher, dg.DefaultRunLauncher)
