@@ -12,10 +12,9 @@ from __future__ import annotations
 import fcntl
 import signal
 import threading
-import time as clock
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -32,6 +31,13 @@ from releaf_pipeline.dagster_internals import (
     next_cron_tick,
     submission_workspace,
     submit_run,
+)
+from releaf_pipeline.run_watch import (
+    Progress,
+    RunOutcome,
+    run_failure,
+    signals_noted,
+    wait_for_run,
 )
 
 if TYPE_CHECKING:
@@ -235,34 +241,6 @@ def instance_config_error(path: Path, exc: Exception) -> SettingsError:
     return SettingsError(f"{path} {what}; fix it, or remove it to get the default one")
 
 
-@dataclass(frozen=True)
-class RunOutcome:
-    """How a run ended."""
-
-    run_id: str
-    success: bool
-    failure: str | None = None
-    """Why it failed, in one line: the failed step and its error (None when it succeeded)."""
-
-
-class RunStopped(Exception):
-    """The command was stopped by SIGINT or SIGTERM; its run was asked to terminate. Exits
-    130 or 143, as a shell does for a command killed by that signal."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-Progress = Callable[[dg.DagsterRun], None]
-"""Called while a command waits for its run, about once a second, with the run as it is."""
-
-POLL_SECONDS = 0.2
-NO_DAEMON_NOTICE_SECONDS = 30
-"""A run still queued after this long, on an instance whose daemon does not answer, is
-said to be waiting for one."""
-
-
 class Launcher:
     """Submits runs to the Dagster instance and waits for them, from one workspace of the
     code location `workspace.yaml` names: its code server is started on the first run and
@@ -318,7 +296,7 @@ class Launcher:
         if partition_key is not None:
             run_tags[PARTITION_TAG] = partition_key
         instance = self.instance
-        with warnings.catch_warnings(), _signals_stop() as stopped:
+        with warnings.catch_warnings(), signals_noted() as stopped:
             # Single-run backfills are beta, partitioned checks a preview: design choices,
             # nothing a user can act on.
             warnings.simplefilter("ignore", category=dg.BetaWarning)
@@ -327,7 +305,7 @@ class Launcher:
                 instance, self._open(), location=CODE_LOCATION, job_name=job_name,
                 run_config=config, tags=run_tags,
             )  # fmt: skip
-            run = _wait(instance, run, stopped, progress, notice)
+            run = wait_for_run(instance, run, stopped, progress, notice)
         if run.status == dg.DagsterRunStatus.SUCCESS:
             return RunOutcome(run.run_id, True)
         return RunOutcome(run.run_id, False, run_failure(instance, run.run_id))
@@ -379,146 +357,6 @@ def _sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def _signals_stop() -> Iterator[list[int]]:
-    """SIGINT and SIGTERM are noted (in the list yielded) instead of raising in the middle
-    of a store or instance call; the wait loop acts on them."""
-    stopped: list[int] = []
-
-    def note(signum: int, _frame: object) -> None:
-        stopped.append(signum)
-
-    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stopped
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def _wait(
-    instance: dg.DagsterInstance,
-    run: dg.DagsterRun,
-    stopped: list[int],
-    progress: Progress | None,
-    notice: Callable[[str], None] | None,
-) -> dg.DagsterRun:
-    """Wait for `run` to end; on a signal, have the instance terminate it first."""
-    began = clock.monotonic()
-    told = False
-    while True:
-        current = instance.get_run_by_id(run.run_id) or run
-        # Before the run's end: a Ctrl-C may have ended the run first (the terminal
-        # signals its run worker too), and the command still stops as signalled.
-        if stopped:
-            _terminate(instance, current, stopped[0])
-        if current.is_finished:
-            return current
-        if progress is not None:
-            progress(current)
-        queued_for = clock.monotonic() - began
-        if (
-            not told
-            and notice is not None
-            and current.status == dg.DagsterRunStatus.QUEUED
-            and queued_for > NO_DAEMON_NOTICE_SECONDS
-            and not _daemon_running(instance)
-        ):
-            told = True
-            notice(
-                f"run {current.run_id} is queued and no dagster-daemon runs on this instance "
-                "to start it: start one (`make daemon`), or stop this command and cancel the "
-                "run in the Dagster UI"
-            )
-        clock.sleep(POLL_SECONDS)
-
-
-def _terminate(instance: dg.DagsterInstance, run: dg.DagsterRun, signum: int) -> None:
-    """Ask the instance to end `run` (a queued run is canceled; a started one terminated
-    through its launcher), wait up to a minute for it to end, then raise `RunStopped`."""
-    name = signal.Signals(signum).name
-    # Its code server gone, the run cannot be reached: it is marked canceled below.
-    with suppress(dg.DagsterError):
-        instance.run_coordinator.cancel_run(run.run_id)
-    deadline = clock.monotonic() + 60
-    while clock.monotonic() < deadline:
-        current = instance.get_run_by_id(run.run_id)
-        if current is None or current.is_finished:
-            break
-        clock.sleep(POLL_SECONDS)
-    else:
-        instance.report_run_canceled(run, message=f"releaf stopped by {name}")
-    raise RunStopped(
-        f"stopped by {name}: run {run.run_id} was terminated; run the command again to "
-        "collect what it had not",
-        128 + signum,
-    )
-
-
-def _daemon_running(instance: dg.DagsterInstance) -> bool:
-    """Whether a daemon dequeues this instance's runs (its heartbeat is recent)."""
-    kind = "QUEUED_RUN_COORDINATOR"
-    status = instance.get_daemon_statuses([kind]).get(kind)
-    return bool(status is not None and status.healthy)
-
-
-NOT_STARTED_GRACE_SECONDS = 120
-"""A run created but not submitted for this long never will be (its launch failed)."""
-SILENT_RUN_SECONDS = 600
-"""A started run whose log has been silent this long has lost its worker: a collection
-logs its progress every 30 seconds. The daemon's run monitoring fails it at its time
-limit; the catch-up and a replay do not wait for it meanwhile."""
-
-
-def run_alive(instance: dg.DagsterInstance, record: dg.RunRecord, now: float) -> bool:
-    """Whether `record`'s unfinished run may still end by itself: not a run whose launch
-    failed (never submitted after NOT_STARTED_GRACE_SECONDS), nor one whose worker is gone
-    (its log silent for SILENT_RUN_SECONDS). Judged from the instance alone, never from a
-    host name or a process id."""
-    status = record.dagster_run.status
-    if status == dg.DagsterRunStatus.QUEUED:
-        return True
-    if status == dg.DagsterRunStatus.NOT_STARTED:
-        return now - record.create_timestamp.timestamp() < NOT_STARTED_GRACE_SECONDS
-    latest = instance.get_records_for_run(record.dagster_run.run_id, limit=1, ascending=False)
-    last = latest.records[0].timestamp if latest.records else record.update_timestamp.timestamp()
-    return now - last < SILENT_RUN_SECONDS
-
-
-def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
-    """Why run `run_id` failed, in one line: the first failed step and its error, or the
-    run's own failure (terminated, canceled, lost its worker)."""
-    for record in instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.STEP_FAILURE
-    ).records:
-        event = record.event_log_entry.dagster_event
-        data = event.step_failure_data if event is not None else None
-        if data is None:
-            continue
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            why = data.user_failure_data.description
-        elif data.error is not None:
-            why = f"{data.error.cls_name}: {data.error.message}".strip()
-        else:
-            why = "no error recorded"
-        return f"step {event.step_key} failed: {' '.join(why.split())}"
-    run = instance.get_run_by_id(run_id)
-    status = run.status.value.lower() if run is not None else "lost"
-    # Run monitoring says why it ends a run (its time limit) as it starts canceling it;
-    # the failure it then records says only that the run was marked failed.
-    canceling = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.RUN_CANCELING, limit=1
-    ).records
-    for kind in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED):
-        records = instance.get_records_for_run(run_id, of_type=kind, limit=1).records
-        if records and records[0].event_log_entry.message:
-            message = records[0].event_log_entry.message
-            if kind == dg.DagsterEventType.RUN_FAILURE and canceling:
-                message = f"{canceling[0].event_log_entry.message} {message}"
-            return f"the run {status}: {' '.join(message.split())}"
-    return f"the run {status} before any step failed"
 
 
 def collect(

@@ -37,8 +37,8 @@ from releaf_pipeline.launch import (
     clock_config,
     night_time,
     requested_days,
-    run_alive,
 )
+from releaf_pipeline.run_watch import run_alive
 
 if TYPE_CHECKING:
     from releaf_pipeline.defs.resources import StoreResource
@@ -88,7 +88,7 @@ class _Launches:
         succeeded, or this replay launched one already (a catch-up that fails is not
         retried in a loop: the next night retries it). A run with that key still in
         progress (the daemon's, or one a killed `releaf` left going) is waited for first,
-        as long as it is alive (`launch.run_alive`): one whose worker is gone is left to
+        as long as it is alive (`run_watch.run_alive`): one whose worker is gone is left to
         run monitoring, and the night's run is launched again."""
         if not run_key:
             return True

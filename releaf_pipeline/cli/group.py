@@ -58,7 +58,7 @@ def _database_error() -> type[Exception]:
 
 
 def _run_stopped() -> type[Exception]:
-    from releaf_pipeline.launch import RunStopped
+    from releaf_pipeline.run_watch import RunStopped
 
     return RunStopped
 

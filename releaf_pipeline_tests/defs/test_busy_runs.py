@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pytest
 
-from releaf_pipeline import launch
+from releaf_pipeline import run_watch
 from releaf_pipeline.definitions import defs
 from releaf_pipeline.defs.health.sensors import busy_days, catchup_sensor
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
@@ -75,7 +75,7 @@ def test_a_run_never_launched_is_busy_only_while_it_may_still_be(instance):
     (run,) = instance.get_runs()
     # Just created: its launch may be under way.
     assert busy_days(instance) == {FIRST: run.run_id, LAST: run.run_id}
-    later = time.time() + launch.NOT_STARTED_GRACE_SECONDS + 1
+    later = time.time() + run_watch.NOT_STARTED_GRACE_SECONDS + 1
     assert busy_days(instance, now=later) == {}
 
 
@@ -86,7 +86,7 @@ def test_the_catch_up_collects_the_days_of_a_run_whose_launch_failed(instance, s
     assert run.run_id in result.skip_reason.skip_message
 
     # The same run, once older than a launch takes.
-    monkeypatch.setattr(launch, "NOT_STARTED_GRACE_SECONDS", 0)
+    monkeypatch.setattr(run_watch, "NOT_STARTED_GRACE_SECONDS", 0)
     (request,) = _catchup(instance, store).run_requests
     assert request.tags["releaf/catchup"] == "paused"
     assert request.tags["dagster/asset_partition_range_start"] == FIRST.isoformat()

@@ -10,7 +10,7 @@ from releaf_pipeline.defs.jobs import collection_job
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.partitions import PARTITIONS_START
 from releaf_pipeline.defs.resources import ClockResource, StoreResource
-from releaf_pipeline.launch import CollectionRequest, requested_days, run_alive
+from releaf_pipeline.launch import CollectionRequest, requested_days
 from releaf_pipeline.lib.catchup import (
     CatchupRequest,
     contiguous_ranges,
@@ -20,6 +20,7 @@ from releaf_pipeline.lib.catchup import (
 from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.lib.store.registry import list_feeds, list_servers
+from releaf_pipeline.run_watch import run_alive
 from releaf_pipeline.settings import read_settings
 
 CATCHUP_SENSOR = "catch_up"
