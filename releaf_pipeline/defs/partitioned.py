@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -58,23 +57,33 @@ def partitioned_check(
     return decorate
 
 
-def checked_keys(context: dg.AssetCheckExecutionContext) -> list[str]:
-    """The partition keys the check evaluates: every key of the run's range, and every
-    other partition of its asset the run materialized (a day the run rewrote)."""
+Target = AssetCheckEvaluationTargetMaterializationData | None
+"""The materialization a partition's check result judges (None: it has none yet)."""
+
+
+def checked_targets(context: dg.AssetCheckExecutionContext) -> dict[str, Target]:
+    """The partition keys the check evaluates, each with the materialization it judges:
+    every key of the run's range, and every other partition of its asset the run
+    materialized (a day the run rewrote). A partition the run materialized is judged by
+    that materialization, any other by its latest."""
     (spec,) = context.check_specs
-    keys = set(context.partition_keys)
-    keys |= materialized_in_run(context.instance, spec.asset_key, context.run.run_id)
-    return sorted(keys)
+    mine = materialized_in_run(context.instance, spec.asset_key, context.run.run_id)
+    keys = set(context.partition_keys) | set(mine)
+    return {
+        k: mine[k] if k in mine else latest_materialization(context.instance, spec.asset_key, k)
+        for k in sorted(keys)
+    }
 
 
 def materialized_in_run(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, run_id: str
-) -> set[str]:
-    """The partitions of `asset_key` that the run `run_id` materialized so far."""
+) -> dict[str, Target]:
+    """The partitions of `asset_key` that the run `run_id` materialized so far, each with
+    its latest materialization in the run."""
     record = instance.get_run_record_by_id(run_id)
     if record is None:
-        return set()
-    found: set[str] = set()
+        return {}
+    found: dict[str, Target] = {}
     cursor = None
     while True:
         page = instance.fetch_materializations(
@@ -87,28 +96,25 @@ def materialized_in_run(
             limit=1000,
             cursor=cursor,
         )
-        found |= {r.partition_key for r in page.records if r.run_id == run_id and r.partition_key}
+        for r in page.records:  # newest first
+            if r.run_id == run_id and r.partition_key and r.partition_key not in found:
+                found[r.partition_key] = _target(r)
         if not page.has_more:
             return found
         cursor = page.cursor
 
 
-def checked_days(context: dg.AssetCheckExecutionContext) -> list[date]:
-    """The days a daily check evaluates, oldest first."""
-    return [date.fromisoformat(k) for k in checked_keys(context)]
-
-
 def check_evaluation(
-    instance: dg.DagsterInstance,
     check: dg.AssetCheckKey,
     key: str,
     *,
+    target: Target,
     passed: bool,
     severity: dg.AssetCheckSeverity,
     metadata: Mapping[str, Any],
     description: str,
 ) -> dg.AssetCheckEvaluation:
-    """One partition's result of `check`, judging the partition's latest materialization."""
+    """One partition's result of `check`, judging the materialization `target`."""
     return dg.AssetCheckEvaluation(
         asset_key=check.asset_key,
         check_name=check.name,
@@ -117,7 +123,9 @@ def check_evaluation(
         severity=severity,
         description=description,
         partition=key,
-        target_materialization_data=_latest_materialization(instance, check.asset_key, key),
+        # Without this pointer the UI counts the result against no materialization and
+        # shows the partition's check as missing.
+        target_materialization_data=target,
     )
 
 
@@ -125,6 +133,7 @@ def report(
     context: dg.AssetCheckExecutionContext,
     key: str,
     *,
+    target: Target,
     passed: bool,
     severity: dg.AssetCheckSeverity,
     metadata: Mapping[str, Any],
@@ -134,23 +143,23 @@ def report(
     (spec,) = context.check_specs
     context.op_execution_context.log_event(
         check_evaluation(
-            context.instance, spec.key, key, passed=passed, severity=severity,
+            spec.key, key, target=target, passed=passed, severity=severity,
             metadata=metadata, description=description,
         )
     )  # fmt: skip
 
 
-def _latest_materialization(
+def latest_materialization(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, key: str
-) -> AssetCheckEvaluationTargetMaterializationData | None:
-    # The result judges the partition's latest materialization: without this pointer the
-    # UI counts the result against none and shows the partition's check as missing.
+) -> Target:
+    """The partition's latest materialization, for a check result to judge."""
     found = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[key]), limit=1
     )
-    if not found.records:
-        return None
-    record = found.records[0]
+    return _target(found.records[0]) if found.records else None
+
+
+def _target(record: dg.EventLogRecord) -> AssetCheckEvaluationTargetMaterializationData:
     return AssetCheckEvaluationTargetMaterializationData(
         storage_id=record.storage_id,
         run_id=record.event_log_entry.run_id,

@@ -14,7 +14,7 @@ from releaf_pipeline.defs.collection.day_view import (
     daily_deposits_figures,
     meter_readings_figures,
 )
-from releaf_pipeline.defs.collection.publish import publish_from_step
+from releaf_pipeline.defs.collection.publish import publish_from_step, record_figures
 from releaf_pipeline.defs.health.fleet import report_fleet_health
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.metadata import OWNERS
@@ -115,8 +115,10 @@ def meter_readings(
     report_fleet_health(context.instance, engine, clock.now().date())
     judged = Judged(clock.now().date(), read_settings().catchup_lookback_days)
     mark_past_lookback(engine, judged.today, judged.lookback_days)
-    for day, metadata in meter_readings_figures(engine, days_between(start, end), judged).items():
+    shown = meter_readings_figures(engine, days_between(start, end), judged)
+    for day, metadata in shown.items():
         context.add_asset_metadata(metadata, partition_key=day.isoformat())
+    record_figures(engine, METER_READINGS_KEY, shown, context.run.run_id)
     # Days outside the range that the run rewrote (the nights' re-read window, late
     # readings) or that changed since they were last shown get their figures too.
     publish_from_step(context, engine, METER_READINGS_KEY, published=(start, end), judged=judged)
@@ -205,8 +207,10 @@ def daily_deposits(
         f"{summary.days_written} feed-day(s) rewritten, {summary.readings_loaded} reading(s) "
         f"read, {summary.anomalies_new} new meter reset(s) or glitch(es)"
     )
-    for day, metadata in daily_deposits_figures(engine, days_between(start, end)).items():
+    shown = daily_deposits_figures(engine, days_between(start, end))
+    for day, metadata in shown.items():
         context.add_asset_metadata(metadata, partition_key=day.isoformat())
+    record_figures(engine, DAILY_DEPOSITS_KEY, shown, context.run.run_id)
     # Deposits are recomputed for every feed and day whose inputs changed, in the range
     # or not: each day rewritten outside it is shown again with its own pages.
     publish_from_step(

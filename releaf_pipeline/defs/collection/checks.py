@@ -1,11 +1,14 @@
 """Checks on daily deposits, day by day: the day's pages are complete, they reconcile with
 the readings, and the anomalies found in the meters are named."""
 
+from datetime import date
+
 import dagster as dg
 
 from releaf_pipeline.defs.collection.assets import daily_deposits
-from releaf_pipeline.defs.collection.day_view import Judged, check_outcomes
-from releaf_pipeline.defs.partitioned import checked_days, partitioned_check, report
+from releaf_pipeline.defs.collection.day_view import CheckOutcome, Judged, check_outcomes
+from releaf_pipeline.defs.collection.publish import record_outcomes
+from releaf_pipeline.defs.partitioned import checked_targets, partitioned_check, report
 from releaf_pipeline.defs.resources import ClockResource, StoreResource
 from releaf_pipeline.settings import read_settings
 
@@ -13,15 +16,24 @@ from releaf_pipeline.settings import read_settings
 def report_days(
     context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
 ) -> None:
-    """Report the check being executed on each day it evaluates, as `day_view` judges it."""
+    """Report the check being executed on each day it evaluates, as `day_view` judges it,
+    and record each result as shown."""
     (spec,) = context.check_specs
     judged = Judged(clock.now().date(), read_settings().catchup_lookback_days)
-    outcomes = check_outcomes(store.engine(), spec.key, checked_days(context), judged)
+    targets = {date.fromisoformat(k): t for k, t in checked_targets(context).items()}
+    outcomes = check_outcomes(store.engine(), spec.key, list(targets), judged)
+    by_publication: dict[str, dict[date, CheckOutcome]] = {}
     for day, o in outcomes.items():
+        target = targets[day]
         report(
-            context, day.isoformat(), passed=o.passed, severity=o.severity,
-            metadata=o.metadata, description=o.description,
+            context, day.isoformat(), target=target, passed=o.passed,
+            severity=o.severity, metadata=o.metadata, description=o.description,
         )  # fmt: skip
+        # A result judges the figures of the run that materialized its day.
+        publication = target.run_id if target is not None else context.run.run_id
+        by_publication.setdefault(publication, {})[day] = o
+    for publication, shown in by_publication.items():
+        record_outcomes(store.engine(), spec.key, shown, publication)
 
 
 @partitioned_check(

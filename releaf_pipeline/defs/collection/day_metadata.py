@@ -19,6 +19,8 @@ from releaf_pipeline.lib.store.days import (
 
 ACCOUNTS_PLOTTED = 50
 """Accounts drawn as their own daily series; more would not be readable in one plot."""
+SERIES_PREFIX = "pages: "
+"""Figures named so are an account's pages drawn as a series (also in `pages_per_account`)."""
 
 NOT_COLLECTED_COLUMNS = [
     ("server", "string"),
@@ -122,7 +124,7 @@ def plotted_accounts(days: list[DepositDay]) -> list[str]:
 
 def deposit_metadata(day: DepositDay, accounts: list[str]) -> dict[str, dg.MetadataValue]:
     """A day of `daily_deposits`: its pages, in total and per account."""
-    per_account = {f"pages: {a}": day.accounts.get(a, 0) for a in accounts}
+    per_account = {f"{SERIES_PREFIX}{a}": day.accounts.get(a, 0) for a in accounts}
     return {
         **numbers(
             {"pages": day.pages, "accounts": len(day.accounts), "feeds": day.feeds, **per_account}

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from releaf_pipeline.defs.metadata import table
-from releaf_pipeline.defs.partitioned import checked_keys, partitioned_check, report
+from releaf_pipeline.defs.partitioned import checked_targets, partitioned_check, report
 from releaf_pipeline.defs.partitions import monthly_partitions
 from releaf_pipeline.defs.resources import StoreResource
 from releaf_pipeline.defs.rollup.assets import reforestation_certificates
@@ -31,7 +31,7 @@ def certificates_credit_deposits(
     through their months, and no later change of the deposits explains it."""
     from releaf_pipeline.lib.store.credit import credit_through
 
-    for key in checked_keys(context):
+    for key, target in checked_targets(context).items():
         month = key[:7]
         credits = credit_through(store.engine(), month)
         wrong = [c for c in credits if not c.explained]
@@ -41,7 +41,7 @@ def certificates_credit_deposits(
             for c in credits
         ]
         report(
-            context, key, passed=not wrong, severity=dg.AssetCheckSeverity.ERROR,
+            context, key, target=target, passed=not wrong, severity=dg.AssetCheckSeverity.ERROR,
             description=(
                 f"{len(wrong)} account(s) credited other than deposited through {month}: "
                 + ", ".join(f"{c.account} ({c.difference:+,} pages)" for c in wrong)

@@ -191,6 +191,20 @@ stale_days = sa.Table(
     sa.Index("ix_stale_days_asset", "asset", "id"),
 )
 
+shown_days = sa.Table(
+    "shown_days",
+    metadata,
+    # What Dagster last showed of each day, part by part: the asset's figures and each
+    # check's result, as a digest, with the publication (run or runless report) whose
+    # materialization the part belongs to. A day marked stale whose parts all match what
+    # the store would show now is not published again.
+    sa.Column("asset", sa.String(40), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("part", sa.String(64), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("publication", sa.String(64), nullable=False),
+)
+
 anomalies = sa.Table(
     "anomalies",
     metadata,
