@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +32,34 @@ run_launcher:
   module: dagster._core.launcher.sync_in_memory_run_launcher
   class: SyncInMemoryRunLauncher
 """
+
+
+MEMORY_DIR = Path("/dev/shm")
+MEMORY_NEEDED = 4 << 30
+"""Free bytes a memory-backed file system must have to hold the session's files."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The session's temporary files go to memory (/dev/shm) when it has room: the tests
+    replay hundreds of Dagster runs, each writing its own SQLite files and syncing them to
+    disk after every event. A --basetemp given, or one set by the xdist controller for its
+    workers, is kept."""
+    if config.option.basetemp or not MEMORY_DIR.is_dir() or not os.access(MEMORY_DIR, os.W_OK):
+        return
+    if shutil.disk_usage(MEMORY_DIR).free < MEMORY_NEEDED:
+        return
+    config.option.basetemp = tempfile.mkdtemp(prefix="releaf-tests-", dir=MEMORY_DIR)
+    config.stash[_MEMORY_BASETEMP] = config.option.basetemp
+
+
+_MEMORY_BASETEMP = pytest.StashKey[str]()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The memory taken for the session's files is given back at its end."""
+    made = config.stash.get(_MEMORY_BASETEMP, None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 @pytest.fixture

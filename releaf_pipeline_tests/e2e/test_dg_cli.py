@@ -157,7 +157,8 @@ def _default_signals() -> None:
 
 
 def _live(group: int) -> list[str]:
-    """The processes of a process group still running (zombies excluded)."""
+    """The processes of a process group still running (zombies excluded), each as its
+    pid and command line."""
     live = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -167,7 +168,11 @@ def _live(group: int) -> list[str]:
         # pid (comm) state ppid pgrp ...
         fields = text.rsplit(")", 1)[1].split()
         if int(fields[2]) == group and fields[0] != "Z":
-            live.append(text.split(" ", 1)[0])
+            try:
+                cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                cmdline = b""
+            live.append(f"{text.split(' ', 1)[0]} {cmdline.decode(errors='replace')[:200]}")
     return live
 
 
@@ -272,7 +277,8 @@ def test_dev_serves_the_location_with_the_daemon(dg_home, releaf, tmp_path):
             pytest.fail("dg dev did not stop on SIGTERM")
         finally:
             log.close()
-        deadline = time.monotonic() + 15
+        # A run the daemon launched just before may still be ending in its own process.
+        deadline = time.monotonic() + COMMAND_SECONDS
         while _live(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         stray = _live(proc.pid)
