@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from releaf_pipeline.lib.store.engine import execute_many
 from releaf_pipeline.lib.store.tables import device_scope, readings
 
 _DAY = timedelta(days=1)
@@ -117,18 +118,17 @@ def record_scope(
             for r in after
             if r not in kept
         ]
-    if stale:
-        conn.execute(
-            device_scope.delete().where(
-                device_scope.c.feed_id == sa.bindparam("feed_id"),
-                device_scope.c.device_id == sa.bindparam("device_id"),
-                device_scope.c.first_day == sa.bindparam("first_day"),
-            ),
-            stale,
-        )
-    if fresh:
-        conn.execute(device_scope.insert(), fresh)
+    execute_many(conn, _DELETE_RUN, stale)
+    execute_many(conn, _INSERT_RUN, fresh)
     return earliest
+
+
+_DELETE_RUN = device_scope.delete().where(
+    device_scope.c.feed_id == sa.bindparam("feed_id"),
+    device_scope.c.device_id == sa.bindparam("device_id"),
+    device_scope.c.first_day == sa.bindparam("first_day"),
+)
+_INSERT_RUN = device_scope.insert()
 
 
 def _range(first: date, last: date) -> Iterable[date]:
