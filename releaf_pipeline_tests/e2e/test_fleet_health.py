@@ -9,6 +9,8 @@ from datetime import date
 import dagster as dg
 import pytest
 
+from releaf_pipeline.definitions import defs
+from releaf_pipeline.launch import clock_config, execute
 from releaf_pipeline.replay import night_time
 from releaf_pipeline_tests.e2e.nights import register_feeds
 
@@ -29,6 +31,18 @@ def latest_check(name: str) -> dg.AssetCheckEvaluation:
     assert record is not None and materialized is not None
     assert record.run_id == materialized.run_id, "the check's result is of an older one"
     return record.evaluation
+
+
+def day_check(day: str) -> dg.AssetCheckEvaluation:
+    """The latest result of `meter_readings:feeds_collected` on `day`."""
+    key = dg.AssetCheckKey(dg.AssetKey("meter_readings"), "feeds_collected")
+    with dg.DagsterInstance.get() as instance:
+        for record in instance.event_log_storage.get_asset_check_execution_history(key, 1000):
+            if record.event is not None:
+                evaluation = record.event.dagster_event.event_specific_data
+                if evaluation.partition == day:
+                    return evaluation
+    raise AssertionError(f"no result of feeds_collected on {day}")
 
 
 def fleet_counts() -> dict[str, object]:
@@ -75,10 +89,24 @@ def test_fleet_health_checks_turn_red_and_green_with_the_fleet(home, sim, fleet,
         (run,) = instance.get_runs(filters=dg.RunsFilter(job_name="server_health"))
     assert run.status == dg.DagsterRunStatus.SUCCESS
 
-    # It answers again: the next night's health run passes, and the paused day is
-    # collected by the catch-up.
-    at_night_after(date(2026, 10, 3), sim, monkeypatch)
+    # The day the server was down waits for it to pass its health check.
+    assert "once east passes its health check" in day_check("2026-10-02").description
+
+    # It answers again: the schedule's next health run says at once that the catch-up
+    # takes the day, before any collection.
     sim.set_outage(False)
+    with dg.DagsterInstance.get() as instance:
+        health_run = execute(
+            defs, "server_health", instance,
+            run_config=dg.RunConfig(resources=clock_config(night_time(date(2026, 10, 2)))),
+        )  # fmt: skip
+    assert health_run.success, health_run.failure
+    assert latest_check("servers_healthy").passed
+    waiting = day_check("2026-10-02")
+    assert not waiting.passed and "by the catch-up sensor on its next tick" in waiting.description
+
+    # The next night's health run passes, and the paused day is collected by the catch-up.
+    at_night_after(date(2026, 10, 3), sim, monkeypatch)
     r = releaf("nightly", "--date", "2026-10-03")
     assert r.code == 0 and "1 server(s) checked; all healthy" in r.out, (r.out, r.err)
     assert latest_check("servers_healthy").passed

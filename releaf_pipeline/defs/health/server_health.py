@@ -7,6 +7,8 @@ import math
 
 import dagster as dg
 
+from releaf_pipeline.defs.collection.day_view import Judged
+from releaf_pipeline.defs.collection.publish import publish_runless
 from releaf_pipeline.defs.health.fleet import (
     FLEET_HEALTH,
     current_fleet,
@@ -59,6 +61,11 @@ def fleet_health_asset(
         if c.changed:
             state = "healthy again" if c.healthy else f"UNHEALTHY: {c.reason}"
             safe_log(context).warning(f"server {c.server} is {state}")
+    if any(c.changed for c in checks):
+        # A server's health decides what happens next to its feeds' missed days, which
+        # their checks say: shown at once, not when a run next covers them.
+        judged = Judged(clock.now().date(), read_settings().catchup_lookback_days)
+        publish_runless(context.instance, engine, judged)
     fleet = current_fleet(engine, clock.now().date())
     safe_log(context).info(f"{len(checks)} server(s) checked; {fleet_summary(fleet)}")
     return fleet_result(fleet)
