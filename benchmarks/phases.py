@@ -139,24 +139,14 @@ def instrument_collection(timings: Timings) -> None:
     instrument_deposits(timings)
 
 
-IN_PROCESS_INSTANCE = """\
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
-run_launcher:
-  module: dagster._core.launcher.sync_in_memory_run_launcher
-  class: SyncInMemoryRunLauncher
-"""
-
-
 def run_in_this_process() -> None:
     """Make the home's instance execute each run in the process that submits it (Dagster's
     synchronous run launcher), so that the timers see the run: the home is a copy made for
     this measurement."""
+    from releaf_pipeline.launch import IN_PROCESS_INSTANCE_YAML
+
     home = Path(os.environ["DAGSTER_HOME"])
-    (home / "dagster.yaml").write_text(IN_PROCESS_INSTANCE)
+    (home / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,11 +40,15 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget, Mo
 RUN_COORDINATOR_MODULE = "dagster._core.run_coordinator"
 """Where an instance file names Dagster's run coordinators: the one that launches each run
 at once has no public module."""
+SYNC_RUN_LAUNCHER_MODULE = SyncInMemoryRunLauncher.__module__
+"""Where an instance file names Dagster's run launcher that executes each run in the
+process submitting it: it has no public module."""
 
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
     "RUN_COORDINATOR_MODULE",
+    "SYNC_RUN_LAUNCHER_MODULE",
     "AssetCheckEvaluationTargetMaterializationData",
     "is_valid_cron",
     "new_report_id",

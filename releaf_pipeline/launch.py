@@ -28,6 +28,7 @@ from releaf_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     RUN_COORDINATOR_MODULE,
+    SYNC_RUN_LAUNCHER_MODULE,
     next_cron_tick,
     submission_workspace,
     submit_run,
@@ -98,6 +99,21 @@ run_monitoring:
   poll_interval_seconds: 60
   free_slots_after_run_end_seconds: 60
 """
+
+IN_PROCESS_INSTANCE_YAML = f"""\
+# Runs are executed at once, in the process that submits them, by Dagster's synchronous
+# run launcher: no code server, no process per run.
+telemetry:
+  enabled: false
+run_coordinator:
+  module: {RUN_COORDINATOR_MODULE}
+  class: DefaultRunCoordinator
+run_launcher:
+  module: {SYNC_RUN_LAUNCHER_MODULE}
+  class: SyncInMemoryRunLauncher
+"""
+"""An instance for replaying hundreds of runs in one process (the tests of the numbers)
+or timing a run's functions from the command that submits it (the phases benchmark)."""
 
 
 class CollectionConfig(dg.Config):

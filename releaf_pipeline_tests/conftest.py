@@ -14,25 +14,10 @@ from pathlib import Path
 import pytest
 
 from releaf_pipeline import cli
+from releaf_pipeline.launch import IN_PROCESS_INSTANCE_YAML
 from releaf_pipeline.simulator import Fleet, FleetConfig
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests import postgres
-
-IN_PROCESS_INSTANCE_YAML = """\
-# Runs submitted to this instance are executed at once, in the submitting process, by
-# Dagster's synchronous run launcher: the tests of numbers replay hundreds of runs, and a
-# process per run would cost seconds each. The tests of the launch itself use the default
-# instance (the default run launcher) and a queued one with a daemon.
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
-run_launcher:
-  module: dagster._core.launcher.sync_in_memory_run_launcher
-  class: SyncInMemoryRunLauncher
-"""
-
 
 MEMORY_DIR = Path("/dev/shm")
 MEMORY_NEEDED = 4 << 30

@@ -84,3 +84,12 @@ def test_the_default_instance_file_launches_runs_at_once(tmp_path) -> None:
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_coordinator).__name__ == "SyncInMemoryRunCoordinator"
         assert isinstance(instance.run_launcher, dg.DefaultRunLauncher)
+
+
+def test_the_in_process_instance_file_executes_runs_in_the_submitting_process(tmp_path) -> None:
+    from releaf_pipeline.launch import IN_PROCESS_INSTANCE_YAML
+
+    (tmp_path / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert type(instance.run_coordinator).__name__ == "SyncInMemoryRunCoordinator"
+        assert type(instance.run_launcher).__name__ == "SyncInMemoryRunLauncher"
