@@ -27,7 +27,6 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 # Dagster names no public way to submit a run to the instance from Python.
 from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 
 # The tags by which one run covers a range of partitions: what a single-run backfill sets.
@@ -48,14 +47,10 @@ process submitting it: it has no public module."""
 NOOP_COMPUTE_LOGS_MODULE = NoOpComputeLogManager.__module__
 """Where an instance file names Dagster's compute log manager that captures nothing: it
 has no public module."""
-CONSOLIDATED_EVENT_LOG_MODULE = ConsolidatedSqliteEventLogStorage.__module__
-"""Where an instance file names Dagster's SQLite event log kept in one file (not one per
-run): it has no public module."""
 
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
-    "CONSOLIDATED_EVENT_LOG_MODULE",
     "NOOP_COMPUTE_LOGS_MODULE",
     "RUN_COORDINATOR_MODULE",
     "SYNC_RUN_LAUNCHER_MODULE",

@@ -27,7 +27,6 @@ import yaml
 from releaf_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
-    CONSOLIDATED_EVENT_LOG_MODULE,
     NOOP_COMPUTE_LOGS_MODULE,
     RUN_COORDINATOR_MODULE,
     SYNC_RUN_LAUNCHER_MODULE,
@@ -104,9 +103,7 @@ run_monitoring:
 
 IN_PROCESS_INSTANCE_YAML = f"""\
 # Runs are executed at once, in the process that submits them, by Dagster's synchronous
-# run launcher: no code server, no process per run. Their stdout and stderr are not
-# captured (capturing starts two watcher processes per stream and run), and their events
-# go to one SQLite file rather than one per run.
+# run launcher: no code server, no process per run.
 telemetry:
   enabled: false
 run_coordinator:
@@ -115,18 +112,17 @@ run_coordinator:
 run_launcher:
   module: {SYNC_RUN_LAUNCHER_MODULE}
   class: SyncInMemoryRunLauncher
-compute_logs:
-  module: {NOOP_COMPUTE_LOGS_MODULE}
-  class: NoOpComputeLogManager
-event_log_storage:
-  module: {CONSOLIDATED_EVENT_LOG_MODULE}
-  class: ConsolidatedSqliteEventLogStorage
-  config:
-    base_dir:
-      env: DAGSTER_HOME
 """
 """An instance for replaying hundreds of runs in one process (the tests of the numbers)
 or timing a run's functions from the command that submits it (the phases benchmark)."""
+NO_COMPUTE_LOGS_YAML = f"""\
+# Runs' stdout and stderr are not captured: capturing starts two processes per stream
+# and run.
+compute_logs:
+  module: {NOOP_COMPUTE_LOGS_MODULE}
+  class: NoOpComputeLogManager
+"""
+"""Added to an instance file, for runs whose stdout and stderr nobody reads."""
 
 
 class CollectionConfig(dg.Config):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from releaf_pipeline import cli
-from releaf_pipeline.launch import IN_PROCESS_INSTANCE_YAML
+from releaf_pipeline.launch import IN_PROCESS_INSTANCE_YAML, NO_COMPUTE_LOGS_YAML
 from releaf_pipeline.simulator import Fleet, FleetConfig
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests import postgres
@@ -53,11 +53,17 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     executes runs in the test's process (`IN_PROCESS_INSTANCE_YAML`)."""
     path = tmp_path / "dagster_home"
     path.mkdir()
-    (path / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML)
+    (path / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML + NO_COMPUTE_LOGS_YAML)
     monkeypatch.setenv("DAGSTER_HOME", str(path))
     for name in ("RELEAF_DATABASE_URL", "RELEAF_SECRET_KEY", "RELEAF_DEALER_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return path
+
+
+def capture_compute_logs(home: Path) -> None:
+    """Make the instance at `home` capture its runs' stdout and stderr, as Dagster does by
+    default: for the tests that scan everything a run leaves in DAGSTER_HOME."""
+    (home / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML)
 
 
 @pytest.fixture

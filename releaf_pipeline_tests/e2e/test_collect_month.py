@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from releaf_pipeline_tests.conftest import capture_compute_logs
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
 pytestmark = pytest.mark.e2e
@@ -106,6 +107,7 @@ def test_month_matches_ground_truth_day_by_day(home, sim, fleet, releaf, tmp_pat
 def test_no_secret_or_private_field_lands_under_dagster_home(
     home, sim, fleet, releaf, tmp_path, monkeypatch
 ):
+    capture_compute_logs(home)
     feeds = _feeds(fleet)[:3]
     _at(monkeypatch, sim, date(2026, 10, 12))
     _register(releaf, sim, tmp_path, monkeypatch, feeds)

@@ -44,7 +44,7 @@ NOW = "2026-10-12T03:00:00+00:00"
 REGISTERED_AT = datetime(2026, 9, 1, tzinfo=UTC)
 ATTEMPTS = 3
 # Short enough that a 2 s delay trips it, long enough for a loopback answer under load.
-SHORT_TIMEOUT = 0.5
+SHORT_TIMEOUT = 1.5
 UNKNOWN_CODE = "DEADBEEFDEADBEEF"
 
 
@@ -153,9 +153,9 @@ def _count(sim: Simulator, path: str) -> int:
         pytest.param("status", {"status": 500}, ATTEMPTS, 10.0, "server_error", id="5xx-exhausted"),
         pytest.param("reset", {}, 1, 10.0, None, id="reset-absorbed"),
         pytest.param("reset", {}, ATTEMPTS, 10.0, "unreachable", id="reset-exhausted"),
-        pytest.param("delay", {"seconds": 2}, 1, SHORT_TIMEOUT, None, id="timeout-absorbed"),
+        pytest.param("delay", {"seconds": 4}, 1, SHORT_TIMEOUT, None, id="timeout-absorbed"),
         pytest.param(
-            "delay", {"seconds": 2}, ATTEMPTS, SHORT_TIMEOUT, "timeout", id="timeout-exhausted"
+            "delay", {"seconds": 4}, ATTEMPTS, SHORT_TIMEOUT, "timeout", id="timeout-exhausted"
         ),
     ],
 )

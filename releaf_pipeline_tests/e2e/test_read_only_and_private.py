@@ -27,6 +27,7 @@ from releaf_pipeline.simulator.server import (
     PING_PATH,
     Simulator,
 )
+from releaf_pipeline_tests.conftest import capture_compute_logs
 from releaf_pipeline_tests.e2e.test_collect_month import (
     UNKNOWN_CODE,
     _at,
@@ -114,6 +115,7 @@ def test_nothing_private_in_dagster_home_logs_or_output(
     home, sim, fleet, releaf, tmp_path, monkeypatch, caplog
 ):
     caplog.set_level(logging.DEBUG)
+    capture_compute_logs(home)
     feeds = _feeds(fleet)
     codes = fleet.customer_codes
     _at(monkeypatch, sim, TODAY)
