@@ -5,9 +5,8 @@ BIN := $(VENV)/bin
 DAGSTER_HOME ?= $(CURDIR)/.releaf
 # The Dagster UI's port for demo, ui and dev: `make demo PORT=3001`.
 PORT ?= 3000
-# Three workers on two cores: much of the suite waits on daemons, browsers and the
-# processes of runs, time a third worker fills.
-PYTEST_ARGS ?= -n 3 --dist worksteal
+# One worker per core: the suite is bound by its CPU, not by its waits.
+PYTEST_ARGS ?= -n 2 --dist worksteal
 export DAGSTER_HOME
 
 .PHONY: demo demo-headless test lint format bench bench-quick ui daemon dev clean

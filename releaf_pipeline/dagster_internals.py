@@ -27,6 +27,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 # Dagster names no public way to submit a run to the instance from Python.
 from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 
 # The tags by which one run covers a range of partitions: what a single-run backfill sets.
@@ -47,11 +48,15 @@ process submitting it: it has no public module."""
 NOOP_COMPUTE_LOGS_MODULE = NoOpComputeLogManager.__module__
 """Where an instance file names Dagster's compute log manager that captures nothing: it
 has no public module."""
+ONE_FILE_EVENT_LOG_MODULE = ConsolidatedSqliteEventLogStorage.__module__
+"""Where an instance file names Dagster's SQLite event log that keeps every run's events in
+one file, not a file per run: it has no public module."""
 
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
     "NOOP_COMPUTE_LOGS_MODULE",
+    "ONE_FILE_EVENT_LOG_MODULE",
     "RUN_COORDINATOR_MODULE",
     "SYNC_RUN_LAUNCHER_MODULE",
     "AssetCheckEvaluationTargetMaterializationData",

@@ -28,6 +28,7 @@ from releaf_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     NOOP_COMPUTE_LOGS_MODULE,
+    ONE_FILE_EVENT_LOG_MODULE,
     RUN_COORDINATOR_MODULE,
     SYNC_RUN_LAUNCHER_MODULE,
     next_cron_tick,
@@ -123,6 +124,20 @@ compute_logs:
   class: NoOpComputeLogManager
 """
 """Added to an instance file, for runs whose stdout and stderr nobody reads."""
+
+
+def one_file_event_log_yaml(home: Path) -> str:
+    """Added to an instance file at `home`: every run's events in one SQLite file, for a
+    process that replays hundreds of runs. Dagster's default gives each run a file of its
+    own, created and migrated with the run; one file suits runs executed one at a time."""
+    return f"""\
+# Every run's events in one SQLite file: a file per run costs its creation per run.
+event_log_storage:
+  module: {ONE_FILE_EVENT_LOG_MODULE}
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir: {home / "history" / "events"}
+"""
 
 
 class CollectionConfig(dg.Config):

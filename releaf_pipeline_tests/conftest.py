@@ -14,7 +14,11 @@ from pathlib import Path
 import pytest
 
 from releaf_pipeline import cli
-from releaf_pipeline.launch import IN_PROCESS_INSTANCE_YAML, NO_COMPUTE_LOGS_YAML
+from releaf_pipeline.launch import (
+    IN_PROCESS_INSTANCE_YAML,
+    NO_COMPUTE_LOGS_YAML,
+    one_file_event_log_yaml,
+)
 from releaf_pipeline.simulator import Fleet, FleetConfig
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests import postgres
@@ -50,10 +54,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A DAGSTER_HOME for this test, with no store or key settings inherited; its instance
-    executes runs in the test's process (`IN_PROCESS_INSTANCE_YAML`)."""
+    executes runs in the test's process (`IN_PROCESS_INSTANCE_YAML`) and keeps their
+    events in one file."""
     path = tmp_path / "dagster_home"
     path.mkdir()
-    (path / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML + NO_COMPUTE_LOGS_YAML)
+    (path / "dagster.yaml").write_text(
+        IN_PROCESS_INSTANCE_YAML + NO_COMPUTE_LOGS_YAML + one_file_event_log_yaml(path)
+    )
     monkeypatch.setenv("DAGSTER_HOME", str(path))
     for name in ("RELEAF_DATABASE_URL", "RELEAF_SECRET_KEY", "RELEAF_DEALER_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -63,7 +70,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def capture_compute_logs(home: Path) -> None:
     """Make the instance at `home` capture its runs' stdout and stderr, as Dagster does by
     default: for the tests that scan everything a run leaves in DAGSTER_HOME."""
-    (home / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML)
+    (home / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML + one_file_event_log_yaml(home))
 
 
 @pytest.fixture

@@ -90,10 +90,18 @@ def test_the_in_process_instance_file_executes_runs_in_the_submitting_process(
     tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    from releaf_pipeline.launch import IN_PROCESS_INSTANCE_YAML, NO_COMPUTE_LOGS_YAML
+    from releaf_pipeline.launch import (
+        IN_PROCESS_INSTANCE_YAML,
+        NO_COMPUTE_LOGS_YAML,
+        one_file_event_log_yaml,
+    )
 
-    (tmp_path / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML + NO_COMPUTE_LOGS_YAML)
+    (tmp_path / "dagster.yaml").write_text(
+        IN_PROCESS_INSTANCE_YAML + NO_COMPUTE_LOGS_YAML + one_file_event_log_yaml(tmp_path)
+    )
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_coordinator).__name__ == "SyncInMemoryRunCoordinator"
         assert type(instance.run_launcher).__name__ == "SyncInMemoryRunLauncher"
         assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"
+        assert type(instance.event_log_storage).__name__ == "ConsolidatedSqliteEventLogStorage"
+    assert (tmp_path / "history" / "events" / "event_log.db").is_file()

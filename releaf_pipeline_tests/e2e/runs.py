@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from releaf_pipeline.launch import one_file_event_log_yaml
 from releaf_pipeline.simulator.server import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,12 +58,14 @@ def register(
 
 
 def instance_file(home: Path, **changes: tuple[str, str]) -> None:
-    """The repository's dagster.yaml as DAGSTER_HOME's, each (old, new) text replaced."""
+    """The repository's dagster.yaml as DAGSTER_HOME's, each (old, new) text replaced. The
+    test home's events stay in their one file, so the runs before the switch are still
+    seen."""
     text = (REPO / "dagster.yaml").read_text()
     for old, new in changes.values():
         assert old in text, old
         text = text.replace(old, new)
-    (home / "dagster.yaml").write_text(text)
+    (home / "dagster.yaml").write_text(text + one_file_event_log_yaml(home))
 
 
 def spawn_collect(start: str, end: str, **env: str) -> subprocess.Popen[str]:
