@@ -8,6 +8,7 @@ from releaf_pipeline.defs.collection.checks import (
     deposits_reconcile,
     meter_anomalies,
 )
+from releaf_pipeline.defs.executors import executor_from_settings
 from releaf_pipeline.defs.health.checks import feeds_collected, feeds_fresh
 from releaf_pipeline.defs.health.freshness import (
     deposits_freshness_checks,
@@ -30,6 +31,8 @@ from releaf_pipeline.defs.rollup.assets import monthly_pages, reforestation_cert
 from releaf_pipeline.defs.rollup.checks import certificates_credit_deposits
 from releaf_pipeline.defs.rollup.sensors import monthly_close_sensor
 from releaf_pipeline.defs.schedules import nightly_schedule
+from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO, step_outputs_io_manager
+from releaf_pipeline.settings import read_settings
 
 
 def default_resources() -> dict:
@@ -39,6 +42,7 @@ def default_resources() -> dict:
         "mpsmonitor": MPSMonitorResource(),
         "clock": ClockResource(),
         "reforestation": ReforestationResource(),
+        STEP_OUTPUTS_IO: step_outputs_io_manager,
     }
 
 
@@ -67,7 +71,5 @@ defs = dg.Definitions(
         deposits_freshness_sensor,
     ],
     resources=default_resources(),
-    # A run's steps share its process: each step in a process of its own would load the
-    # code location again, seconds for steps that take milliseconds.
-    executor=dg.in_process_executor,
+    executor=executor_from_settings(read_settings()),
 )

@@ -13,7 +13,7 @@ import fcntl
 import signal
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -68,7 +68,8 @@ MONTHLY_CLOSE_JOB = "monthly_close"
 MAX_RUNTIME_TAG = "dagster/max_runtime"
 """Seconds after which the daemon's run monitoring fails a run still going."""
 PROGRESS_TAG = "releaf/progress"
-"""`DONE/TOTAL` feeds of a collection run in progress; the command waiting for it shows it."""
+"""`PROGRESS_TAG.PIECE` = `DONE/TOTAL` feeds of each piece of a collection run in
+progress; the command waiting for it shows their sum (`run_progress`)."""
 REPLAY_TRIGGER = "replay"
 REPLAY_OF_TAG = "releaf/replay_of"
 """The schedule or sensor whose run a `releaf nightly` replay runs in its place."""
@@ -140,6 +141,19 @@ event_log_storage:
 """
 
 
+def run_progress(tags: Mapping[str, str]) -> tuple[int, int] | None:
+    """Feeds done and feeds planned so far in a collection run, over the pieces that have
+    started (None before any has)."""
+    done = planned = 0
+    seen = False
+    for key, value in tags.items():
+        if key.startswith(PROGRESS_TAG + "."):
+            a, _, b = value.partition("/")
+            if a.isdigit() and b.isdigit():
+                done, planned, seen = done + int(a), planned + int(b), True
+    return (done, planned) if seen else None
+
+
 class CollectionConfig(dg.Config):
     """Which feeds a collection run collects."""
 
@@ -149,6 +163,9 @@ class CollectionConfig(dg.Config):
     """Feed ids to collect (what the catch-up sensor sets). Both empty: every active feed."""
     server: str | None = None
     """The server of the `feeds` named: each is then a customer code of that server."""
+    missing_only: bool = False
+    """Only the feeds with a day of the range not recorded as collected: what the catch-up
+    sets for days whose run did not finish, so that what was collected is not again."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +183,7 @@ class CollectionRequest:
     feeds: tuple[str, ...] = ()
     feed_ids: tuple[int, ...] = ()
     server: str | None = None
+    missing_only: bool = False
     trigger: str = "cli"
     reason: str | None = None
     run_key: str | None = None
@@ -196,9 +214,13 @@ class CollectionRequest:
     def run_config(self, now: datetime | None = None) -> dg.RunConfig:
         """The run config: the feeds to collect and, to replay a moment, the clock."""
         config = CollectionConfig(
-            feeds=list(self.feeds), feed_ids=list(self.feed_ids), server=self.server
+            feeds=list(self.feeds), feed_ids=list(self.feed_ids), server=self.server,
+            missing_only=self.missing_only,
+        )  # fmt: skip
+        return dg.RunConfig(
+            ops={"meter_readings": {"ops": {"plan_collection": {"config": config.model_dump()}}}},
+            resources=clock_config(now),
         )
-        return dg.RunConfig(ops={"meter_readings": config}, resources=clock_config(now))
 
     def run_request(self) -> dg.RunRequest:
         """The request a schedule or sensor returns for this run."""

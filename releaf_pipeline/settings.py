@@ -21,6 +21,7 @@ from dotenv.parser import parse_stream
 
 from releaf_pipeline.lib.business_days import parse_holidays
 from releaf_pipeline.lib.dates import strict_date, strict_int
+from releaf_pipeline.lib.pieces import FEEDS_PER_PIECE as PIECE_FEEDS_DEFAULT
 from releaf_pipeline.lib.rules import CERTIFICATE_GRACE_DAYS, REREAD_LOOKBACK_DAYS
 
 DEFAULT_HOME = ".releaf"
@@ -49,6 +50,11 @@ VARIABLES = {
     "RELEAF_PARTITIONS_START": "the first day of the daily partitions (the month's for monthly)",
     "RELEAF_FRESHNESS_DEADLINE_CRON": "when yesterday's deposits must be there (UTC)",
     "RELEAF_RUN_MAX_SECONDS": "a collection run's time limit before 0.2 s per feed is added",
+    "RELEAF_FEEDS_PER_PIECE": "feeds one piece of a night collects at a time (a worker's memory)",
+    "RELEAF_EXECUTOR": "where a run's steps execute: in_process, multiprocess, celery or k8s",
+    "RELEAF_WORKERS": "steps of a run executed at once by the multiprocess executor",
+    "RELEAF_CELERY_BROKER": "the Celery executor's broker URL (Redis)",
+    "RELEAF_CELERY_BACKEND": "the Celery executor's result backend URL",
     "RELEAF_DEBUG": "1: commands show the Python traceback of an unexpected error",
 }
 
@@ -64,6 +70,11 @@ GRACE_DAYS = (0, 90)
 CONCURRENCY = (1, 1000)
 SECONDS = (1, 86_400)
 RUN_MAX_SECONDS = (10, 86_400)
+FEEDS_PER_PIECE = (1, 1_000_000)
+WORKERS = (1, 256)
+EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
+DEFAULT_EXECUTOR = "in_process"
+DEFAULT_CELERY_BROKER = "redis://localhost:6379/0"
 CRON_FIELDS = "minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7"
 DEFAULT_NIGHTLY_CRON = "0 2 * * *"
 DEFAULT_FRESHNESS_CRON = "0 8 * * *"
@@ -95,6 +106,11 @@ class Settings:
     partitions_start: date
     freshness_deadline_cron: str
     run_max_seconds: int
+    feeds_per_piece: int
+    executor: str
+    workers: int
+    celery_broker: str
+    celery_backend: str
 
     def current_time(self) -> datetime:
         """Now, in UTC: `RELEAF_NOW` when set, else the wall clock."""
@@ -119,6 +135,13 @@ def _whole(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, i
     if not low <= value <= high:
         raise SettingsError(f"{name} must be from {low:,} to {high:,}, got {value:,}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = _text(env, name) or default
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 def _moment(env: Mapping[str, str], name: str) -> datetime | None:
@@ -315,4 +338,11 @@ def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
             env, "RELEAF_FRESHNESS_DEADLINE_CRON", DEFAULT_FRESHNESS_CRON
         ),
         run_max_seconds=_whole(env, "RELEAF_RUN_MAX_SECONDS", 600, RUN_MAX_SECONDS),
+        feeds_per_piece=_whole(env, "RELEAF_FEEDS_PER_PIECE", PIECE_FEEDS_DEFAULT, FEEDS_PER_PIECE),
+        executor=_choice(env, "RELEAF_EXECUTOR", DEFAULT_EXECUTOR, EXECUTORS),
+        workers=_whole(env, "RELEAF_WORKERS", min(os.cpu_count() or 1, WORKERS[1]), WORKERS),
+        celery_broker=_text(env, "RELEAF_CELERY_BROKER") or DEFAULT_CELERY_BROKER,
+        celery_backend=_text(env, "RELEAF_CELERY_BACKEND")
+        or _text(env, "RELEAF_CELERY_BROKER")
+        or DEFAULT_CELERY_BROKER,
     )

@@ -52,15 +52,15 @@ class _Progress:
         self.tty = sys.stderr.isatty()
 
     def __call__(self, run: dg.DagsterRun) -> None:
-        from releaf_pipeline.launch import PROGRESS_TAG
+        from releaf_pipeline.launch import run_progress
 
         if not self.tty:
             return
-        done = run.tags.get(PROGRESS_TAG)
+        progress = run_progress(run.tags)
         state = run.status.value.lower()
         line = f"{self.what} run {run.run_id[:8]}: {state}"
-        if done and state == "started":
-            line += f", {done.replace('/', ' of ')} feeds done"
+        if progress and state == "started":
+            line += f", {progress[0]} of {progress[1]} feeds done"
         if line != self.shown:
             click.echo(f"\r\033[K{line}", nl=False, err=True)
             self.shown = line

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -29,17 +31,32 @@ def _operator_errors() -> tuple[type[Exception], ...]:
 
 
 def one_line_failures(fn: F) -> F:
-    """Run `fn` so that an operator's error fails the step with its one line on top."""
+    """Run `fn` so that an operator's error fails the step with its one line on top (for
+    a generator, while it is iterated)."""
 
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
+    @contextmanager
+    def one_line() -> Iterator[None]:
         try:
-            return fn(*args, **kwargs)
+            yield
         except _operator_errors() as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         except DBAPIError as exc:
             from releaf_pipeline.lib.store.engine import store_failure
 
             raise dg.Failure(description=str(store_failure(exc))) from exc
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def iterate(*args: Any, **kwargs: Any) -> Any:
+            with one_line():
+                yield from fn(*args, **kwargs)
+
+        return iterate  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with one_line():
+            return fn(*args, **kwargs)
 
     return run  # type: ignore[return-value]

@@ -42,6 +42,21 @@ def daily_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefini
     return decorate
 
 
+def daily_graph_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`dg.graph_asset` on the daily partitions, a range of days materialized in one run:
+    for an asset whose work is split into steps an executor can place apart."""
+
+    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        with _labelled_features():
+            return dg.graph_asset(
+                partitions_def=daily_partitions,
+                backfill_policy=dg.BackfillPolicy.single_run(),
+                **kwargs,
+            )(fn)
+
+    return decorate
+
+
 def partitioned_check(
     *, partitions_def: dg.PartitionsDefinition = daily_partitions, **kwargs: Any
 ) -> Callable[[Callable[..., Any]], dg.AssetChecksDefinition]:

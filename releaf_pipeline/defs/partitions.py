@@ -5,6 +5,8 @@ partitions from that day's month), so the UI's partition bars cover the pipeline
 history and nothing before it. Every process must see the same value.
 """
 
+from datetime import date, timedelta
+
 import dagster as dg
 
 from releaf_pipeline.settings import read_settings
@@ -16,3 +18,10 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, tim
 monthly_partitions = dg.MonthlyPartitionsDefinition(
     start_date=PARTITIONS_START[:7] + "-01", timezone="UTC"
 )
+
+
+def partition_days(context: dg.OpExecutionContext) -> tuple[date, date]:
+    """First and last day (inclusive) of the run's partition range, for an asset's step or
+    any op of a graph-backed one."""
+    window = context.partition_time_window
+    return window.start.date(), (window.end - timedelta(days=1)).date()

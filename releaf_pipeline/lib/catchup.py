@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from releaf_pipeline.lib.rules import REREAD_LOOKBACK_DAYS as DEFAULT_LOOKBACK_DAYS
@@ -87,6 +87,9 @@ class CatchupRequest:
     reason: str
     key: str
     """Stable run key: the same need on the same day is requested once."""
+    missing_only: bool = False
+    """Collect only the feeds with a day of the range not collected yet (a day whose run
+    did not finish keeps what its finished pieces collected)."""
 
 
 def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -141,7 +144,8 @@ def plan_catchup(
         (failures no retry fixes excepted);
     (b) feeds that turned healthy again: their days from L + 1 to the latest collected day;
     (c) days of the window (up to the day before yesterday: yesterday is the nightly
-        schedule's) with no materialization, for example after the daemon was down.
+        schedule's) with no materialization, for example after the daemon was down or a
+        run that failed part way: only their feeds not collected yet are collected.
     Days in `busy` (covered by a queued or running collection: day to its run id) are left
     alone for (a), (c).
     """
@@ -196,7 +200,8 @@ def plan_catchup(
             and start + timedelta(days=i) not in busy
         ]
         for first, last in contiguous_ranges(missing):
-            requests.append(_request(MISSING, today, first, last, ()))
+            request = _request(MISSING, today, first, last, ())
+            requests.append(replace(request, missing_only=True))
     return requests
 
 

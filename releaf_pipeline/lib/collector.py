@@ -140,7 +140,8 @@ async def collect(
 ) -> CollectionReport:
     """Collect [start, end] for `feeds`: check each server's health, fetch, store, record
     each feed-day's status and evaluate each collected feed's freshness. `report`, when
-    given, is filled as the run goes (its progress can be read meanwhile)."""
+    given, is filled as the run goes (its progress can be read meanwhile); a report
+    passed to several collections adds them up."""
     began = time.monotonic()
     run = _Run(
         engine, cipher, start, end, settings, run_id, now, client_factory, holidays,
@@ -163,7 +164,7 @@ async def collect(
         )
         if plan is not None:
             plans[feed.id] = plan
-    run.report.feeds_planned = len(plans)
+    run.report.feeds_planned += len(plans)
     by_server: dict[int, list[FeedRecord]] = {}
     for feed in feeds:
         if feed.id in plans:
@@ -174,7 +175,7 @@ async def collect(
     for outcomes in results:
         run.report.outcomes.extend(outcomes)
     run.report.outcomes.sort(key=lambda o: (o.server, o.customer_code))
-    run.report.seconds = time.monotonic() - began
+    run.report.seconds += time.monotonic() - began
     return run.report
 
 

@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def pool() -> str:
-    """The pool the collection step holds, as declared on the asset."""
-    name = defs.resolve_assets_def("meter_readings").op.pool
+    """The pool each piece of the collection holds, as declared on its op."""
+    graph = defs.resolve_assets_def("meter_readings").node_def
+    name = graph.node_named("collect_piece").definition.pool
     assert name == "mpsmonitor"
     return name
 

@@ -11,6 +11,7 @@ from releaf_pipeline.defs.health.sensors import catchup_sensor
 from releaf_pipeline.defs.health.server_health import fleet_health_asset
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.defs.schedules import nightly_schedule
+from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO, step_outputs_io_manager
 from releaf_pipeline.lib.store.collection import record_status
 from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_servers
@@ -50,11 +51,18 @@ def store_feeds(store: StoreResource) -> list:
     return list_feeds(store.engine())
 
 
+def _collection_config(request: dg.RunRequest) -> dict:
+    """The config a collection run request gives the step that plans its pieces."""
+    ops = request.run_config["ops"]["meter_readings"]["ops"]
+    return ops["plan_collection"]["config"]
+
+
 def _resources(store, when: str):
     return {
         "store": store,
         "mpsmonitor": MPSMonitorResource(backoff_base_seconds=0.01),
         "clock": ClockResource(frozen_at=when),
+        STEP_OUTPUTS_IO: step_outputs_io_manager,
     }
 
 
@@ -145,13 +153,15 @@ def test_catchup_sensor_requests_ranged_runs_only_for_what_needs_it(store):
             r.tags["releaf/catchup"],
             r.tags["dagster/asset_partition_range_start"],
             r.tags["dagster/asset_partition_range_end"],
-            tuple(r.run_config["ops"]["meter_readings"]["config"]["feed_ids"]),
+            tuple(_collection_config(r)["feed_ids"]),
+            _collection_config(r)["missing_only"],
         )
         for r in result.run_requests
     )
+    # Missing days collect only the feeds not collected yet; paused ones name theirs.
     assert got == [
-        ("missing", "2026-10-03", "2026-10-05", ()),
-        ("paused", "2026-10-06", "2026-10-07", (2,)),
+        ("missing", "2026-10-03", "2026-10-05", (), True),
+        ("paused", "2026-10-06", "2026-10-07", (2,), False),
     ]
     assert all(r.run_key for r in result.run_requests)
 

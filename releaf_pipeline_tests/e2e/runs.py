@@ -16,14 +16,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from releaf_pipeline.launch import one_file_event_log_yaml
+from releaf_pipeline.launch import one_file_event_log_yaml, run_progress
 from releaf_pipeline.simulator.server import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 10, 16)
 NOW = "2026-10-16T03:00:00+00:00"
 COMMAND_SECONDS = 90
-PROGRESS_TAG = "releaf/progress"
 
 
 def exe(name: str) -> str:
@@ -104,7 +103,7 @@ def collecting(instance: dg.DagsterInstance, proc: subprocess.Popen[str]) -> str
     while the command `proc` waits for it."""
     run_id = command_run(instance, proc, dg.DagsterRunStatus.STARTED)
     run = instance.get_run_by_id(run_id) if run_id else None
-    return run_id if run is not None and PROGRESS_TAG in run.tags else None
+    return run_id if run is not None and run_progress(run.tags) is not None else None
 
 
 def status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus:

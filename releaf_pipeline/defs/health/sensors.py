@@ -129,8 +129,9 @@ def to_run_request(req: CatchupRequest, feeds: int) -> dg.RunRequest:
     """The collection run for one catch-up request, tagged with its reason; its time limit
     sized from its feeds (`feeds`: every active feed, for a request naming none)."""
     return CollectionRequest(
-        req.start, req.end, feed_ids=req.feed_ids, trigger="catch-up", reason=req.reason,
-        run_key=req.key, feed_count=len(req.feed_ids) or feeds,
+        req.start, req.end, feed_ids=req.feed_ids, missing_only=req.missing_only,
+        trigger="catch-up", reason=req.reason, run_key=req.key,
+        feed_count=len(req.feed_ids) or feeds,
         max_seconds=read_settings().run_max_seconds,
     ).run_request()  # fmt: skip
 

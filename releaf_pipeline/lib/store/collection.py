@@ -367,6 +367,18 @@ def feed_day_statuses(
         return conn.execute(query).all()
 
 
+def collected_days(engine: Engine, first: date, last: date) -> dict[int, int]:
+    """feed_id -> how many days of [first, last] are recorded as collected (feeds with
+    none are left out)."""
+    query = (
+        sa.select(feed_days.c.feed_id, sa.func.count())
+        .where(feed_days.c.day.between(first, last), feed_days.c.status == COLLECTED)
+        .group_by(feed_days.c.feed_id)
+    )
+    with engine.connect() as conn:
+        return {feed_id: n for feed_id, n in conn.execute(query)}
+
+
 def device_latest_days(engine: Engine, feed_ids: list[int]) -> dict[int, list[date]]:
     """feed_id -> the date of each listed device's latest mirrored reading (devices with
     one)."""

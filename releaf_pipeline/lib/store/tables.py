@@ -205,6 +205,19 @@ shown_days = sa.Table(
     sa.Column("publication", sa.String(64), nullable=False),
 )
 
+step_outputs = sa.Table(
+    "step_outputs",
+    metadata,
+    # What one step of a run hands to the next (the night's pieces, each piece's summary),
+    # as JSON: the steps may run on different workers, which all share the store.
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("step_key", sa.String(255), primary_key=True),
+    sa.Column("output", sa.String(64), primary_key=True),
+    sa.Column("mapping_key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("written_at", UTCDateTime(), nullable=False, index=True),
+)
+
 anomalies = sa.Table(
     "anomalies",
     metadata,
