@@ -14,7 +14,8 @@ from sqlalchemy.exc import DBAPIError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _operator_errors() -> tuple[type[Exception], ...]:
+def operator_errors() -> tuple[type[Exception], ...]:
+    """The errors whose one line already says what an operator must do."""
     # Errors whose message already says what to do: a setting, the store, the key file,
     # the registry, the certificates' fonts and directory. Anything else is a bug and
     # keeps its traceback.
@@ -38,7 +39,7 @@ def one_line_failures(fn: F) -> F:
     def one_line() -> Iterator[None]:
         try:
             yield
-        except _operator_errors() as exc:
+        except operator_errors() as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         except DBAPIError as exc:
             from releaf_pipeline.lib.store.engine import store_failure

@@ -30,6 +30,9 @@ PERMANENT_FAILURES = frozenset(
         "invalid_token",
         "insecure_url",
         "invalid_response",
+        # A dealer token no configured key opens: the key must be set, or the server
+        # given its token again.
+        "secret_key",
     }
 )
 

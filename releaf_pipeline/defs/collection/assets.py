@@ -12,7 +12,8 @@ from releaf_pipeline.defs.collection.day_view import (
     daily_deposits_figures,
     meter_readings_figures,
 )
-from releaf_pipeline.defs.collection.pieces import PieceSummary, collect_piece, plan_collection
+from releaf_pipeline.defs.collection.piece_summary import PieceSummary
+from releaf_pipeline.defs.collection.pieces import collect_piece, plan_collection
 from releaf_pipeline.defs.collection.publish import publish_from_step, record_figures
 from releaf_pipeline.defs.failures import one_line_failures
 from releaf_pipeline.defs.health.fleet import report_fleet_health

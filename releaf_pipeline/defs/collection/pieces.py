@@ -7,86 +7,43 @@ or in a Kubernetes job. A failed piece is retried alone, the others keep what th
 """
 
 import asyncio
-import resource
 import time
 from collections.abc import Coroutine, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+from sqlalchemy.exc import DBAPIError
 
-from releaf_pipeline.defs.failures import one_line_failures
+from releaf_pipeline.defs.collection.piece_summary import PieceSummary, cpu_seconds
+from releaf_pipeline.defs.failures import one_line_failures, operator_errors
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.partitions import partition_days
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
 from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO
 from releaf_pipeline.launch import PROGRESS_TAG, CollectionConfig
-from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
+from releaf_pipeline.lib.store.collection import COLLECTED, FAILED
 from releaf_pipeline.settings import read_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from releaf_pipeline.lib.collector import CollectionReport
-    from releaf_pipeline.lib.store.registry import FeedRecord
+    from releaf_pipeline.lib.pieces import Piece
+    from releaf_pipeline.lib.store.registry import FeedRecord, ServerRecord
 
-PIECE_RETRIES = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
-"""A piece whose step failed (its worker lost, the store out of reach a moment) is run
-again, alone; feeds already collected are collected again the same."""
+PIECE_RETRIES = 2
+"""A piece whose step failed (the store out of reach a moment, a bug met once) is run
+again, alone, this many times; feeds already collected are collected again the same.
+Asked for with `RetryRequested`, not an op's retry policy: Dagster retries a step with a
+policy even when the run is being terminated."""
+PIECE_RETRY_SECONDS = 5
 PROGRESS_SECONDS = 1.0
 """How often a piece's progress tag is brought up to date (the waiting command shows it)."""
 HEARTBEAT_SECONDS = 30.0
 """How often a piece in progress says so in its log: the catch-up takes a collection whose
 log has been silent for long as one whose worker is gone."""
-
-
-@dataclass
-class PieceSummary:
-    """What one piece did: the run adds them up."""
-
-    feeds_collected: int = 0
-    feeds_paused: int = 0
-    feeds_failed: int = 0
-    readings_changed: int = 0
-    requests: int = 0
-    retries: int = 0
-    seconds: float = 0.0
-    """Seconds the pieces took, added up (pieces run side by side take less)."""
-    cpu_seconds: float = 0.0
-    """CPU time of the processes that collected the pieces, added up."""
-    peak_rss_mib: int = 0
-    """The largest peak resident memory of a process that collected a piece."""
-
-    @classmethod
-    def of(cls, report: "CollectionReport", cpu_seconds: float) -> "PieceSummary":
-        """The summary of a piece's collection report, with what its process used."""
-        return cls(
-            feeds_collected=report.count(COLLECTED),
-            feeds_paused=report.count(PAUSED),
-            feeds_failed=report.count(FAILED),
-            readings_changed=sum(o.readings_changed for o in report.outcomes),
-            requests=report.requests,
-            retries=report.retries,
-            seconds=round(report.seconds, 1),
-            cpu_seconds=round(cpu_seconds, 2),
-            # Linux reports the peak in KiB.
-            peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-        )
-
-    @classmethod
-    def total(cls, pieces: list[dict[str, Any]]) -> "PieceSummary":
-        """The run's summary: its pieces' added up, their peak memory the largest."""
-        out = cls()
-        for piece in pieces:
-            for name, value in piece.items():
-                if name == "peak_rss_mib":
-                    out.peak_rss_mib = max(out.peak_rss_mib, value)
-                else:
-                    setattr(out, name, getattr(out, name) + value)
-        out.seconds = round(out.seconds, 1)
-        out.cpu_seconds = round(out.cpu_seconds, 2)
-        return out
 
 
 @dg.op(
@@ -145,11 +102,9 @@ def _not_collected(
 
 @dg.op(
     pool="mpsmonitor",
-    retry_policy=PIECE_RETRIES,
     out=dg.Out(dict, io_manager_key=STEP_OUTPUTS_IO),
     tags={"releaf/part": "piece"},
 )
-@one_line_failures
 def collect_piece(
     context: dg.OpExecutionContext,
     piece: dict,
@@ -163,41 +118,123 @@ def collect_piece(
     (concurrently, within the piece's share of the server's limit); its readings and
     devices are mirrored in the store and each feed-day is recorded as collected, paused
     (server unhealthy) or failed, with the reason. A failing feed never stops the others.
-    """
-    from releaf_pipeline.lib.collector import CollectionReport, collect
-    from releaf_pipeline.lib.pieces import Piece, batches
-    from releaf_pipeline.lib.store.registry import list_feeds, list_servers
 
-    mine = Piece.from_json(piece)
+    A piece that fails as a whole is retried; on its last attempt, or when no retry can
+    help (a dealer token no key opens), its feeds not collected yet are recorded as failed
+    with the reason, for the catch-up, and the night goes on: the other pieces' deposits
+    are never held back by one server.
+    """
+    from releaf_pipeline.lib.collector import CollectionReport
+
+    mine = _piece(piece)
     start, end = partition_days(context)
-    engine = store.engine()
-    servers = {s.id: s for s in list_servers(engine) if s.id == mine.server_id}
-    # A feed removed since the run began is left out; its deposits stay as they were.
-    by_id = {f.id: f for f in list_feeds(engine) if f.server_id == mine.server_id}
-    feeds = [by_id[i] for i in mine.feed_ids if i in by_id]
-    settings = replace(mpsmonitor.settings(), concurrency=mine.concurrency)
     report = CollectionReport(start, end)
+    cpu = cpu_seconds()
+    try:
+        _collect(context, mine, report, store, mpsmonitor, clock)
+    except Exception as exc:
+        if _retried(context, exc):
+            wait = PIECE_RETRY_SECONDS * 2**context.retry_number
+            raise dg.RetryRequested(max_retries=PIECE_RETRIES, seconds_to_wait=wait) from exc
+        _record_failed_piece(context, mine, report, store, clock, exc)
+    _log_outcomes(context, report)
+    return asdict(PieceSummary.of(report, cpu_seconds() - cpu))
+
+
+def _piece(value: dict) -> "Piece":
+    from releaf_pipeline.lib.pieces import Piece
+
+    return Piece.from_json(value)
+
+
+def _collect(
+    context: dg.OpExecutionContext,
+    mine: "Piece",
+    report: "CollectionReport",
+    store: StoreResource,
+    mpsmonitor: MPSMonitorResource,
+    clock: ClockResource,
+) -> None:
+    from releaf_pipeline.lib.collector import collect
+    from releaf_pipeline.lib.pieces import batches
+
+    engine = store.engine()
+    feeds, servers = _piece_feeds(engine, mine)
+    settings = replace(mpsmonitor.settings(), concurrency=mine.concurrency)
     safe_log(context).info(
-        f"collecting {len(feeds)} feed(s) of {mine.server} for {start}..{end}, "
+        f"collecting {len(feeds)} feed(s) of {mine.server} for {report.start}..{report.end}, "
         f"{mine.concurrency} request(s) in flight"
         + (f" (shard {mine.shard + 1} of {mine.shards})" if mine.shards > 1 else "")
     )
-    cipher = store.cipher() if feeds else None
-    cpu = _cpu_seconds()
+    if not feeds:
+        return
+    cipher = store.cipher()
     for batch in batches(feeds, read_settings().feeds_per_piece):
         work = collect(
-            engine, cipher, servers, list(batch), start, end, settings=settings,
-            run_id=context.run.run_id, now=clock.now, holidays=read_settings().holidays,
-            report=report,
+            engine, cipher, servers, list(batch), report.start, report.end,
+            settings=settings, run_id=context.run.run_id, now=clock.now,
+            holidays=read_settings().holidays, report=report,
         )  # fmt: skip
         asyncio.run(_with_progress(context, mine.key, work, report))
-    _log_outcomes(context, report)
-    return asdict(PieceSummary.of(report, _cpu_seconds() - cpu))
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def _piece_feeds(
+    engine: "Engine", mine: "Piece"
+) -> "tuple[list[FeedRecord], dict[int, ServerRecord]]":
+    """The piece's feeds and server as the store has them now: a feed or server removed
+    since the run began is left out, and its deposits stay as they were."""
+    from releaf_pipeline.lib.store.registry import list_feeds, list_servers
+
+    servers = {s.id: s for s in list_servers(engine) if s.id == mine.server_id}
+    by_id = {f.id: f for f in list_feeds(engine) if f.server_id in servers}
+    return [by_id[i] for i in mine.feed_ids if i in by_id], servers
+
+
+def _retried(context: dg.OpExecutionContext, exc: Exception) -> bool:
+    """Whether Dagster runs the piece again after `exc`: not on its last attempt, nor for
+    an operator's error, which the same attempt would meet again."""
+    if isinstance(exc, operator_errors()):
+        return False
+    return context.retry_number < PIECE_RETRIES
+
+
+def _record_failed_piece(
+    context: dg.OpExecutionContext,
+    mine: "Piece",
+    report: "CollectionReport",
+    store: StoreResource,
+    clock: ClockResource,
+    exc: Exception,
+) -> None:
+    """Record the piece's feeds that have no outcome yet as failed, with why."""
+    from releaf_pipeline.lib.collector import FeedOutcome
+    from releaf_pipeline.lib.store.collection import record_status
+
+    if isinstance(exc, DBAPIError):
+        # The store cannot record it either: the day stays missing, and the catch-up
+        # collects what this piece left once the store answers again.
+        raise exc
+    why = " ".join(str(exc).split()) or type(exc).__name__
+    kind = "secret_key" if isinstance(exc, operator_errors()) else "piece_failed"
+    reason = f"{kind}: the piece of {mine.server} failed: {why}"
+    safe_log(context).error(reason)
+    engine = store.engine()
+    done = {o.feed_id for o in report.outcomes}
+    feeds, _ = _piece_feeds(engine, mine)
+    for feed in feeds:
+        if feed.id in done:
+            continue
+        first = max(report.start, feed.activation_date)
+        record_status(
+            engine, feed_id=feed.id, first=first, last=report.end, status=FAILED,
+            reason=reason, run_id=context.run.run_id, now=clock.now(),
+        )  # fmt: skip
+        outcome = FeedOutcome(
+            feed_id=feed.id, server=mine.server, customer_code=feed.customer_code,
+            account=feed.account, status=FAILED, reason=reason, first_day=first,
+            last_day=report.end,
+        )  # fmt: skip
+        report.outcomes.append(outcome)
 
 
 def _log_outcomes(context: dg.OpExecutionContext, report: "CollectionReport") -> None:
