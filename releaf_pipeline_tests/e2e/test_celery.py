@@ -300,7 +300,7 @@ def test_a_worker_killed_mid_piece_leaves_it_to_another_and_the_night_is_the_sam
         _register(releaf, monkeypatch, site, sims, tmp_path)
         for sim in sims:
             sim.latency = 0.25
-        workers = stack.enter_context(_workers(tmp_path, site, redis, visibility_seconds=12))
+        workers = stack.enter_context(_workers(tmp_path, site, redis, visibility_seconds=15))
 
         collecting = _collect(site)
         with dg.DagsterInstance.from_config(str(site.home)) as instance:
@@ -325,7 +325,7 @@ def test_a_worker_killed_mid_piece_leaves_it_to_another_and_the_night_is_the_sam
         assert run.status == dg.DagsterRunStatus.SUCCESS
         # The piece went back to the broker and another worker ran it to the end.
         taken = [p.worker.partition("@")[0] for p in _placements(events) if p.step == step]
-        assert taken[0] == victim and len(taken) == 2 and taken[1] != victim, taken
+        assert taken[0] == victim and len(taken) >= 2 and victim not in taken[1:], taken
         celery_report = _report(releaf, monkeypatch, site)
 
         for sim in sims:
