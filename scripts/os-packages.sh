@@ -7,6 +7,8 @@ set -euo pipefail
 declare -A need=(
   [pdftoppm]=poppler-utils
   [chromium]=chromium
+  # The Celery executor's test starts its own Redis broker.
+  [redis-server]=redis-server
 )
 
 missing=()

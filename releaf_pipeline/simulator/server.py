@@ -155,6 +155,8 @@ class Simulator:
         self.request_log: list[tuple[str, str]] = []
         # (path, customer codes the body names) of every request answered.
         self._customer_log: list[tuple[str, frozenset[str]]] = []
+        self._in_flight_now = 0
+        self._in_flight_peak = 0
         self._lock = threading.Lock()
         self._faults = FaultQueue()
         self._down = False
@@ -260,10 +262,19 @@ class Simulator:
     # ---- request log ----------------------------------------------------------------------
 
     def reset_log(self) -> None:
-        """Forget the requests logged so far."""
+        """Forget the requests logged so far, and the most that were in flight at once."""
         with self._lock:
             self.request_log.clear()
             self._customer_log.clear()
+            self._in_flight_peak = self._in_flight_now
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests the server was handling at once since `reset_log` (from a
+        request's arrival until its answer is sent): what a client's limit of requests in
+        flight bounds, whichever processes the client runs in."""
+        with self._lock:
+            return self._in_flight_peak
 
     def requests_for(self, customer: str) -> list[str]:
         """The paths of the requests logged since `reset_log` whose body names `customer`
@@ -274,6 +285,11 @@ class Simulator:
     def _record(self, method: str, path: str) -> None:
         with self._lock:
             self.request_log.append((method, path))
+
+    def _in_flight(self, change: int) -> None:
+        with self._lock:
+            self._in_flight_now += change
+            self._in_flight_peak = max(self._in_flight_peak, self._in_flight_now)
 
     # ---- faults ---------------------------------------------------------------------------
 

@@ -45,12 +45,14 @@ if TYPE_CHECKING:
 
 
 class Simulator(Protocol):
-    """What the wire needs of the simulator it serves: its latency, a request log, and the
-    answer to a request."""
+    """What the wire needs of the simulator it serves: its latency, a request log, a count
+    of the requests in flight, and the answer to a request."""
 
     latency: float
 
     def _record(self, method: str, path: str) -> None: ...
+
+    def _in_flight(self, change: int) -> None: ...
 
     def _answer(self, method: str, path: str, token: str | None, raw: bytes) -> Reply: ...
 
@@ -96,15 +98,22 @@ class _Endpoint:
         request = Request(scope, receive)
         method, path = request.method, scope["path"]
         sim._record(method, path)
+        # In flight from its arrival until its answer goes out: the answer's own sending
+        # is left out, so that a client's next request is never counted with the one it
+        # has already been answered.
+        sim._in_flight(+1)
         try:
-            raw, problem = await _read_body(request)
-        except ClientDisconnect:
-            return
-        if sim.latency > 0:
-            await asyncio.sleep(sim.latency)
-        reply = problem or sim._answer(method, path, request.headers.get(TOKEN_HEADER), raw)
-        if reply.delay > 0:
-            await asyncio.sleep(reply.delay)
+            try:
+                raw, problem = await _read_body(request)
+            except ClientDisconnect:
+                return
+            if sim.latency > 0:
+                await asyncio.sleep(sim.latency)
+            reply = problem or sim._answer(method, path, request.headers.get(TOKEN_HEADER), raw)
+            if reply.delay > 0:
+                await asyncio.sleep(reply.delay)
+        finally:
+            sim._in_flight(-1)
         await _send(reply, scope, receive, send)
 
 

@@ -242,6 +242,26 @@ def test_latency_does_not_hold_up_other_requests(sim: Simulator) -> None:
     assert 0.3 <= elapsed < 1.2
 
 
+def test_the_most_requests_in_flight_at_once_is_counted(sim: Simulator, client) -> None:
+    sim.latency = 0.3
+
+    async def ping(at_once: int) -> None:
+        async with httpx.AsyncClient(
+            base_url=sim.url, verify=tls(sim), headers={"X-Dealer-Token": TOKEN}
+        ) as c:
+            await asyncio.gather(*(c.get(PING_PATH) for _ in range(at_once)))
+
+    assert sim.peak_in_flight == 0
+    asyncio.run(ping(5))
+    for _ in range(3):  # one after another: never more than one in flight
+        assert client.get(PING_PATH).status_code == 200
+    assert sim.peak_in_flight == 5
+    sim.reset_log()
+    assert sim.peak_in_flight == 0
+    asyncio.run(ping(2))
+    assert sim.peak_in_flight == 2
+
+
 def test_request_body_limit(sim: Simulator, client: httpx.Client, code: str) -> None:
     body = json.dumps({"Code": code}).encode()
     at_limit = body + b" " * (MAX_BODY_BYTES - len(body))
