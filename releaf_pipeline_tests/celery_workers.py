@@ -34,10 +34,14 @@ def worker_config(
     broker: str, backend: str, transport_options: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The workers' config file: the celery executor's config block (`execution: config:`)
-    with the broker, the result backend and the executor's own Celery settings."""
+    with the broker, the result backend and the executor's own Celery settings, with
+    `transport_options` over its broker transport options."""
     settings: dict[str, Any] = dict(CELERY_WORKER_SETTINGS)
     if transport_options:
-        settings["broker_transport_options"] = dict(transport_options)
+        settings["broker_transport_options"] = {
+            **settings["broker_transport_options"],
+            **transport_options,
+        }
     return {
         "execution": {"config": {"broker": broker, "backend": backend, "config_source": settings}}
     }

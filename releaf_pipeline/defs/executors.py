@@ -22,6 +22,17 @@ CELERY_WORKER_SETTINGS = {
     "task_reject_on_worker_lost": True,
     # One task at a time per worker process: a piece is minutes of work, not milliseconds.
     "worker_prefetch_multiplier": 1,
+    "broker_transport_options": {
+        # dagster-celery's own: sending a task gives up after 3 quick retries.
+        "max_retries": 3,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+        # Redis cannot tell that a worker died: a task it took goes to another worker once
+        # it has been unacknowledged this long. Longer than the longest piece (minutes),
+        # or a piece still running would be handed out twice.
+        "visibility_timeout": 1800,
+    },
 }
 """Celery settings the executor and its workers share (`dagster-celery worker start
 -y` takes them as `config_source`)."""
