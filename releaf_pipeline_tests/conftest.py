@@ -44,6 +44,12 @@ def pytest_configure(config: pytest.Config) -> None:
 _MEMORY_BASETEMP = pytest.StashKey[str]()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first: started last, one would keep its worker busy after the other
+    worker has run out of tests."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The memory taken for the session's files is given back at its end."""
     made = config.stash.get(_MEMORY_BASETEMP, None)

@@ -31,7 +31,7 @@ from releaf_pipeline_tests import redis_server
 from releaf_pipeline_tests.celery_workers import CeleryWorkers, worker_config
 from releaf_pipeline_tests.e2e.runs import exe, until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.long]
 
 SERVERS = ("north", "south", "west")
 FEEDS_PER_SERVER = 100

@@ -527,6 +527,7 @@ def test_help_of_every_command(world: World, path):
     assert done.stderr == "" and not NOISE.search(done.stdout), done.stderr
 
 
+@pytest.mark.long
 def test_good_input_prints_no_dagster_warning(world: World):
     world.sim.set_now(night_time(date(2026, 10, 11)))
     for args in GOOD:

@@ -30,7 +30,7 @@ from releaf_pipeline_tests.e2e.runs import (
 )
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 WAIT_SECONDS = 240
 SLOW = 3.0

@@ -18,7 +18,7 @@ from releaf_pipeline.simulator import DeviceOutage, Fleet, FleetConfig
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 FIRST = date(2026, 11, 2)
 OUTAGE = date(2026, 11, 4)

@@ -22,7 +22,7 @@ from releaf_pipeline.simulator import Fleet, FleetConfig, Simulator
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 ACTIVATION = date(2026, 10, 1)
 SWAP = [date(2026, 10, 6), date(2026, 10, 7)]  # the nights another dealer answers

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 # A row of the aligned "pages per account" table: account, pages, trees.
 PAGES_ROW = r"^(acct-\w+) +([\d,]+) +(\d[\d,]*\.\d\d)$"

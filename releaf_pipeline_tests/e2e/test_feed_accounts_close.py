@@ -14,7 +14,7 @@ from releaf_pipeline.simulator import DeviceOutage, Fleet, FleetConfig
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_feed_deposits, month_view
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 SEPT, OCT = date(2026, 9, 1), date(2026, 10, 1)
 

@@ -28,7 +28,7 @@ from releaf_pipeline_tests.e2e.runs import (
     until,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 START, END = "2026-10-08", "2026-10-15"
 SLOW = 1.0

@@ -32,7 +32,7 @@ from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 FIRST_NIGHT = date(2026, 9, 24)
 LAST_NIGHT = date(2026, 11, 4)

@@ -21,7 +21,7 @@ from releaf_pipeline_tests.e2e.test_late_data import (
     month_pages,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 # Customer 1 of the default fleet: its device 4's meter restarts from zero on Nov 16.
 CUSTOMER, RESETTING = 1, 4

@@ -14,7 +14,7 @@ from releaf_pipeline.lib.accounting import format_trees, trees
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 FIRST_NIGHT = date(2026, 9, 25)
 LAST_NIGHT = date(2026, 10, 31)

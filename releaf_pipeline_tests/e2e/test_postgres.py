@@ -22,7 +22,7 @@ from releaf_pipeline_tests.e2e.test_collect_month import (
 )
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.long]
 
 
 def _expected_report(fleet, feeds, month: str, through: date, as_of: date) -> dict:

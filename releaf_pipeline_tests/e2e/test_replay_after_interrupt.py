@@ -31,7 +31,7 @@ from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import Feed, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 REPO = Path(__file__).resolve().parents[2]
 REPLAY_KEY_TAG = "releaf/replay_key"

@@ -16,7 +16,7 @@ from releaf_pipeline.lib.store.tables import feed_days
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 FIRST_NIGHT = date(2026, 9, 1)
 LAST_NIGHT = date(2026, 10, 12)
