@@ -83,6 +83,8 @@ class TreePeaks:
             if found is None:
                 continue
             cmdline, peak, cpu, children = found
+            if not cmdline:
+                continue  # a process that ended and awaits its parent: as last seen
             known = self.seen.get(pid)
             # A pid reused by a later process starts afresh.
             if known is None or known.cmdline != cmdline:

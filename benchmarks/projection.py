@@ -45,12 +45,14 @@ def project(section: dict[str, Any], assumptions: dict[str, Any] | None = None) 
     steps = two["processes"].get("step_worker", {}).get("processes") or 1
     overhead = max(0.0, extra / steps)
     piece_seconds = piece * pace + overhead
-    # What runs once per night, after the pieces: the run's figures and daily_deposits,
-    # measured per feed, and the command's start-up, plan and launch, measured as is.
-    serial_per_feed = (
-        (one["publish_step_seconds"] or 0) + (one["daily_deposits_step_seconds"] or 0)
-    ) / measured_feeds
-    fixed = (one["plan_step_seconds"] or 0) + (one["wall_seconds"] - one["run_seconds"])
+    # What runs once per night after the last piece (the run's figures, daily_deposits
+    # and its checks), taken to grow with the feeds; the command's start-up, the launch
+    # and the plan before the first piece, as measured.
+    timeline = one["step_timeline"]
+    pieces_end = max(b + s for k, (b, s) in timeline.items() if k.startswith("collect_piece["))
+    serial_per_feed = (one["run_seconds"] - pieces_end) / measured_feeds
+    first_piece = min(b for k, (b, _) in timeline.items() if k.startswith("collect_piece["))
+    fixed = first_piece + (one["wall_seconds"] - one["run_seconds"])
     serial = feeds * serial_per_feed + fixed
     left = a["window_seconds"] - serial
     workers = math.ceil(pieces * piece_seconds / left) if left > 0 else None
