@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,22 @@ def releaf(home: Home, *args: str, now: datetime | None = None, **kw: Any) -> Me
 
 def register(home: Home, sim: SimulatorProcess, n_feeds: int, activation: date) -> None:
     """Register the simulator and `n_feeds` feeds (in bulk, from a CSV)."""
-    releaf(home, "server", "add", SERVER, "--url", sim.url, "--ca-bundle", sim.ca_bundle)
+    register_servers(home, {SERVER: sim}, n_feeds, activation)
+
+
+def register_servers(
+    home: Home, sims: Mapping[str, SimulatorProcess], feeds_each: int, activation: date
+) -> None:
+    """Register each simulator under its name and `feeds_each` feeds of each (in bulk,
+    from one CSV)."""
+    for name, sim in sims.items():
+        releaf(home, "server", "add", name, "--url", sim.url, "--ca-bundle", sim.ca_bundle)
     csv_path = home.path / "feeds.csv"
     lines = ["server,customer_code,account,activation_date,scope"]
-    for i, code in enumerate(sim.codes[:n_feeds]):
-        lines.append(f"{SERVER},{code},acct-{i // FEEDS_PER_ACCOUNT:05d},{activation},all")
+    for name, sim in sims.items():
+        for code in sim.codes[:feeds_each]:
+            account = f"acct-{(len(lines) - 1) // FEEDS_PER_ACCOUNT:05d}"
+            lines.append(f"{name},{code},{account},{activation},all")
     csv_path.write_text("\n".join(lines) + "\n")
     releaf(home, "feed", "import", str(csv_path))
 
@@ -57,29 +69,50 @@ def run_info(home: Home, run_id: str) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
+def served_by(sims: Sequence[SimulatorProcess], before: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the simulators served since their `before` stats, added up."""
+    total: dict[str, Any] = {"requests": 0, "by_path": {}, "simulator_cpu_seconds": 0.0}
+    for sim, then in zip(sims, before, strict=True):
+        delta = stats_delta(then, sim.stats())
+        total["requests"] += delta["requests"]
+        for path, n in delta["by_path"].items():
+            total["by_path"][path] = total["by_path"].get(path, 0) + n
+        total["simulator_cpu_seconds"] = round(
+            total["simulator_cpu_seconds"] + delta["simulator_cpu_seconds"], 3
+        )
+    return total
+
+
 def collect(
     home: Home,
-    sim: SimulatorProcess,
+    sim: SimulatorProcess | Sequence[SimulatorProcess],
     start: date,
     end: date,
     n_feeds: int,
     *,
     concurrency: int | None,
+    settings: Mapping[str, str] | None = None,
+    tree: bool = False,
 ) -> dict[str, Any]:
-    """One `releaf collect` run, measured from outside and from the instance."""
-    before = sim.stats()
+    """One `releaf collect` run, measured from outside and from the instance; `settings`
+    are more `RELEAF_*` variables for it, and with `tree` each process under the command
+    is sampled for its peak RSS (`processes`)."""
+    sims = [sim] if isinstance(sim, SimulatorProcess) else list(sim)
+    before = [s.stats() for s in sims]
     load_before = loadavg()
-    result = releaf(
-        home,
-        "collect",
-        "--start",
-        start.isoformat(),
-        "--end",
-        end.isoformat(),
-        now=morning_after(end),
-        concurrency=concurrency,
+    result = measure(
+        [
+            *releaf_command(),
+            "collect",
+            "--start",
+            start.isoformat(),
+            "--end",
+            end.isoformat(),
+        ],
+        home.env(now=morning_after(end), concurrency=concurrency, settings=settings),
+        tree=tree,
     )
-    served = stats_delta(before, sim.stats())
+    served = served_by(sims, before)
     info = run_info(home, run_id_of(result.stdout))
     readings = {**info["meter_readings"], **info["summary"]}
     collect_seconds = readings.get("seconds")
@@ -114,12 +147,47 @@ def collect(
         if collect_seconds
         else None,
         "deposit_pages": info["daily_deposits"].get("pages"),
+        **_pieces(info),
         "run_status": info["status"],
         "loadavg_before": load_before,
     }
+    if result.processes is not None:
+        out["processes"] = result.processes
     if info["status"] != "SUCCESS" or readings.get("feeds_collected") != n_feeds:
         out["problem"] = "not every feed was collected"
     return out
+
+
+def _pieces(info: dict[str, Any]) -> dict[str, Any]:
+    """The run's pieces: their steps' durations and what the processes that collected them
+    used (the run's `releaf/run.*` tags, set by the collection itself)."""
+    # A graph-backed asset's steps are keyed ASSET.OP, a mapped one's ASSET.OP[PIECE].
+    steps = {key.rsplit(".", 1)[-1]: s["seconds"] for key, s in info["steps"].items()}
+    spans = [
+        (s["began_after"], s["began_after"] + s["seconds"])
+        for key, s in info["steps"].items()
+        if key.rsplit(".", 1)[-1].startswith("collect_piece[")
+        and s["seconds"] is not None
+        and s["began_after"] is not None
+    ]
+    pieces = [end - began for began, end in spans]
+    summary = info["summary"]
+    return {
+        "pieces": len(pieces),
+        "step_timeline": {
+            key.rsplit(".", 1)[-1]: [s["began_after"], s["seconds"]]
+            for key, s in info["steps"].items()
+        },
+        "pieces_at_once_max": max(
+            (sum(1 for b, e in spans if b <= at < e) for at, _ in spans), default=0
+        ),
+        "piece_step_seconds_max": max(pieces, default=None),
+        "piece_step_seconds_sum": round(sum(pieces), 3),
+        "plan_step_seconds": steps.get("plan_collection"),
+        "publish_step_seconds": steps.get("publish_readings"),
+        "piece_workers_peak_rss_mib": summary.get("peak_rss_mib"),
+        "piece_workers_cpu_seconds": summary.get("cpu_seconds"),
+    }
 
 
 def phases_run(home: Home, start: date, end: date) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -37,7 +38,15 @@ class Home:
         shutil.copytree(self.path, path)
         return Home(path)
 
-    def env(self, *, now: datetime | None = None, concurrency: int | None = None) -> dict[str, str]:
+    def env(
+        self,
+        *,
+        now: datetime | None = None,
+        concurrency: int | None = None,
+        settings: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """The environment of a `releaf` command in this home; `settings` are more
+        `RELEAF_*` variables (the executor, its workers, the piece size)."""
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
         env["DAGSTER_HOME"] = str(self.path)
         env["RELEAF_DEALER_TOKEN"] = TOKEN
@@ -46,6 +55,7 @@ class Home:
             env["RELEAF_NOW"] = now.isoformat()
         if concurrency is not None:
             env["RELEAF_CONCURRENCY_PER_SERVER"] = str(concurrency)
+        env.update(settings or {})
         return env
 
 

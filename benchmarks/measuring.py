@@ -1,5 +1,6 @@
-"""Measuring a child process (wall time, peak RSS and CPU time from `wait4`), the load
-average, and the progress log on stderr."""
+"""Measuring a child process (wall time, peak RSS and CPU time from `wait4`, and with
+`tree` each process under it, `benchmarks.proctree`), the load average, and the progress
+log on stderr."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.conditions import REPO
+from benchmarks.proctree import TreePeaks
 
 
 def log(message: str) -> None:
@@ -30,6 +32,8 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    processes: dict[str, Any] | None = None
+    """With `tree`: the processes under the command by role, each role's peak RSS."""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -42,13 +46,20 @@ class Measured:
         }
 
 
-def measure(cmd: Sequence[str], env: dict[str, str], *, check: bool = True) -> Measured:
-    """Run `cmd` to completion; wall time, and peak RSS and CPU time from `wait4`."""
+def measure(
+    cmd: Sequence[str], env: dict[str, str], *, check: bool = True, tree: bool = False
+) -> Measured:
+    """Run `cmd` to completion; wall time, and peak RSS and CPU time from `wait4` (the
+    largest peak of the command and the descendants it waited for, CPU time added up);
+    with `tree`, each process under it sampled while it runs."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         began = time.perf_counter()
         proc = subprocess.Popen(list(cmd), env=env, cwd=REPO, stdout=out, stderr=err)
+        sampler = TreePeaks(proc.pid).start() if tree else None
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - began
+        if sampler is not None:
+            sampler.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -60,6 +71,7 @@ def measure(cmd: Sequence[str], env: dict[str, str], *, check: bool = True) -> M
             returncode=proc.returncode,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
+            processes=sampler.by_role() if sampler is not None else None,
         )
     if check and result.returncode != 0:
         raise RuntimeError(

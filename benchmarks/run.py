@@ -24,10 +24,17 @@ own answering every request after a fixed latency, 100 ms):
   days mirrored (the 10,000-feed year is a store of 37 million readings, about 10 GB).
 - ``registration``: `releaf feed import` of 25,000, 50,000 and 100,000 feeds from a CSV
   into a new store, and how it grows with rows.
+- ``fanout``: one steady night of 10,000 feeds on 10 servers (a simulator each), its
+  pieces run by one worker (RELEAF_EXECUTOR=in_process) and by 2 and 4
+  (multiprocess): wall time and ratios, each process's peak RSS, CPU per feed, the store's
+  rows and bytes written per feed; and from them a projection to 1,000,000 feeds
+  (`benchmarks.projection`, derived in benchmarks/README.md).
+- ``pieces``: a worker's peak RSS for a piece of 5,000 feeds and of 1,000, on one server.
 
 `--quick` keeps every scenario but makes the big ones smaller (and says so in the JSON):
 no serial run at 1,000 feeds (extrapolated from 100), 2,000 feeds instead of 10,000,
-smaller backfills, accounting sizes and imports, with the targets' sizes extrapolated.
+smaller backfills, accounting sizes and imports, 10 servers of 200 feeds for the fan-out
+and pieces of 1,000 and 200 feeds, with the targets' sizes extrapolated.
 
 The JSON goes to stdout and to `benchmarks/results/latest.json` (or `--out`); progress goes
 to stderr.
@@ -51,6 +58,7 @@ from benchmarks.machine import machine
 from benchmarks.measuring import loadavg, log
 from benchmarks.scenarios.accounting import accounting
 from benchmarks.scenarios.backfill import backfill
+from benchmarks.scenarios.fanout import fanout, pieces
 from benchmarks.scenarios.history import history
 from benchmarks.scenarios.memory import big_night, mature_night
 from benchmarks.scenarios.night import night
@@ -66,6 +74,8 @@ SCENARIOS = (
     "accounting",
     "history",
     "registration",
+    "fanout",
+    "pieces",
 )
 
 
@@ -102,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     mature_days = 365
     history_days = [31, 365]
     import_sizes = [5000, 10_000, 20_000] if quick else [25_000, 50_000, 100_000]
+    fanout_servers = 10
+    fanout_feeds_each = 200 if quick else 1000
+    piece_sizes = (1000, 200) if quick else (5000, 1000)
 
     began = time.monotonic()
     doc: dict[str, Any] = {
@@ -145,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
             targets += found
         if "registration" in only:
             scenarios["registration"], found = registration(root, import_sizes)
+            targets += found
+        if "fanout" in only:
+            scenarios["fanout"], found = fanout(
+                root, fanout_servers, fanout_feeds_each, quick=quick
+            )
+            targets += found
+        if "pieces" in only:
+            scenarios["pieces"], found = pieces(root, piece_sizes, quick=quick)
             targets += found
     finally:
         if args.keep:

@@ -47,12 +47,16 @@ def run_info(run_id: str) -> dict[str, Any]:
         record = instance.get_run_record_by_id(run_id)
         if record is None:
             raise SystemExit(f"no run {run_id} in the instance")
+        start, end = record.start_time, record.end_time
         steps = {
             s.step_key: {
                 "status": s.status.value if s.status else None,
                 "seconds": (
                     round(s.end_time - s.start_time, 3) if s.end_time and s.start_time else None
                 ),
+                # When the step began, in seconds after the run did: steps run side by
+                # side overlap.
+                "began_after": round(s.start_time - start, 3) if s.start_time and start else None,
             }
             for s in instance.get_run_step_stats(run_id)
         }
@@ -63,7 +67,6 @@ def run_info(run_id: str) -> dict[str, Any]:
             for key, value in record.dagster_run.tags.items()
             if key.startswith(SUMMARY_PREFIX)
         }
-        start, end = record.start_time, record.end_time
         return {
             "run_id": run_id,
             "status": record.dagster_run.status.value,

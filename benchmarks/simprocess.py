@@ -28,6 +28,8 @@ class SimulatorProcess:
         history_end: date,
         latency: float,
         devices: int = DEVICES,
+        dealer_code: str | None = None,
+        seed: int | None = None,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.ready_file = workdir / "ready.json"
@@ -49,6 +51,10 @@ class SimulatorProcess:
             f"--ready-file={self.ready_file}",
             f"--stats-file={self.stats_file}",
         ]
+        if dealer_code is not None:
+            cmd.append(f"--dealer-code={dealer_code}")
+        if seed is not None:
+            cmd.append(f"--seed={seed}")
         self._log = (workdir / "simulator.log").open("wb")
         self.proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=self._log, stderr=self._log)
         deadline = time.monotonic() + 300

@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--history-end", type=date.fromisoformat, required=True)
     parser.add_argument("--latency", type=float, default=0.1, metavar="SECONDS")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--dealer-code",
+        default=FleetConfig.dealer_code,
+        help="the dealer the server answers for (its identity: one per server registered)",
+    )
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--ready-file", type=Path, required=True)
     parser.add_argument("--stats-file", type=Path, required=True)
@@ -70,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             devices_per_customer=args.devices,
             history_start=args.history_start,
             history_end=args.history_end,
+            dealer_code=args.dealer_code,
         )
     )
     began = time.monotonic()
