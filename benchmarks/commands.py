@@ -127,7 +127,7 @@ def collect(
         if run_seconds
         else None,
         "collect_seconds": collect_seconds,
-        "meter_readings_step_seconds": info["steps"].get("meter_readings", {}).get("seconds"),
+        "meter_readings_step_seconds": _graph_seconds(info["steps"], "meter_readings."),
         "daily_deposits_step_seconds": deposits_seconds,
         "feeds_collected": readings.get("feeds_collected"),
         "feeds_failed": readings.get("feeds_failed"),
@@ -214,3 +214,16 @@ def phases_run(home: Home, start: date, end: date) -> dict[str, Any]:
         "pipeline's functions; http times of concurrent requests add up past the wall time"
     )
     return result
+
+
+def _graph_seconds(steps: dict[str, dict[str, Any]], prefix: str) -> float | None:
+    """From the first step of a graph-backed asset (its steps' keys start with `prefix`)
+    starting to the last one ending: the asset's time in the run."""
+    spans = [
+        (s["began_after"], s["began_after"] + s["seconds"])
+        for key, s in steps.items()
+        if key.startswith(prefix) and s["began_after"] is not None and s["seconds"] is not None
+    ]
+    if not spans:
+        return None
+    return round(max(end for _, end in spans) - min(start for start, _ in spans), 3)
