@@ -152,6 +152,10 @@ def run_alive(instance: dg.DagsterInstance, record: dg.RunRecord, now: float) ->
     return now - last < SILENT_RUN_SECONDS
 
 
+_ONE_LINE_ERRORS = frozenset({"StoreError", "SecretKeyError", "RegistryError", "SettingsError"})
+"""Errors whose message is already the one line an operator reads."""
+
+
 def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
     """Why run `run_id` failed, in one line: the first failed step and its error, or the
     run's own failure (terminated, canceled, lost its worker)."""
@@ -165,7 +169,15 @@ def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
         if data.user_failure_data is not None and data.user_failure_data.description:
             why = data.user_failure_data.description
         elif data.error is not None:
-            why = f"{data.error.cls_name}: {data.error.message}".strip()
+            error = data.error
+            # Dagster wraps what a step's code or its IO manager raised: the cause says it.
+            while error.cause is not None and error.cls_name.startswith("DagsterExecution"):
+                error = error.cause
+            name = error.cls_name.rsplit(".", 1)[-1]
+            # The message is Python's own line for the exception: "module.Class: text".
+            head, _, text = error.message.strip().partition(": ")
+            message = text if text and head.rsplit(".", 1)[-1] == name else error.message
+            why = message if name in _ONE_LINE_ERRORS else f"{name}: {message}"
         else:
             why = "no error recorded"
         return f"step {event.step_key} failed: {' '.join(why.split())}"
