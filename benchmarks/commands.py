@@ -92,11 +92,13 @@ def collect(
     *,
     concurrency: int | None,
     settings: Mapping[str, str] | None = None,
-    tree: bool = False,
+    tree: bool = True,
 ) -> dict[str, Any]:
     """One `releaf collect` run, measured from outside and from the instance; `settings`
-    are more `RELEAF_*` variables for it, and with `tree` each process under the command
-    is sampled for its peak RSS (`processes`)."""
+    are more `RELEAF_*` variables for it. With `tree` (the default) each process under the
+    command is sampled (`processes`), and `peak_rss_mib` is the largest of them: the run
+    executes in the code server's child, whose memory `wait4` of the command never sees
+    (`command_peak_rss_mib`)."""
     sims = [sim] if isinstance(sim, SimulatorProcess) else list(sim)
     before = [s.stats() for s in sims]
     load_before = loadavg()
@@ -153,6 +155,9 @@ def collect(
     }
     if result.processes is not None:
         out["processes"] = result.processes
+        peaks = [r["peak_rss_mib"] for r in result.processes.values() if "peak_rss_mib" in r]
+        out["command_peak_rss_mib"] = out["peak_rss_mib"]
+        out["peak_rss_mib"] = max([out["peak_rss_mib"], *peaks])
     if info["status"] != "SUCCESS" or readings.get("feeds_collected") != n_feeds:
         out["problem"] = "not every feed was collected"
     return out

@@ -56,6 +56,7 @@ from releaf_pipeline.simulator.odd_answers import (
     RecasedIds,
     apply_odd_answers,
 )
+from releaf_pipeline.simulator.request_log import RequestLog
 from releaf_pipeline.simulator.wire import BackgroundServer, build_app
 
 # The constants are re-exported: tests have always imported them from here.
@@ -106,7 +107,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-class Simulator:
+class Simulator(RequestLog):
     """A real HTTPS MPS Monitor server on loopback over a `Fleet`.
 
     `now` is the server's clock, an aware UTC datetime: readings are served as the fleet
@@ -258,38 +259,6 @@ class Simulator:
     def advance(self, days: int = 1) -> None:
         """Move the clock forward (or back, with a negative count) by whole `days`."""
         self._now = self._now + timedelta(days=days)
-
-    # ---- request log ----------------------------------------------------------------------
-
-    def reset_log(self) -> None:
-        """Forget the requests logged so far, and the most that were in flight at once."""
-        with self._lock:
-            self.request_log.clear()
-            self._customer_log.clear()
-            self._in_flight_peak = self._in_flight_now
-
-    @property
-    def peak_in_flight(self) -> int:
-        """The most requests the server was handling at once since `reset_log` (from a
-        request's arrival until its answer is sent): what a client's limit of requests in
-        flight bounds, whichever processes the client runs in."""
-        with self._lock:
-            return self._in_flight_peak
-
-    def requests_for(self, customer: str) -> list[str]:
-        """The paths of the requests logged since `reset_log` whose body names `customer`
-        (as CustomerCode, Code, or in FilterCustomerCodes), in order."""
-        with self._lock:
-            return [path for path, codes in self._customer_log if customer in codes]
-
-    def _record(self, method: str, path: str) -> None:
-        with self._lock:
-            self.request_log.append((method, path))
-
-    def _in_flight(self, change: int) -> None:
-        with self._lock:
-            self._in_flight_now += change
-            self._in_flight_peak = max(self._in_flight_peak, self._in_flight_now)
 
     # ---- faults ---------------------------------------------------------------------------
 
