@@ -52,7 +52,10 @@ log has been silent for long as one whose worker is gone."""
 )
 @one_line_failures
 def plan_collection(
-    context: dg.OpExecutionContext, config: CollectionConfig, store: StoreResource
+    context: dg.OpExecutionContext,
+    config: CollectionConfig,
+    store: StoreResource,
+    mpsmonitor: MPSMonitorResource,
 ) -> Iterator[dg.DynamicOutput[dict]]:
     """The run's feeds, cut into pieces: one per MPS Monitor server, a server with more
     feeds than a piece holds in shards that share its limit of requests in flight."""
@@ -75,12 +78,11 @@ def plan_collection(
             )
     if config.missing_only:
         feeds = _not_collected(engine, feeds, start, end)
-    settings = read_settings()
     pieces = plan_pieces(
         ((s.id, s.name) for s in list_servers(engine)),
         ((f.id, f.server_id) for f in feeds),
-        limit=settings.concurrency_per_server,
-        feeds_per_piece=settings.feeds_per_piece,
+        limit=mpsmonitor.settings().concurrency,
+        feeds_per_piece=read_settings().feeds_per_piece,
     )
     safe_log(context).info(
         f"collecting {len(feeds)} feed(s) for {start}..{end} in {len(pieces)} piece(s)"
