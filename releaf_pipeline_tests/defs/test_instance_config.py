@@ -1,7 +1,7 @@
 """The instance files shipped in the repo load as real Dagster instances with their limits.
 
 `dagster.yaml` (SQLite, one machine) and `dagster.postgres.yaml` (production) are copied
-into an empty DAGSTER_HOME exactly as the README says, and opened with
+into an empty DAGSTER_HOME exactly as the README and docs/production.md say, and opened with
 `DagsterInstance.get()`, the way the webserver, the daemon and the CLI open them.
 """
 
