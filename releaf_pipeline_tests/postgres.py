@@ -33,6 +33,9 @@ from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
+import yaml
+
+from releaf_pipeline.dagster_internals import RUN_COORDINATOR_MODULE
 
 ENV_URL = "RELEAF_TEST_POSTGRES_URL"
 OS_USER = "postgres"
@@ -100,6 +103,20 @@ class PostgresServer:
             # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed.
             "scheme": "postgresql+psycopg2",
         }
+
+    def instance_yaml(self, url: str) -> str:
+        """A Dagster instance file whose runs, events and schedules are in the database of
+        `url`, each run launched at once by the default run launcher (no daemon)."""
+        return yaml.safe_dump(
+            {
+                "storage": {"postgres": {"postgres_db": self.postgres_db_config(url)}},
+                "telemetry": {"enabled": False},
+                "run_coordinator": {
+                    "module": RUN_COORDINATOR_MODULE,
+                    "class": "DefaultRunCoordinator",
+                },
+            }
+        )
 
     def close(self) -> None:
         """Stop the server if the tests started it, else drop the databases they made."""

@@ -15,10 +15,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def operator_errors() -> tuple[type[Exception], ...]:
-    """The errors whose one line already says what an operator must do."""
-    # Errors whose message already says what to do: a setting, the store, the key file,
-    # the registry, the certificates' fonts and directory. Anything else is a bug and
-    # keeps its traceback.
+    """The errors whose one line already says what an operator must do: a setting, the
+    store, the key file, the registry, the certificates' fonts and directory. Anything
+    else is a bug and keeps its traceback."""
     from releaf_pipeline.lib.certificate_pdf import CertificateFileError, CertificateFontError
     from releaf_pipeline.lib.secrets import SecretKeyError
     from releaf_pipeline.lib.store.engine import StoreError

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 from cryptography.fernet import Fernet
 
 from releaf_pipeline.launch import PROGRESS_TAG
@@ -119,20 +118,7 @@ def _celery_site(
 ) -> Site:
     """The home of the Celery runs: runs and events in Postgres, runs launched at once by
     the default run launcher (a run worker process per run), steps sent to Redis."""
-    (home / "dagster.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "storage": {
-                    "postgres": {"postgres_db": postgres_server.postgres_db_config(instance_db)}
-                },
-                "telemetry": {"enabled": False},
-                "run_coordinator": {
-                    "module": "dagster._core.run_coordinator",
-                    "class": "DefaultRunCoordinator",
-                },
-            }
-        )
-    )
+    (home / "dagster.yaml").write_text(postgres_server.instance_yaml(instance_db))
     env = {
         "DAGSTER_HOME": str(home),
         "RELEAF_DATABASE_URL": pg_url,

@@ -11,7 +11,6 @@ from datetime import date
 
 import dagster as dg
 import pytest
-import yaml
 
 from releaf_pipeline_tests.e2e.test_collect_month import (
     _at,
@@ -73,21 +72,7 @@ def test_dagster_instance_on_postgres_records_the_run_and_partitions(
     home, sim, fleet, releaf, tmp_path, monkeypatch, postgres_server, pg_url
 ):
     instance_db = postgres_server.new_database("dagster_instance")
-    (home / "dagster.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "storage": {
-                    "postgres": {"postgres_db": postgres_server.postgres_db_config(instance_db)}
-                },
-                "telemetry": {"enabled": False},
-                # Runs launched at once by the default run launcher: no daemon here.
-                "run_coordinator": {
-                    "module": "dagster._core.run_coordinator",
-                    "class": "DefaultRunCoordinator",
-                },
-            }
-        )
-    )
+    (home / "dagster.yaml").write_text(postgres_server.instance_yaml(instance_db))
     monkeypatch.setenv("RELEAF_DATABASE_URL", pg_url)
     feeds = _feeds(fleet)[:3]
     _at(monkeypatch, sim, date(2026, 9, 20))
