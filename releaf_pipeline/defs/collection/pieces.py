@@ -39,6 +39,8 @@ again, alone, this many times; feeds already collected are collected again the s
 Asked for with `RetryRequested`, not an op's retry policy: Dagster retries a step with a
 policy even when the run is being terminated."""
 PIECE_RETRY_SECONDS = 5
+FEED_IDS_PER_QUERY = 5_000
+"""Feed ids named in one query: SQLite takes at most 32,766 bound values a statement."""
 PROGRESS_SECONDS = 1.0
 """How often a piece's progress tag is brought up to date (the waiting command shows it)."""
 HEARTBEAT_SECONDS = 30.0
@@ -184,11 +186,16 @@ def _piece_feeds(
     engine: "Engine", mine: "Piece"
 ) -> "tuple[list[FeedRecord], dict[int, ServerRecord]]":
     """The piece's feeds and server as the store has them now: a feed or server removed
-    since the run began is left out, and its deposits stay as they were."""
+    since the run began is left out, and its deposits stay as they were. Only the piece's
+    own feeds are read, a batch of ids at a time: a worker's memory follows its piece,
+    not the fleet."""
+    from releaf_pipeline.lib.pieces import batches
     from releaf_pipeline.lib.store.registry import list_feeds, list_servers
 
     servers = {s.id: s for s in list_servers(engine) if s.id == mine.server_id}
-    by_id = {f.id: f for f in list_feeds(engine) if f.server_id in servers}
+    by_id = {}
+    for ids in batches(mine.feed_ids, FEED_IDS_PER_QUERY):
+        by_id.update((f.id, f) for f in list_feeds(engine, list(ids)) if f.server_id in servers)
     return [by_id[i] for i in mine.feed_ids if i in by_id], servers
 
 
