@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from releaf_pipeline.defs.alerts import alerts_sensor, run_failure_alerts
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
 from releaf_pipeline.defs.collection.checks import (
     deposits_complete,
@@ -22,6 +23,7 @@ from releaf_pipeline.defs.health.server_health import (
 )
 from releaf_pipeline.defs.jobs import collection_job, monthly_close_job
 from releaf_pipeline.defs.resources import (
+    AlertsResource,
     ClockResource,
     MPSMonitorResource,
     ReforestationResource,
@@ -42,6 +44,7 @@ def default_resources() -> dict:
         "mpsmonitor": MPSMonitorResource(),
         "clock": ClockResource(),
         "reforestation": ReforestationResource(),
+        "alerts": AlertsResource(),
         STEP_OUTPUTS_IO: step_outputs_io_manager,
     }
 
@@ -69,6 +72,8 @@ defs = dg.Definitions(
         catchup_sensor,
         monthly_close_sensor,
         deposits_freshness_sensor,
+        alerts_sensor,
+        run_failure_alerts,
     ],
     resources=default_resources(),
     executor=executor_from_settings(read_settings()),

@@ -2,8 +2,11 @@
 
 A run of the server_health job, the nightly schedule's run, every run the catch-up sensor
 requests (again until it asks for nothing new), then the monthly close for any month
-that closes. The schedule and sensors are evaluated here with the night's time; each run
-they ask for is submitted to the instance at DAGSTER_HOME and waited on, tagged as a
+that closes. The alert sensors are evaluated after the health check, after the night's
+collection and at the night's end (the run-failure one for each run of the night that
+failed), so a night's alerts are sent as the daemon, ticking every minute, would send
+them. The schedule and sensors are evaluated here with the night's time; each run they
+ask for is submitted to the instance at DAGSTER_HOME and waited on, tagged as a
 replay (`releaf/trigger=replay`, `releaf/replay_of` naming the schedule or sensor it
 stands in for), never as the daemon's. The night's time reaches every run through the
 clock resource.
@@ -72,6 +75,10 @@ class Night:
     at: datetime
     server_health: str = ""
     runs: list[NightRun] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    """What the alert sensors did, one line per tick that said or sent something."""
+    alert_failures: list[str] = field(default_factory=list)
+    """Alert channels that refused messages (kept for the next tick), one line each."""
 
 
 @dataclass
@@ -182,6 +189,52 @@ def _server_health(launcher: Launcher, at: datetime, store: StoreResource, night
     return servers_summary(store.engine())
 
 
+def _alert_ticks(
+    instance: dg.DagsterInstance, resources: dict, night: Night, failed: list[NightRun]
+) -> None:
+    """Evaluate the alert sensors as the daemon would: the run-failure one for each of
+    `failed`, then the one over the health state. A channel that fails is a line of the
+    night, never its failure."""
+    from releaf_pipeline.defs.alerts import (
+        NOT_CONFIGURED,
+        RUN_FAILURE_ALERTS,
+        AlertChannelFailing,
+        alerts_sensor,
+        run_failure_alerts,
+    )
+
+    ticks = []
+    for run in failed:
+        dagster_run = instance.get_run_by_id(run.run_id)
+        records = instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE, limit=1
+        ).records
+        event = records[0].event_log_entry.dagster_event if records else None
+        if dagster_run is None or event is None:
+            continue
+        ctx = dg.build_run_status_sensor_context(
+            sensor_name=RUN_FAILURE_ALERTS, dagster_event=event, dagster_instance=instance,
+            dagster_run=dagster_run, resources=resources,
+        )  # fmt: skip
+        ticks.append(lambda ctx=ctx: run_failure_alerts(ctx))
+    ticks.append(lambda: _health_tick(instance, resources, alerts_sensor))
+    for tick in ticks:
+        try:
+            said = tick()
+        except AlertChannelFailing as exc:
+            if str(exc) not in night.alert_failures:
+                night.alert_failures.append(str(exc))
+            continue
+        text = said.skip_message if isinstance(said, dg.SkipReason) else None
+        if text and text != NOT_CONFIGURED and not text.startswith("0 new alert(s); nothing"):
+            night.alerts.append(text)
+
+
+def _health_tick(instance: dg.DagsterInstance, resources: dict, sensor: object) -> object:
+    with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+        return sensor(ctx)  # type: ignore[operator]
+
+
 def replay_night(
     day: date,
     instance: dg.DagsterInstance,
@@ -212,8 +265,12 @@ def replay_night(
     collect = launches.due(request.run_key)
     with Launcher(instance) as launcher:
         night.server_health = _server_health(launcher, at, resources["store"], night)
+        # The daemon's alert sensor sees a server's change before the catch-up collects.
+        _alert_ticks(instance, resources, night, [r for r in night.runs if not r.success])
         if collect:
             night.runs.append(_run(launcher, request, "nightly", at))
+            # ... and a feed's recovery, with the days to read back, before they are read.
+            _alert_ticks(instance, resources, night, [r for r in night.runs[-1:] if not r.success])
         for _ in range(MAX_CATCHUP_ROUNDS):
             with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
                 result = catchup_sensor(ctx)
@@ -228,4 +285,6 @@ def replay_night(
             if launches.due(r.run_key):
                 close = _run(launcher, r, MONTHLY_CLOSE_SENSOR, at, MONTHLY_CLOSE_JOB)
                 night.runs.append(close)
+    # A run already told of (the health check's) is recorded once: its key is taken.
+    _alert_ticks(instance, resources, night, [r for r in night.runs if not r.success])
     return night

@@ -12,13 +12,14 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
 from dotenv.parser import parse_stream
 
+from releaf_pipeline.lib.alerts.config import AlertSettings, read_alert_settings
 from releaf_pipeline.lib.business_days import parse_holidays
 from releaf_pipeline.lib.dates import strict_date, strict_int
 from releaf_pipeline.lib.pieces import FEEDS_PER_PIECE as PIECE_FEEDS_DEFAULT
@@ -55,6 +56,13 @@ VARIABLES = {
     "RELEAF_WORKERS": "steps of a run executed at once by the multiprocess executor",
     "RELEAF_CELERY_BROKER": "the Celery executor's broker URL (Redis)",
     "RELEAF_CELERY_BACKEND": "the Celery executor's result backend URL",
+    "RELEAF_ALERT_SMTP_URL": "alerts by email: smtp://[user:password@]host[:port] or smtps://",
+    "RELEAF_ALERT_SMTP_PASSWORD": "the SMTP password, when the URL holds none",
+    "RELEAF_ALERT_EMAIL_FROM": "the address alert email comes from",
+    "RELEAF_ALERT_EMAIL_TO": "who gets alert email, comma-separated addresses",
+    "RELEAF_ALERT_WEBHOOK_URL": "alerts to a chat webhook (https://), POSTed JSON with `text`",
+    "RELEAF_ALERT_WEBHOOK_CA_BUNDLE": "a CA bundle (PEM) the webhook's certificate is checked with",
+    "RELEAF_UI_URL": "the Dagster UI's address, linked from alerts",
     "RELEAF_DEBUG": "1: commands show the Python traceback of an unexpected error",
 }
 
@@ -111,6 +119,8 @@ class Settings:
     workers: int
     celery_broker: str
     celery_backend: str
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    """Where alerts go (RELEAF_ALERT_*, RELEAF_UI_URL): no channel by default."""
 
     def current_time(self) -> datetime:
         """Now, in UTC: `RELEAF_NOW` when set, else the wall clock."""
@@ -315,6 +325,10 @@ def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
         holidays = parse_holidays(_text(env, "RELEAF_HOLIDAYS"))
     except ValueError as exc:
         raise SettingsError(f"RELEAF_HOLIDAYS: {exc}") from None
+    try:
+        alerts = read_alert_settings(env)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     return Settings(
         home=home,
         database_url=database_url,
@@ -345,4 +359,5 @@ def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
         celery_backend=_text(env, "RELEAF_CELERY_BACKEND")
         or _text(env, "RELEAF_CELERY_BROKER")
         or DEFAULT_CELERY_BROKER,
+        alerts=alerts,
     )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import click
 
 from releaf_pipeline.app import UserError
-from releaf_pipeline.cli import admin, amend, certificates, registry, reports, runs
+from releaf_pipeline.cli import admin, alerts, amend, certificates, registry, reports, runs
 from releaf_pipeline.settings import debug_requested
 
 _debug = False
@@ -36,7 +36,7 @@ def releaf(debug: bool) -> None:
         logging.getLogger("releaf_pipeline.lib").addHandler(logging.NullHandler())
 
 
-for module in (registry, amend, runs, reports, certificates, admin):
+for module in (registry, amend, runs, reports, certificates, alerts, admin):
     module.register(releaf)
 
 

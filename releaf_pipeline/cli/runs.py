@@ -167,6 +167,11 @@ def nightly(day: str) -> int:
         )  # fmt: skip
     else:
         click.echo("nothing to run")
+    for line in night.alerts:
+        say(f"alerts: {line}")
+    for line in night.alert_failures:
+        # Said, and not a problem of the night: the messages wait for the next tick.
+        say(f"warning: {line}", err=True)
     problems = [_failed_run(r) for r in night.runs if not r.success]
     problems += night_problems(app, night)
     for line in problems:

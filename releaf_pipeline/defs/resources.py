@@ -1,4 +1,5 @@
-"""Resources: the store, the MPS Monitor client settings, the clock and the certificates.
+"""Resources: the store, the MPS Monitor client settings, the clock, the certificates and
+where alerts go.
 
 Each hands plain objects (an engine, client settings, a time) to the code in `lib/`,
 which never reads the environment itself. Empty fields take their value from the
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import PrivateAttr
 
+from releaf_pipeline.lib.alerts.config import AlertSettings
 from releaf_pipeline.lib.certificates import ForestryProject
 from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
 from releaf_pipeline.settings import Settings, read_settings
@@ -154,3 +156,15 @@ class ReforestationResource(dg.ConfigurableResource):
         if store.home:
             return Path(store.home) / "certificates"
         return read_settings().certificates_dir
+
+
+class AlertsResource(dg.ConfigurableResource):
+    """Where the operator is told of trouble: email over SMTP and a chat webhook, as
+    `RELEAF_ALERT_SMTP_URL`, `RELEAF_ALERT_EMAIL_FROM`, `RELEAF_ALERT_EMAIL_TO` and
+    `RELEAF_ALERT_WEBHOOK_URL` configure them (none: nothing is said), and the Dagster UI
+    messages link (`RELEAF_UI_URL`). Its secrets come from the environment only, never
+    from run config."""
+
+    def settings(self) -> AlertSettings:
+        """The configured channels."""
+        return read_settings().alerts

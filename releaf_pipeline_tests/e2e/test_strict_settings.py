@@ -39,6 +39,8 @@ SETTINGS = [
     ("RELEAF_CERTIFICATE_GRACE_DAYS", "1000000000000", "from 0 to 90"),
     ("RELEAF_CATCHUP_SECONDS", WIDE_120, "from 1 to 86,400"),
     ("RELEAF_HEALTH_CHECK_SECONDS", "99999999999999999999", "from 1 to 86,400"),
+    ("RELEAF_ALERT_WEBHOOK_URL", "http://chat.example.com/hooks/T0K3N", "must be an https://"),
+    ("RELEAF_ALERT_SMTP_URL", "smtp//relay.example.com", "must be smtp://[user:password@]"),
 ]
 
 
@@ -61,6 +63,16 @@ def test_a_setting_out_of_range_is_refused_before_anything_is_written(
 ):
     line = _refused(world, args, {name: value})
     assert name in line and accepted in line, line
+
+
+def test_an_email_address_without_at_is_refused_naming_its_variable(world: World):
+    env = {
+        "RELEAF_ALERT_SMTP_URL": "smtp://bot:s3cret@relay.example.com",
+        "RELEAF_ALERT_EMAIL_FROM": "releaf@example.com",
+        "RELEAF_ALERT_EMAIL_TO": "ops@example.com,oncall.example.com",
+    }
+    line = _refused(world, NIGHT, env)
+    assert "RELEAF_ALERT_EMAIL_TO must be email addresses" in line and "s3cret" not in line
 
 
 @contextmanager

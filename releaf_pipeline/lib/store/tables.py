@@ -218,6 +218,37 @@ step_outputs = sa.Table(
     sa.Column("written_at", UTCDateTime(), nullable=False, index=True),
 )
 
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    # One change the operator is told of. Its key names the change (a server unhealthy
+    # since a moment, a run that failed): a second insert of it fails, so it is said once.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(300), nullable=False, unique=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    # What it is about ("server:3", "feed:12", "month:2026-11", "run:<id>").
+    sa.Column("subject", sa.String(300), nullable=False, index=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    # The webhook's `event` object, as JSON.
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    # An alert on one channel: pending until the channel takes it, then sent; given up
+    # after a day of failures.
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id"), primary_key=True),
+    sa.Column("channel", sa.String(20), primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("answer", sa.Text, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 anomalies = sa.Table(
     "anomalies",
     metadata,
