@@ -56,6 +56,7 @@ VARIABLES = {
     "RELEAF_WORKERS": "steps of a run executed at once by the multiprocess executor",
     "RELEAF_CELERY_BROKER": "the Celery executor's broker URL (Redis)",
     "RELEAF_CELERY_BACKEND": "the Celery executor's result backend URL",
+    "RELEAF_ALERT_SECONDS": "how often the alert sensors look for changes and retry",
     "RELEAF_ALERT_SMTP_URL": "alerts by email: smtp://[user:password@]host[:port] or smtps://",
     "RELEAF_ALERT_SMTP_PASSWORD": "the SMTP password, when the URL holds none",
     "RELEAF_ALERT_EMAIL_FROM": "the address alert email comes from",
@@ -119,6 +120,7 @@ class Settings:
     workers: int
     celery_broker: str
     celery_backend: str
+    alert_seconds: int = 60
     alerts: AlertSettings = field(default_factory=AlertSettings)
     """Where alerts go (RELEAF_ALERT_*, RELEAF_UI_URL): no channel by default."""
 
@@ -359,5 +361,6 @@ def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
         celery_backend=_text(env, "RELEAF_CELERY_BACKEND")
         or _text(env, "RELEAF_CELERY_BROKER")
         or DEFAULT_CELERY_BROKER,
+        alert_seconds=_whole(env, "RELEAF_ALERT_SECONDS", 60, SECONDS),
         alerts=alerts,
     )

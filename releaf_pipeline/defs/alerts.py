@@ -33,8 +33,6 @@ from releaf_pipeline.settings import read_settings
 
 ALERTS_SENSOR = "alerts"
 RUN_FAILURE_ALERTS = "run_failure_alerts"
-ALERT_SECONDS = 60
-"""How often the alerts sensor looks for changes and retries what waits."""
 NOT_CONFIGURED = (
     "no alert channel is configured: set RELEAF_ALERT_SMTP_URL (with RELEAF_ALERT_EMAIL_FROM "
     "and RELEAF_ALERT_EMAIL_TO) or RELEAF_ALERT_WEBHOOK_URL"
@@ -119,7 +117,7 @@ def current_alerts(
 
 @dg.sensor(
     name=ALERTS_SENSOR,
-    minimum_interval_seconds=ALERT_SECONDS,
+    minimum_interval_seconds=read_settings().alert_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Tells the operator by email and webhook, once per change: a server or feed that "
@@ -152,7 +150,7 @@ def failed_run_alert(instance: dg.DagsterInstance, run: dg.DagsterRun, ui_url: s
 
 @dg.run_failure_sensor(
     name=RUN_FAILURE_ALERTS,
-    minimum_interval_seconds=ALERT_SECONDS,
+    minimum_interval_seconds=read_settings().alert_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Tells the operator by email and webhook of every run that fails (collection, "

@@ -16,6 +16,7 @@ import pytest
 
 from releaf_pipeline.simulator import Fleet, FleetConfig
 from releaf_pipeline.simulator.server import Simulator
+from releaf_pipeline_tests.alert_receivers import WebhookReceiver
 from releaf_pipeline_tests.e2e.runs import (
     TODAY,
     collecting,
@@ -132,11 +133,24 @@ def test_a_command_s_run_is_queued_and_a_second_waits_its_turn(
         assert dequeued.timestamp >= ended.timestamp
 
 
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    """A local HTTPS webhook for the daemon's alerts."""
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
 def test_a_run_whose_daemon_was_killed_is_failed_and_its_days_caught_up(
-    home, small_sim, releaf, monkeypatch
+    home, small_sim, releaf, monkeypatch, hook
 ):
     register(releaf, small_sim, monkeypatch, activation=ACTIVATION)
     instance_file(home, monitoring=QUICK_MONITORING)
+    # The daemon's alert sensors tell a webhook (tick every 2 s).
+    alerting = {
+        "RELEAF_ALERT_WEBHOOK_URL": hook.url,
+        "RELEAF_ALERT_WEBHOOK_CA_BUNDLE": str(hook.ca_bundle),
+        "RELEAF_ALERT_SECONDS": "2",
+    }
     # The runs' time limit: 20 s, and 0.2 s a feed.
     monkeypatch.setenv("RELEAF_RUN_MAX_SECONDS", "20")
     small_sim.latency = SLOW
@@ -144,7 +158,7 @@ def test_a_run_whose_daemon_was_killed_is_failed_and_its_days_caught_up(
         # Up to the day before yesterday: yesterday is the nightly schedule's to collect.
         command = spawn_collect(ACTIVATION, LAST_CAUGHT_UP.isoformat())
         until("the command's run is queued", lambda: command_run(instance, command, QUEUED))
-        with daemon(home) as first:
+        with daemon(home, **alerting) as first:
             lost = until(
                 "the run is in its collection step",
                 lambda: collecting(instance, command),
@@ -156,7 +170,7 @@ def test_a_run_whose_daemon_was_killed_is_failed_and_its_days_caught_up(
         small_sim.latency = 0.0
         assert status(instance, lost) == dg.DagsterRunStatus.STARTED
 
-        env = {"RELEAF_CATCHUP_SECONDS": "3", "RELEAF_HEALTH_CHECK_SECONDS": "3600"}
+        env = {"RELEAF_CATCHUP_SECONDS": "3", "RELEAF_HEALTH_CHECK_SECONDS": "3600", **alerting}
         with daemon(home, **env) as second:
             # The command waiting for the lost run is told it failed.
             _out, err = command.communicate(timeout=WAIT_SECONDS)
@@ -179,3 +193,10 @@ def test_a_run_whose_daemon_was_killed_is_failed_and_its_days_caught_up(
             assert catchups and all(
                 r.status == dg.DagsterRunStatus.SUCCESS for r in catchups if r.is_finished
             )
+
+            # The daemon's run_failure_alerts sensor told the webhook of the lost run, once.
+            def told() -> list[dict]:
+                return [p["event"] for p in hook.received if p["event"]["kind"] == "run_failed"]
+
+            (event,) = until("the lost run is told of", told, WAIT_SECONDS)
+            assert event["run_id"] == lost and "maximum runtime" in event["error"], event
