@@ -196,7 +196,7 @@ def test_a_run_whose_daemon_was_killed_is_failed_and_its_days_caught_up(
 
             # The daemon's run_failure_alerts sensor told the webhook of the lost run, once.
             def told() -> list[dict]:
-                return [p["event"] for p in hook.received if p["event"]["kind"] == "run_failed"]
+                return [p["event"] for p in hook.delivered if p["event"]["kind"] == "run_failed"]
 
             (event,) = until("the lost run is told of", told, WAIT_SECONDS)
             assert event["run_id"] == lost and "maximum runtime" in event["error"], event

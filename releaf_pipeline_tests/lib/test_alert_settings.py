@@ -72,6 +72,8 @@ def test_webhook_settings(tmp_path):
           "RELEAF_ALERT_WEBHOOK_CA_BUNDLE": "/nowhere/ca.pem"},
          "RELEAF_ALERT_WEBHOOK_CA_BUNDLE names no file", None),
         ({"RELEAF_UI_URL": "dagster.example.com"}, "RELEAF_UI_URL must be", None),
+        ({"RELEAF_ALERT_SMTP_URL": "smtp://bot:p%C3%A4ss@host", **MAIL},
+         "user and password must be ASCII", "päss"),
     ],
 )  # fmt: skip
 def test_bad_settings_are_refused_in_one_line(env, names, hidden):

@@ -128,6 +128,9 @@ def _smtp(env: Mapping[str, str]) -> SmtpChannel | None:
     port = _port(SMTP_URL, parts, SMTPS_PORT if parts.scheme == "smtps" else SMTP_PORT)
     username = unquote(parts.username) if parts.username else None
     secret = unquote(parts.password) if parts.password else _get(env, SMTP_PASSWORD)
+    if not (username or "").isascii() or not secret.isascii():
+        # smtplib logs in with ASCII only: refused now rather than at the first alert.
+        raise AlertSettingsError(f"{SMTP_URL}: the SMTP user and password must be ASCII")
     if secret and not username:
         raise AlertSettingsError(f"{SMTP_URL} names no user for the password: smtp://USER@host")
     if not sender or not to:
