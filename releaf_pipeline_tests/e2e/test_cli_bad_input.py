@@ -289,6 +289,17 @@ CASES: dict[tuple[str, ...], list[Case]] = {
     ],
     ("report",): [case("--month", "2026-13"), case("--month", "2026-10-01"), case()],
     ("certificates",): [case("nosuch")],
+    ("alerts",): [case("nosuch")],
+    ("alerts", "list"): [
+        case("--limit", "0"),
+        case("--limit", "x"),
+        case(RELEAF_ALERT_WEBHOOK_URL="http://chat.example.com/hooks/T0K3N"),
+    ],
+    ("alerts", "test"): [
+        case(),  # no channel configured
+        case("extra"),
+        case(RELEAF_ALERT_SMTP_URL="smtp://relay.example.com", RELEAF_ALERT_EMAIL_FROM="x"),
+    ],
     ("certificates", "list"): [case("--month", "2026-13"), case("--month", "202610")],
     ("certificates", "show"): [case("RC-NOSUCH"), case()],
     ("secrets",): [case("nosuch")],
