@@ -642,46 +642,32 @@ BACKFILL_SECONDS = 240
 BACKFILL_DAYS = 3
 
 
-def test_a_backfill_launched_in_the_demo_ui_completes(tmp_path):
+def test_a_backfill_launched_in_the_demo_ui_completes(tmp_path: Path, page: Page) -> None:
     """`make demo` as a newcomer runs it (the repository's instance file copied into the
     home, `releaf demo --port`), then a 3-day backfill of the collection job launched from
     its UI: the demo's daemon runs it to the end."""
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        _unavailable("the playwright module is missing: pip install -e '.[test]'")
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     with _demo(tmp_path) as (base, collected, home):
         last = date.fromisoformat(collected[1])
         days = [(last - timedelta(days=n)).isoformat() for n in reversed(range(BACKFILL_DAYS))]
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                page.set_default_timeout(UI_TIMEOUT_MS)
-                expect.set_options(timeout=UI_TIMEOUT_MS)
-                page.goto(f"{base}/locations/{CODE_LOCATION}/jobs/{COLLECTION_JOB}")
-                # No first-visit dialog covers the page: the click would miss otherwise.
-                page.get_by_role("button", name="Materialize all…").click()
-                selection = page.get_by_placeholder("No matching partitions")
-                selection.fill(f"[{days[0]}...{days[-1]}]")
-                selection.press("Enter")
-                expect(page.get_by_text(f"{BACKFILL_DAYS} partitions", exact=True)).to_be_visible()
-                page.screenshot(path=str(ARTIFACTS / "demo-backfill-launch.png"))
-                page.get_by_role("button", name="Launch backfill").click()
-                created = page.get_by_text(re.compile(r"^Created backfill \w+$"))
-                expect(created).to_be_visible()
-                backfill_id = created.inner_text().rsplit(" ", 1)[1]
+        page.goto(f"{base}/locations/{CODE_LOCATION}/jobs/{COLLECTION_JOB}")
+        # No first-visit dialog covers the page: the click would miss otherwise.
+        page.get_by_role("button", name="Materialize all…").click()
+        selection = page.get_by_placeholder("No matching partitions")
+        selection.fill(f"[{days[0]}...{days[-1]}]")
+        selection.press("Enter")
+        expect(page.get_by_text(f"{BACKFILL_DAYS} partitions", exact=True)).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "demo-backfill-launch.png"))
+        page.get_by_role("button", name="Launch backfill").click()
+        created = page.get_by_text(re.compile(r"^Created backfill \w+$"))
+        expect(created).to_be_visible()
+        backfill_id = created.inner_text().rsplit(" ", 1)[1]
 
-                status, runs = _wait_for_backfill(home, backfill_id)
-                page.goto(f"{base}/runs/b/{backfill_id}")
-                expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible()
-                page.screenshot(path=str(ARTIFACTS / "demo-backfill-succeeded.png"))
-            finally:
-                browser.close()
+        status, runs = _wait_for_backfill(home, backfill_id)
+        page.goto(f"{base}/runs/b/{backfill_id}")
+        expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "demo-backfill-succeeded.png"))
     assert status == "COMPLETED_SUCCESS", (status, runs)
     # One run for the range, under the collection job, that succeeded.
     assert [
