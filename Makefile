@@ -9,7 +9,7 @@ PORT ?= 3000
 PYTEST_ARGS ?= -n 2 --dist worksteal
 export DAGSTER_HOME
 
-.PHONY: demo demo-headless test lint format bench bench-quick ui daemon dev clean
+.PHONY: demo demo-headless test test-fast lint format bench bench-quick ui daemon dev clean
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (see README)"; exit 1; }
@@ -37,16 +37,21 @@ demo: $(BIN)/.installed instance
 demo-headless: $(BIN)/.installed instance
 	$(BIN)/releaf demo --no-ui
 
-## test: lint, then the whole suite (installs the Debian packages it uses when root)
-test: $(BIN)/.installed
+## test: lint and the layer contracts, then the whole suite (installs the Debian packages it
+## uses when root)
+test: lint
 	bash scripts/os-packages.sh
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## test-fast: lint and the layer contracts, then everything but the end-to-end tests
+test-fast: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not e2e"
+
+## lint: ruff (style, and complexity at most 12) and the import-linter layer contracts
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(BIN)/.installed
 	$(BIN)/ruff format .

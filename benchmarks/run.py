@@ -79,8 +79,8 @@ SCENARIOS = (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the scenarios asked for; print the JSON document and write it to `--out`."""
+def _options(argv: list[str] | None) -> tuple[argparse.Namespace, set[str]]:
+    """The command line, and the scenarios it asks for (an unknown one is a usage error)."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
         description=__doc__,
@@ -99,7 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = only - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    return args, only
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the scenarios asked for; print the JSON document and write it to `--out`."""
+    args, only = _options(argv)
     quick = args.quick
     default = default_concurrency()
     night_sizes = [100, 300, 1000]

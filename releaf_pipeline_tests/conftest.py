@@ -57,16 +57,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(made, ignore_errors=True)
 
 
+def make_home(path: Path) -> Path:
+    """A new DAGSTER_HOME at `path` whose instance executes runs in the process that submits
+    them and keeps their events in one file."""
+    path.mkdir()
+    (path / "dagster.yaml").write_text(
+        IN_PROCESS_INSTANCE_YAML + NO_COMPUTE_LOGS_YAML + one_file_event_log_yaml(path)
+    )
+    return path
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A DAGSTER_HOME for this test, with no store or key settings inherited; its instance
     executes runs in the test's process (`IN_PROCESS_INSTANCE_YAML`) and keeps their
     events in one file."""
-    path = tmp_path / "dagster_home"
-    path.mkdir()
-    (path / "dagster.yaml").write_text(
-        IN_PROCESS_INSTANCE_YAML + NO_COMPUTE_LOGS_YAML + one_file_event_log_yaml(path)
-    )
+    path = make_home(tmp_path / "dagster_home")
     monkeypatch.setenv("DAGSTER_HOME", str(path))
     for name in ("RELEAF_DATABASE_URL", "RELEAF_SECRET_KEY", "RELEAF_DEALER_TOKEN"):
         monkeypatch.delenv(name, raising=False)

@@ -75,6 +75,15 @@ def _fail(message: str) -> None:
     click.echo(f"releaf: error: {shown_line(_one_line(message), ellipsis=ellipsis())}", err=True)
 
 
+def _os_error(exc: OSError) -> int:
+    """A file or socket refused: said with its path; raised as it is under `--debug`."""
+    if _debug:
+        raise exc
+    where = f": {exc.filename}" if exc.filename else ""
+    _fail(f"{exc.strerror or exc}{where}; check the path and its permissions")
+    return 1
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run `releaf ARGS...`; returns the exit status."""
     global _debug
@@ -114,11 +123,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`releaf feed list | head -3`): nothing more to say.
         return 141
     except OSError as exc:
-        if _debug:
-            raise
-        where = f": {exc.filename}" if exc.filename else ""
-        _fail(f"{exc.strerror or exc}{where}; check the path and its permissions")
-        return 1
+        return _os_error(exc)
     except Exception as exc:
         if _debug:
             raise

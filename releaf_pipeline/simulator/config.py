@@ -193,67 +193,85 @@ def check_config(cfg: FleetConfig) -> dict[int, int]:
         raise ValueError("history_end is before history_start")
     if cfg.customers < 0:
         raise ValueError("customers must be >= 0")
+    _check_customer_codes(cfg)
+    delays = _publication_delays(cfg)
+    for outage in (*cfg.customer_outages, *cfg.device_outages):
+        _check_customer(cfg, outage.customer, repr(outage))
+        _check_window(cfg, outage.first, outage.upload, repr(outage))
+    for late in cfg.out_of_order_uploads:
+        _check_customer(cfg, late.customer, repr(late))
+        _check_window(cfg, late.date, late.upload, repr(late))
+        if late.upload - late.date < timedelta(days=2):
+            raise ValueError(f"{late!r}: upload is not at least two days after date")
+    for change in cfg.managed_changes:
+        _check_managed_change(cfg, change)
+    for glitch in cfg.meter_glitches:
+        _check_meter_glitch(cfg, glitch)
+    return delays
 
-    def customer(index: int, what: str) -> None:
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise ValueError(f"{what}: customer index must be an int, got {index!r}")
-        if not 0 <= index < cfg.customers:
-            raise ValueError(f"{what}: no customer index {index} (the fleet has {cfg.customers})")
 
-    def window(first: date, upload: date, what: str) -> None:
-        for name, d in (("first", first), ("upload", upload)):
-            if isinstance(d, datetime) or not isinstance(d, date):
-                raise ValueError(f"{what}: {name} must be a date, got {d!r}")
-        if upload <= first:
-            raise ValueError(f"{what}: upload {upload} is not after first {first}")
-        if first < cfg.history_start or upload - timedelta(days=1) > cfg.history_end:
-            raise ValueError(
-                f"{what}: the withheld days {first}..{upload - timedelta(days=1)} are "
-                f"not within the history {cfg.history_start}..{cfg.history_end}"
-            )
+def _check_customer(cfg: FleetConfig, index: int, what: str) -> None:
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f"{what}: customer index must be an int, got {index!r}")
+    if not 0 <= index < cfg.customers:
+        raise ValueError(f"{what}: no customer index {index} (the fleet has {cfg.customers})")
 
-    if cfg.customer_codes:
-        codes = cfg.customer_codes
-        if len(codes) != cfg.customers or len(set(codes)) != len(codes):
-            raise ValueError(f"customer_codes must be {cfg.customers} different codes")
-        if not all(isinstance(c, str) and c for c in codes):
-            raise ValueError("customer_codes must be non-empty strings")
+
+def _check_window(cfg: FleetConfig, first: date, upload: date, what: str) -> None:
+    """Days withheld from `first` until `upload` must lie within the history."""
+    for name, d in (("first", first), ("upload", upload)):
+        if isinstance(d, datetime) or not isinstance(d, date):
+            raise ValueError(f"{what}: {name} must be a date, got {d!r}")
+    if upload <= first:
+        raise ValueError(f"{what}: upload {upload} is not after first {first}")
+    if first < cfg.history_start or upload - timedelta(days=1) > cfg.history_end:
+        raise ValueError(
+            f"{what}: the withheld days {first}..{upload - timedelta(days=1)} are "
+            f"not within the history {cfg.history_start}..{cfg.history_end}"
+        )
+
+
+def _check_customer_codes(cfg: FleetConfig) -> None:
+    codes = cfg.customer_codes
+    if not codes:
+        return
+    if len(codes) != cfg.customers or len(set(codes)) != len(codes):
+        raise ValueError(f"customer_codes must be {cfg.customers} different codes")
+    if not all(isinstance(c, str) and c for c in codes):
+        raise ValueError("customer_codes must be non-empty strings")
+
+
+def _publication_delays(cfg: FleetConfig) -> dict[int, int]:
+    """Each customer's publication delay in seconds, at most one per customer."""
     delays: dict[int, int] = {}
     for pair in cfg.publication_delays:
         index, hours = pair
         what = f"publication_delays {pair!r}"
-        customer(index, what)
+        _check_customer(cfg, index, what)
         if index in delays:
             raise ValueError(f"{what}: customer {index} has more than one delay")
         number = isinstance(hours, int | float) and not isinstance(hours, bool)
         if not (number and math.isfinite(hours) and hours > -24):
             raise ValueError(f"{what}: hours must be a finite number above -24")
         delays[index] = round(hours * 3600)
-    for outage in cfg.customer_outages:
-        customer(outage.customer, repr(outage))
-        window(outage.first, outage.upload, repr(outage))
-    for outage in cfg.device_outages:
-        customer(outage.customer, repr(outage))
-        window(outage.first, outage.upload, repr(outage))
-    for late in cfg.out_of_order_uploads:
-        customer(late.customer, repr(late))
-        window(late.date, late.upload, repr(late))
-        if late.upload - late.date < timedelta(days=2):
-            raise ValueError(f"{late!r}: upload is not at least two days after date")
-    for change in cfg.managed_changes:
-        customer(change.customer, repr(change))
-        if not isinstance(change.at, date):
-            raise ValueError(f"{change!r}: at must be a datetime or a date")
-        if isinstance(change.at, datetime) and change.at.utcoffset() is None:
-            raise ValueError(f"{change!r}: at is a naive datetime; give it a time zone")
-        if not isinstance(change.managed, bool):
-            raise ValueError(f"{change!r}: managed must be a bool")
-    for glitch in cfg.meter_glitches:
-        customer(glitch.customer, repr(glitch))
-        if isinstance(glitch.date, datetime) or not isinstance(glitch.date, date):
-            raise ValueError(f"{glitch!r}: date must be a date")
-        if not cfg.history_start < glitch.date <= cfg.history_end:
-            raise ValueError(f"{glitch!r}: date is not after the history's first day, within it")
-        if isinstance(glitch.pages, bool) or not isinstance(glitch.pages, int) or glitch.pages < 1:
-            raise ValueError(f"{glitch!r}: pages must be an int >= 1")
     return delays
+
+
+def _check_managed_change(cfg: FleetConfig, change: ManagedChange) -> None:
+    _check_customer(cfg, change.customer, repr(change))
+    if not isinstance(change.at, date):
+        raise ValueError(f"{change!r}: at must be a datetime or a date")
+    if isinstance(change.at, datetime) and change.at.utcoffset() is None:
+        raise ValueError(f"{change!r}: at is a naive datetime; give it a time zone")
+    if not isinstance(change.managed, bool):
+        raise ValueError(f"{change!r}: managed must be a bool")
+
+
+def _check_meter_glitch(cfg: FleetConfig, glitch: MeterGlitch) -> None:
+    _check_customer(cfg, glitch.customer, repr(glitch))
+    if isinstance(glitch.date, datetime) or not isinstance(glitch.date, date):
+        raise ValueError(f"{glitch!r}: date must be a date")
+    if not cfg.history_start < glitch.date <= cfg.history_end:
+        raise ValueError(f"{glitch!r}: date is not after the history's first day, within it")
+    if isinstance(glitch.pages, bool) or not isinstance(glitch.pages, int) or glitch.pages < 1:
+        raise ValueError(f"{glitch!r}: pages must be an int >= 1")

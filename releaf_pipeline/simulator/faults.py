@@ -153,20 +153,8 @@ def apply_after(fault: Fault, reply: Reply) -> None:
         return
     result = env.get("Result")
     rows = result if isinstance(result, list) else [result] if isinstance(result, dict) else []
-    name = p.get("field")
     if fault.kind in ("missing_field", "wrong_type"):
-        value = p.get("value", "not-a-number")
-        if name in _ENVELOPE_FIELDS:
-            targets = [env]
-        elif name in _COUNTER_FIELDS:
-            targets = [c for row in rows for c in row.get("Counters") or []]
-        else:
-            targets = rows
-        for target in targets:
-            if fault.kind == "missing_field":
-                target.pop(name, None)
-            else:
-                target[name] = copy.deepcopy(value)
+        _corrupt_field(fault, env, rows)
     elif fault.kind == "counter_value":
         when = p.get("date")
         for row in rows:
@@ -175,6 +163,23 @@ def apply_after(fault: Fault, reply: Reply) -> None:
                     counter["Mono"] = p["value"]
     elif fault.kind == "duplicate_device" and isinstance(result, list) and result:
         result.insert(1, copy.deepcopy(result[0]))
+
+
+def _corrupt_field(fault: Fault, env: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Drop the fault's field, or give it a value of the wrong type, wherever it is."""
+    name = fault.params.get("field")
+    value = fault.params.get("value", "not-a-number")
+    if name in _ENVELOPE_FIELDS:
+        targets = [env]
+    elif name in _COUNTER_FIELDS:
+        targets = [c for row in rows for c in row.get("Counters") or []]
+    else:
+        targets = rows
+    for target in targets:
+        if fault.kind == "missing_field":
+            target.pop(name, None)
+        else:
+            target[name] = copy.deepcopy(value)
 
 
 def body_customers(body: Any) -> set[str]:

@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 
 from releaf_pipeline.simulator.config import (
     AddedDevice,
+    DeviceOutage,
     FleetConfig,
     MeterReset,
     MissingDay,
+    OutOfOrderUpload,
     StaleSpan,
 )
 
@@ -201,25 +203,16 @@ def generate_devices(cfg: FleetConfig, cal: Calendar, cust: Customer) -> list[De
     names a device the customer does not have.
     """
     rng = random.Random(cust.rng_seed)
-    code = cust.code
     n_base = max(2, cfg.devices_per_customer + rng.randint(-2, 2))
     devices = [_new_device(rng, cust, n) for n in range(n_base)]
-    first_date: dict[int, date] = {}
     kind = cust.index % _KINDS if cfg.scenarios else None
     # The first customer of each kind gets the canonical dates; later ones are shifted
     # by a seeded offset so a large fleet does not have every event on the same day.
     shift = timedelta(days=0 if cust.index < _KINDS else rng.randint(-30, 30))
     start = cfg.history_start
-
+    first_date: dict[int, date] = {}
     if kind == _KIND_ADDED:
-        for offset in (80, 128):
-            d = _next_weekday(start + timedelta(days=offset) + shift)
-            if cal.in_range(d) and d > start:
-                dev = _new_device(rng, cust, len(devices))
-                # New devices arrive as managed contracts, so both scopes see them.
-                dev.managed = True
-                first_date[len(devices)] = d
-                devices.append(dev)
+        first_date = _add_devices(rng, cal, cust, devices, start, shift)
 
     # Every customer has a managed device and, with three or more, an unmanaged one.
     if not any(d.managed for d in devices):
@@ -235,8 +228,48 @@ def generate_devices(cfg: FleetConfig, cal: Calendar, cust: Customer) -> list[De
 
     if kind == _KIND_ADDED:
         for i, d in first_date.items():
-            cust.added.append(AddedDevice(code, devices[i].id, d))
-    elif kind == _KIND_MONTH_END_OUTAGE:
+            cust.added.append(AddedDevice(cust.code, devices[i].id, d))
+    else:
+        _scenario_case(kind, rng, cfg, cal, cust, devices, shift)
+    # The configured cases come last and draw nothing from `rng`, so they never change
+    # the seeded fleet underneath them.
+    _configured(cfg, cal, cust, devices)
+    return devices
+
+
+def _add_devices(
+    rng: random.Random,
+    cal: Calendar,
+    cust: Customer,
+    devices: list[Device],
+    start: date,
+    shift: timedelta,
+) -> dict[int, date]:
+    """Devices that join mid-history, appended to `devices`: their indexes' first dates."""
+    first_date: dict[int, date] = {}
+    for offset in (80, 128):
+        d = _next_weekday(start + timedelta(days=offset) + shift)
+        if cal.in_range(d) and d > start:
+            dev = _new_device(rng, cust, len(devices))
+            # New devices arrive as managed contracts, so both scopes see them.
+            dev.managed = True
+            first_date[len(devices)] = d
+            devices.append(dev)
+    return first_date
+
+
+def _scenario_case(
+    kind: int | None,
+    rng: random.Random,
+    cfg: FleetConfig,
+    cal: Calendar,
+    cust: Customer,
+    devices: list[Device],
+    shift: timedelta,
+) -> None:
+    """The seeded case of a customer's kind: a month-end outage, resets, missing days."""
+    start = cfg.history_start
+    if kind == _KIND_MONTH_END_OUTAGE:
         ends = _month_ends(start + timedelta(days=45), cfg.history_end - timedelta(days=10))
         if ends:
             month_end = ends[0] if cust.index < _KINDS else ends[rng.randrange(len(ends))]
@@ -261,58 +294,63 @@ def generate_devices(cfg: FleetConfig, cal: Calendar, cust: Customer) -> list[De
         )
         reset_dev = _pick(rng, devices)
         _reset(cal, cust, reset_dev, _next_weekday(start + timedelta(days=186) + shift))
-    # The configured cases come last and draw nothing from `rng`, so they never change
-    # the seeded fleet underneath them.
-    _configured(cfg, cal, cust, devices)
-    return devices
 
 
 def _configured(cfg: FleetConfig, cal: Calendar, cust: Customer, devices: list[Device]) -> None:
     """Apply the config's outages, out-of-order uploads and IsManaged changes that name
     this customer."""
-
-    def device(index: int, what: str) -> Device:
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise ValueError(f"{what}: device index must be an int, got {index!r}")
-        if not 0 <= index < len(devices):
-            raise ValueError(
-                f"{what}: customer {cust.index} has no device index {index} (it has {len(devices)})"
-            )
-        return devices[index]
-
+    mine = cust.index
     for c_out in cfg.customer_outages:
-        if c_out.customer == cust.index:
+        if c_out.customer == mine:
             _outage(cal, cust, devices, c_out.first, c_out.upload)
     for d_out in cfg.device_outages:
-        if d_out.customer != cust.index:
-            continue
-        dev = device(d_out.device, repr(d_out))
-        if dev.first_idx > cal.idx(d_out.first):
-            raise ValueError(
-                f"{d_out!r}: the device's first reading is dated "
-                f"{cal.date(dev.first_idx)}, after first"
-            )
-        _outage(cal, cust, [dev], d_out.first, d_out.upload)
+        if d_out.customer == mine:
+            dev = _device(cust, devices, d_out.device, repr(d_out))
+            _device_outage(cal, cust, dev, d_out)
     for late in cfg.out_of_order_uploads:
-        if late.customer != cust.index:
-            continue
-        dev = device(late.device, repr(late))
-        i = cal.idx(late.date)
-        if i < dev.first_idx or dev.visible_from[i] is None:
-            raise ValueError(f"{late!r}: the device has no reading dated {late.date}")
-        released = cal.publish_seconds(cust, late.upload.toordinal() - 1)
-        # An outage that already holds the reading longer keeps it.
-        dev.visible_from[i] = max(dev.visible_from[i], released)
+        if late.customer == mine:
+            _upload_late(cal, cust, _device(cust, devices, late.device, repr(late)), late)
     for change in cfg.managed_changes:
-        if change.customer == cust.index:
-            dev = device(change.device, repr(change))
+        if change.customer == mine:
+            dev = _device(cust, devices, change.device, repr(change))
             dev.flips.append((seconds(change.at), change.managed))
     for glitch in cfg.meter_glitches:
-        if glitch.customer == cust.index:
-            _glitch(cal, device(glitch.device, repr(glitch)), glitch.date, glitch.pages)
+        if glitch.customer == mine:
+            dev = _device(cust, devices, glitch.device, repr(glitch))
+            _glitch(cal, dev, glitch.date, glitch.pages)
     for dev in devices:
         # A stable sort: changes at the same moment apply in config order.
         dev.flips.sort(key=lambda flip: flip[0])
+
+
+def _device(cust: Customer, devices: list[Device], index: int, what: str) -> Device:
+    """The customer's device a configured case names by index; ValueError if none."""
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f"{what}: device index must be an int, got {index!r}")
+    if not 0 <= index < len(devices):
+        raise ValueError(
+            f"{what}: customer {cust.index} has no device index {index} (it has {len(devices)})"
+        )
+    return devices[index]
+
+
+def _device_outage(cal: Calendar, cust: Customer, dev: Device, d_out: DeviceOutage) -> None:
+    """One device's DCA offline: its readings held back until the upload day."""
+    if dev.first_idx > cal.idx(d_out.first):
+        raise ValueError(
+            f"{d_out!r}: the device's first reading is dated {cal.date(dev.first_idx)}, after first"
+        )
+    _outage(cal, cust, [dev], d_out.first, d_out.upload)
+
+
+def _upload_late(cal: Calendar, cust: Customer, dev: Device, late: OutOfOrderUpload) -> None:
+    """Hold one reading back until its upload day, after readings dated later."""
+    i = cal.idx(late.date)
+    if i < dev.first_idx or dev.visible_from[i] is None:
+        raise ValueError(f"{late!r}: the device has no reading dated {late.date}")
+    released = cal.publish_seconds(cust, late.upload.toordinal() - 1)
+    # An outage that already holds the reading longer keeps it.
+    dev.visible_from[i] = max(dev.visible_from[i], released)
 
 
 def _new_device(rng: random.Random, cust: Customer, n: int) -> Device:

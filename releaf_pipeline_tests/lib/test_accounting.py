@@ -668,41 +668,57 @@ def reference(
                 if f == feed and x == device and window_start <= day <= last
             }
             latest = read[max(read)] if read else None
-            before = [day for day in read if day < activation]
-            after = sorted(day for day in read if day >= activation)
-            baseline = None
-            first_day = None
-            if last >= activation - timedelta(days=1):
-                if before:
-                    baseline, first_day = read[max(before)], activation
-                elif after:
-                    baseline, first_day = read[after[0]], after[0]
+            baseline, first_day = _reference_baseline(read, activation, last)
             life = 0
             if baseline is not None:
-                # The standing count: the last count, or the high a glitch left standing.
-                standing = baseline
-                for day in days:
-                    if day not in read:
-                        continue
-                    current = read[day]
-                    if current >= standing:
-                        pages = current - standing
-                    elif 2 * current < standing:
-                        pages = current
-                        if in_scope:
-                            anomalies.add((feed, device, day, "meter_reset", standing, current))
-                    else:
-                        pages = 0
-                        if in_scope:
-                            anomalies.add((feed, device, day, "meter_glitch", standing, current))
-                    life += pages
+                pages_by_day = _reference_pages(read, days, baseline)
+                life = sum(pages for pages, _ in pages_by_day.values())
+                for day, (pages, anomaly) in pages_by_day.items():
                     if in_scope:
                         deposits[(feed, day)] += pages
                         device_pages[(feed, device, day)] = pages
-                    if current >= standing or 2 * current < standing:
-                        standing = current
+                        if anomaly:
+                            anomalies.add((feed, device, day, *anomaly))
             summaries[(feed, device)] = (is_managed, in_scope, baseline, latest, life, first_day)
     return deposits, device_pages, summaries, anomalies
+
+
+def _reference_baseline(
+    read: dict[date, int], activation: date, last: date
+) -> tuple[int | None, date | None]:
+    """The baseline count and the first day it counts from: the last reading before the
+    activation, else the first on or after it; none while the feed has not started."""
+    if last < activation - timedelta(days=1):
+        return None, None
+    before = [day for day in read if day < activation]
+    after = sorted(day for day in read if day >= activation)
+    if before:
+        return read[max(before)], activation
+    if after:
+        return read[after[0]], after[0]
+    return None, None
+
+
+def _reference_pages(
+    read: dict[date, int], days: list[date], baseline: int
+) -> dict[date, tuple[int, tuple[str, int, int] | None]]:
+    """Each read day's pages and the anomaly it records, walking from the baseline."""
+    out: dict[date, tuple[int, tuple[str, int, int] | None]] = {}
+    # The standing count: the last count, or the high a glitch left standing.
+    standing = baseline
+    for day in days:
+        if day not in read:
+            continue
+        current = read[day]
+        if current >= standing:
+            out[day] = (current - standing, None)
+        elif 2 * current < standing:
+            out[day] = (current, ("meter_reset", standing, current))
+        else:
+            out[day] = (0, ("meter_glitch", standing, current))
+        if current >= standing or 2 * current < standing:
+            standing = current
+    return out
 
 
 def random_case(rng: random.Random) -> tuple[list, list, list, dict | date]:

@@ -74,7 +74,7 @@ def test_the_same_fleet_gives_the_same_pieces_and_a_piece_survives_json() -> Non
 
 
 def test_a_limit_or_size_below_one_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a piece needs a limit and a size of at least 1"):
         plan_pieces(SERVERS, _feeds({1: 1}), limit=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a piece needs a limit and a size of at least 1"):
         plan_pieces(SERVERS, _feeds({1: 1}), limit=1, feeds_per_piece=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import socket
 import ssl
@@ -130,26 +129,11 @@ def test_kept_certificates_need_no_trustme(
         assert _ping(sim, sim.ca_bundle.read_bytes()) == 200
 
 
-def _imports(path: Path) -> set[str]:
-    """Every module (and `from` module's name) that `path` imports, wherever it does."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
-    return found
-
-
-def test_trustme_is_imported_by_certs_only_and_the_client_never() -> None:
+def test_loading_the_simulator_does_not_load_trustme() -> None:
+    # Which modules may import trustme, and that none imports the client, are import-linter
+    # contracts (pyproject.toml); this is what they cannot see: that certs imports it lazily.
     modules = sorted(SIMULATOR_DIR.glob("*.py"))
     assert {p.name for p in modules} >= {"certs.py", "server.py", "wire.py", "main.py"}
-    for path in modules:
-        for name in _imports(path):
-            assert not name.startswith("releaf_pipeline.lib.mpsmonitor.client"), path.name
-            if name.split(".")[0] == "trustme":
-                assert path.name == "certs.py", f"{path.name} imports trustme"
-    # And lazily: loading every module of the package does not load trustme.
     names = " ".join(f"releaf_pipeline.simulator.{p.stem}" for p in modules if p.stem != "__init__")
     code = f"import sys, importlib\nfor m in '{names}'.split(): importlib.import_module(m)\n"
     code += "print('trustme' in sys.modules)"

@@ -143,11 +143,11 @@ def test_fault_matching_by_path_customer_and_times(sim: Simulator, client: httpx
 
 
 def test_inject_rejects_unknown_faults(sim: Simulator) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^unknown fault 'explode'; expected one of \[.*'status'"):
         sim.inject("explode")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^fault 'status' needs status$"):
         sim.inject("status")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^times must be >= 1$"):
         sim.inject("malformed", times=0)
 
 

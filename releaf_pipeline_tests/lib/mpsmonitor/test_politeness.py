@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
 from releaf_pipeline.lib.mpsmonitor.client import AdaptiveLimit, ClientSettings, MPSMonitorClient
-
-PING = {
-    "IsValid": True,
-    "Errors": [],
-    "Result": {"DealerCode": "D", "ServerTimeUtc": "2026-11-27T05:00:00Z"},
-}
+from releaf_pipeline.simulator.server import Simulator
 
 
 def test_limit_halves_on_429_and_recovers():
@@ -28,40 +21,28 @@ def test_limit_halves_on_429_and_recovers():
     assert limit.limit == 8
 
 
-def test_client_in_flight_follows_the_adaptive_limit():
-    in_flight = 0
-    peaks: list[tuple[int, int]] = []
-    throttle_left = 6
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal in_flight, throttle_left
-        in_flight += 1
-        peaks.append((in_flight, client.concurrency_limit))
-        await asyncio.sleep(0.001)
-        in_flight -= 1
-        if throttle_left > 0:
-            throttle_left -= 1
-            return httpx.Response(429, headers={"Retry-After": "0"}, json={})
-        return httpx.Response(200, json=PING)
+def test_the_server_never_has_more_in_flight_than_the_adaptive_limit(sim: Simulator) -> None:
+    # Counted where it matters, at the server: the connection pool alone would let 8 through.
+    sim.latency = 0.1
+    sim.inject("throttle", times=3, retry_after=0)
+    client = MPSMonitorClient(
+        sim.url,
+        sim.token,
+        ca_bundle=sim.ca_bundle,
+        settings=ClientSettings(concurrency=8, max_attempts=10),
+    )
 
     async def run() -> None:
         async with client:
-            await asyncio.gather(*(client.ping() for _ in range(40)))
+            await client.ping()  # throttled three times (8 -> 4 -> 2 -> 1), then answered
+            assert client.concurrency_limit == 2
+            sim.reset_log()
+            await asyncio.gather(*(client.ping() for _ in range(6)))
 
-    async def no_sleep(_seconds: float) -> None:
-        await asyncio.sleep(0)
-
-    client = MPSMonitorClient(
-        "https://mps.example",
-        "tok",
-        settings=ClientSettings(concurrency=8, max_attempts=10),
-        transport=httpx.MockTransport(handler),
-        sleep=no_sleep,
-    )
     asyncio.run(run())
-    assert client.throttled == 6
-    assert client._transport.limit.lowest == 1  # six throttles: 8 -> 4 -> 2 -> 1
-    assert max(n for n, _ in peaks) <= 8
+    assert client.throttled == 3
+    # Two at once, then three once two have been answered: never the six asked for at once.
+    assert 2 <= sim.peak_in_flight <= 3
 
 
 def test_limiter_admits_no_more_than_its_current_limit():

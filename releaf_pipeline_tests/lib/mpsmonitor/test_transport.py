@@ -251,7 +251,7 @@ def test_token_is_not_in_repr() -> None:
 
 @pytest.mark.parametrize("token", [" padded", "line\nbreak", "n\u00f6n-ascii"])
 def test_tokens_that_cannot_be_headers_are_refused_without_echo(token: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="dealer token contains characters that cannot") as info:
         MPSMonitorClient(BASE, token)
     assert token.strip() not in str(info.value)
 
@@ -291,7 +291,8 @@ def test_concurrency_bounds_requests_in_flight() -> None:
     ],
 )
 def test_settings_are_validated(settings: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    # The message names the setting that is wrong.
+    with pytest.raises(ValueError, match=rf"\b{next(iter(settings))}\b.* must "):
         ClientSettings(**settings)
 
 
@@ -688,7 +689,7 @@ def test_a_ca_bundle_path_that_cannot_be_a_path_is_a_tls_error() -> None:
     ],
 )
 def test_more_settings_are_validated(settings: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=rf"\b{next(iter(settings))}\b.* must "):
         ClientSettings(**settings)
 
 
