@@ -37,15 +37,15 @@ demo: $(BIN)/.installed instance
 demo-headless: $(BIN)/.installed instance
 	$(BIN)/releaf demo --no-ui
 
-## test: lint and the layer contracts, then the whole suite (installs the Debian packages it
-## uses when root)
-test: lint
-	bash scripts/os-packages.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-
 ## test-fast: lint and the layer contracts, then everything but the end-to-end tests
+## (installs the Debian packages the tests use when root)
 test-fast: lint
+	bash scripts/os-packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not e2e"
+
+## test: test-fast, then the end-to-end tests: the whole suite
+test: test-fast
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m e2e
 
 ## lint: ruff (style, and complexity at most 12) and the import-linter layer contracts
 lint: $(BIN)/.installed
