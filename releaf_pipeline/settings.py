@@ -98,9 +98,11 @@ class Settings:
     """The pipeline's settings, validated."""
 
     home: Path
-    database_url: str
-    secret_keys: str | None
-    dealer_token: str | None
+    # Secret, or may hold one (a database URL's password): never in the repr, which
+    # logs, tracebacks and debuggers show.
+    database_url: str = field(repr=False)
+    secret_keys: str | None = field(repr=False)
+    dealer_token: str | None = field(repr=False)
     concurrency_per_server: int
     now: datetime | None
     nightly_cron: str

@@ -86,3 +86,22 @@ def test_writing_a_setting_keeps_the_other_lines(tmp_path):
 
 def _clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("RELEAF_", "DAGSTER_"))}
+
+
+def test_no_secret_setting_shows_in_the_settings_repr(tmp_path):
+    from releaf_pipeline.settings import read_settings
+
+    secrets = {
+        "RELEAF_SECRET_KEY": "c2VjcmV0LWtleS1zZWNyZXQta2V5LXNlY3JldC1rZXk9",
+        "RELEAF_DEALER_TOKEN": "dealer-t0ken-XYZ",
+        "RELEAF_DATABASE_URL": "postgresql+psycopg2://releaf:db-pa55word@db.example.com/releaf",
+        "RELEAF_ALERT_SMTP_URL": "smtp://bot:smtp-pa55@relay.example.com",
+        "RELEAF_ALERT_EMAIL_FROM": "releaf@example.com",
+        "RELEAF_ALERT_EMAIL_TO": "ops@example.com",
+        "RELEAF_ALERT_WEBHOOK_URL": "https://chat.example.com/hooks/H00K-T0KEN",
+    }
+    settings = read_settings({"DAGSTER_HOME": str(tmp_path), **secrets})
+    shown = f"{settings!r} {settings!s} {settings.alerts!r}"
+    for value in ("c2VjcmV0LWtleS1", "dealer-t0ken", "db-pa55word", "smtp-pa55", "H00K-T0KEN"):
+        assert value not in shown, value
+    assert settings.dealer_token == "dealer-t0ken-XYZ"  # kept, only not shown
