@@ -12,7 +12,8 @@ from releaf_pipeline.lib.monthly_close import close_status
 from releaf_pipeline.settings import read_settings
 
 MONTHS_BACK = 4
-MONTHLY_CLOSE_SENSOR = "monthly_close"
+MONTHLY_CLOSE_SENSOR = "monthly_close_sensor"
+"""Not the job's name: a job and a sensor never share one."""
 
 
 def months_to_check(today: date) -> list[str]:
