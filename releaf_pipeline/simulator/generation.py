@@ -16,13 +16,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from releaf_pipeline.simulator.cases import (
+    dca_outage,
+    device_outage,
+    meter_glitch,
+    miss_reading,
+    named_device,
+    reset_meter,
+    upload_late,
+)
 from releaf_pipeline.simulator.config import (
     AddedDevice,
-    DeviceOutage,
     FleetConfig,
     MeterReset,
     MissingDay,
-    OutOfOrderUpload,
     StaleSpan,
 )
 
@@ -274,18 +281,20 @@ def _scenario_case(
         if ends:
             month_end = ends[0] if cust.index < _KINDS else ends[rng.randrange(len(ends))]
             # Offline Sep 28, back Oct 9 for the default config: 9 business days.
-            _outage(
+            dca_outage(
                 cal, cust, devices, month_end - timedelta(days=2), month_end + timedelta(days=9)
             )
     elif kind == _KIND_RESET_AND_MISSING:
         reset_dev = _pick(rng, devices)
-        _reset(cal, cust, reset_dev, _next_weekday(start + timedelta(days=107) + shift))
+        reset_meter(cal, cust, reset_dev, _next_weekday(start + timedelta(days=107) + shift))
         others = [d for d in devices if d is not reset_dev]
         missing_dev = others[rng.randrange(len(others))]
         for offset in (40, 41, 150):
-            _miss(cal, cust, missing_dev, _next_weekday(start + timedelta(days=offset) + shift))
+            miss_reading(
+                cal, cust, missing_dev, _next_weekday(start + timedelta(days=offset) + shift)
+            )
     elif kind == _KIND_RESET_AND_OUTAGE:
-        _outage(
+        dca_outage(
             cal,
             cust,
             devices,
@@ -293,7 +302,7 @@ def _scenario_case(
             start + timedelta(days=177) + shift,
         )
         reset_dev = _pick(rng, devices)
-        _reset(cal, cust, reset_dev, _next_weekday(start + timedelta(days=186) + shift))
+        reset_meter(cal, cust, reset_dev, _next_weekday(start + timedelta(days=186) + shift))
 
 
 def _configured(cfg: FleetConfig, cal: Calendar, cust: Customer, devices: list[Device]) -> None:
@@ -302,55 +311,25 @@ def _configured(cfg: FleetConfig, cal: Calendar, cust: Customer, devices: list[D
     mine = cust.index
     for c_out in cfg.customer_outages:
         if c_out.customer == mine:
-            _outage(cal, cust, devices, c_out.first, c_out.upload)
+            dca_outage(cal, cust, devices, c_out.first, c_out.upload)
     for d_out in cfg.device_outages:
         if d_out.customer == mine:
-            dev = _device(cust, devices, d_out.device, repr(d_out))
-            _device_outage(cal, cust, dev, d_out)
+            dev = named_device(cust, devices, d_out.device, repr(d_out))
+            device_outage(cal, cust, dev, d_out)
     for late in cfg.out_of_order_uploads:
         if late.customer == mine:
-            _upload_late(cal, cust, _device(cust, devices, late.device, repr(late)), late)
+            upload_late(cal, cust, named_device(cust, devices, late.device, repr(late)), late)
     for change in cfg.managed_changes:
         if change.customer == mine:
-            dev = _device(cust, devices, change.device, repr(change))
+            dev = named_device(cust, devices, change.device, repr(change))
             dev.flips.append((seconds(change.at), change.managed))
     for glitch in cfg.meter_glitches:
         if glitch.customer == mine:
-            dev = _device(cust, devices, glitch.device, repr(glitch))
-            _glitch(cal, dev, glitch.date, glitch.pages)
+            dev = named_device(cust, devices, glitch.device, repr(glitch))
+            meter_glitch(cal, dev, glitch.date, glitch.pages)
     for dev in devices:
         # A stable sort: changes at the same moment apply in config order.
         dev.flips.sort(key=lambda flip: flip[0])
-
-
-def _device(cust: Customer, devices: list[Device], index: int, what: str) -> Device:
-    """The customer's device a configured case names by index; ValueError if none."""
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise ValueError(f"{what}: device index must be an int, got {index!r}")
-    if not 0 <= index < len(devices):
-        raise ValueError(
-            f"{what}: customer {cust.index} has no device index {index} (it has {len(devices)})"
-        )
-    return devices[index]
-
-
-def _device_outage(cal: Calendar, cust: Customer, dev: Device, d_out: DeviceOutage) -> None:
-    """One device's DCA offline: its readings held back until the upload day."""
-    if dev.first_idx > cal.idx(d_out.first):
-        raise ValueError(
-            f"{d_out!r}: the device's first reading is dated {cal.date(dev.first_idx)}, after first"
-        )
-    _outage(cal, cust, [dev], d_out.first, d_out.upload)
-
-
-def _upload_late(cal: Calendar, cust: Customer, dev: Device, late: OutOfOrderUpload) -> None:
-    """Hold one reading back until its upload day, after readings dated later."""
-    i = cal.idx(late.date)
-    if i < dev.first_idx or dev.visible_from[i] is None:
-        raise ValueError(f"{late!r}: the device has no reading dated {late.date}")
-    released = cal.publish_seconds(cust, late.upload.toordinal() - 1)
-    # An outage that already holds the reading longer keeps it.
-    dev.visible_from[i] = max(dev.visible_from[i], released)
 
 
 def _new_device(rng: random.Random, cust: Customer, n: int) -> Device:
@@ -402,65 +381,6 @@ def _fill_counters(
         dev.mono[i] = mono
         dev.color[i] = color
         dev.visible_from[i] = published[i]
-
-
-def _reset(cal: Calendar, cust: Customer, dev: Device, d: date) -> None:
-    i = cal.idx(d)
-    if not (dev.first_idx < i < cal.ndays) or dev.visible_from[i] is None:
-        return
-    # The meter restarts at zero, so that day's reading is that day's pages alone and
-    # every later reading drops by the counter it had the day before.
-    dm, dc = dev.mono[i - 1], dev.color[i - 1]
-    for j in range(i, cal.ndays):
-        dev.mono[j] -= dm
-        dev.color[j] -= dc
-    cust.resets.append(MeterReset(cust.code, dev.id, d))
-
-
-def _glitch(cal: Calendar, dev: Device, d: date, pages: int) -> None:
-    """The reading dated `d` says `pages` fewer than the day before; the meter itself, and
-    so every later reading, is unaffected."""
-    i = cal.idx(d)
-    what = f"the meter glitch of device {dev.id} on {d}"
-    if not dev.first_idx < i < cal.ndays or dev.visible_from[i] is None:
-        raise ValueError(f"{what}: the device has no reading that day and the day before")
-    if dev.mono[i - 1] < pages:
-        raise ValueError(f"{what}: the device has fewer than {pages} mono pages")
-    dev.mono[i] = dev.mono[i - 1] - pages
-    dev.color[i] = dev.color[i - 1]
-
-
-def _outage(
-    cal: Calendar, cust: Customer, devices: list[Device], first: date, upload: date
-) -> None:
-    # The DCA reports nothing from `first` until it reconnects on `upload`, and then
-    # uploads everything it missed at once. Holding back only part of that window would
-    # let the feed look healthy again before the backlog exists, and the contract's
-    # recovery (re-collect from L + 1 once healthy) could never put those pages on
-    # their own dates.
-    last = upload - timedelta(days=1)
-    if not (cal.in_range(first) and cal.in_range(last)) or last < first:
-        return
-    lo, hi = cal.idx(first), cal.idx(last)
-    # The backlog goes up when the DCA would have published the day before `upload`.
-    released = cal.publish_seconds(cust, last.toordinal())
-    for dev in devices:
-        if dev.first_idx > lo:
-            continue
-        for i in range(lo, hi + 1):
-            vf = dev.visible_from[i]
-            # Overlapping outages hold a reading until the last of them uploads.
-            if vf is not None and vf < released:
-                dev.visible_from[i] = released
-        cust.stale.append(StaleSpan(cust.code, dev.id, first, last, upload))
-
-
-def _miss(cal: Calendar, cust: Customer, dev: Device, d: date) -> None:
-    i = cal.idx(d)
-    if not (dev.first_idx < i < cal.ndays) or dev.visible_from[i] is None:
-        return
-    dev.visible_from[i] = None
-    cust.missing.append(MissingDay(cust.code, dev.id, d))
 
 
 def _next_weekday(d: date) -> date:
