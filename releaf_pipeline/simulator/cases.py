@@ -20,7 +20,7 @@ from releaf_pipeline.simulator.config import (
 )
 
 if TYPE_CHECKING:
-    from releaf_pipeline.simulator.generation import Calendar, Customer, Device
+    from releaf_pipeline.simulator.model import Calendar, Customer, Device
 
 
 def named_device(cust: Customer, devices: list[Device], index: int, what: str) -> Device:

@@ -38,16 +38,8 @@ from releaf_pipeline.simulator.config import (
     StaleSpan,
     check_config,
 )
-from releaf_pipeline.simulator.generation import (
-    DAY,
-    Calendar,
-    Customer,
-    Device,
-    generate_devices,
-    make_customers,
-    moment,
-    seconds,
-)
+from releaf_pipeline.simulator.generation import generate_devices, make_customers
+from releaf_pipeline.simulator.model import DAY, Calendar, Customer, Device, moment, seconds
 
 __all__ = ["Fleet"]
 
