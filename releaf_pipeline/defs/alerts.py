@@ -88,7 +88,11 @@ def _tell(
     found: list[Alert],
 ) -> Told:
     told = tell(
-        store.engine(), alerts.settings(), found, clock.now(), secrets=secrets_to_hide(store)
+        store.engine(),
+        alerts.settings(),
+        found,
+        clock.now(),
+        secrets=lambda: secrets_to_hide(store),
     )
     for line in told.lines():
         safe_log(context).info(line)

@@ -18,7 +18,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from releaf_pipeline.lib.alerts.channels import DeliveryError, Message, send_email, send_webhook
 from releaf_pipeline.lib.alerts.config import AlertSettings
 from releaf_pipeline.lib.alerts.messages import Alert, scrub
-from releaf_pipeline.lib.store.alerts import claim_pending, finish, record_alert, release
+from releaf_pipeline.lib.store.alerts import claim_pending, finish, record_alert, release, said
 
 EMAIL, WEBHOOK = "email", "webhook"
 ATTEMPTS = 3
@@ -107,21 +107,25 @@ def tell(
     alerts: Sequence[Alert],
     now: datetime,
     *,
-    secrets: Iterable[str] = (),
+    secrets: Callable[[], Iterable[str]] = tuple,
     attempts: int = ATTEMPTS,
 ) -> Told:
-    """Record each of `alerts` not said before (with no secret in it), then deliver every
-    message waiting on each configured channel."""
+    """Record each of `alerts` not said before (with none of `secrets()` in it), then
+    deliver every message waiting on each configured channel. The secrets are gathered
+    only when an alert is new: most ticks see only changes said before."""
     told = Told()
     channels = list(senders(settings))
     if not channels:
         return told
-    secrets = list(secrets)
-    with engine.begin() as conn:
-        for alert in alerts:
-            clean = scrubbed(alert, secrets)
-            if record_alert(conn, clean, channels, now):
-                told.recorded.append(clean)
+    with engine.connect() as conn:
+        new = [a for a in alerts if not said(conn, a.key)]
+    if new:
+        hidden = list(secrets())
+        with engine.begin() as conn:
+            for alert in new:
+                clean = scrubbed(alert, hidden)
+                if record_alert(conn, clean, channels, now):
+                    told.recorded.append(clean)
     deliver(engine, settings, now, told, attempts=attempts)
     return told
 

@@ -12,6 +12,7 @@ import httpx
 
 from releaf_pipeline.lib.alerts.config import WebhookChannel
 from releaf_pipeline.lib.alerts.message import DeliveryError, Message, one_line
+from releaf_pipeline.lib.ssl_errors import ssl_cause
 
 
 def send_webhook(channel: WebhookChannel, message: Message, *, timeout: float = 10.0) -> str:
@@ -62,7 +63,7 @@ def _ssl_context(channel: WebhookChannel) -> ssl.SSLContext:
 
 
 def _unreachable(name: str, exc: httpx.HTTPError) -> DeliveryError:
-    cause = _ssl_cause(exc)
+    cause = ssl_cause(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
         detail = cause.verify_message or "verification failed"
         return DeliveryError(
@@ -82,18 +83,6 @@ def _unreachable(name: str, exc: httpx.HTTPError) -> DeliveryError:
     return DeliveryError(
         f"{name}: the request failed ({type(exc).__name__}): it is sent again later"
     )
-
-
-def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind an httpx error, if one is."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def _advice(status: int) -> str:

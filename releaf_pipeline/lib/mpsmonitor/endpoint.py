@@ -18,6 +18,7 @@ import httpx
 import idna
 
 from releaf_pipeline.lib.mpsmonitor.errors import InsecureURLError, InvalidTokenError, TLSError
+from releaf_pipeline.lib.ssl_errors import ssl_cause
 
 _NETLOC = re.compile(r"(?P<host>\[[^\[\]]*\]|[^\[\]:]*)(?::(?P<port>[0-9]{1,5}))?")
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
@@ -193,20 +194,9 @@ def check_token(token: str) -> None:
         )
 
 
-def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def tls_error(exc: httpx.TransportError, server: str) -> TLSError | None:
     """The `TLSError` a failed connection stands for, or None when it may heal on retry."""
-    cause = _ssl_cause(exc)
+    cause = ssl_cause(exc)
     if cause is None or not isinstance(exc, httpx.ConnectError):
         return None
     if isinstance(cause, ssl.SSLCertVerificationError):
