@@ -224,18 +224,25 @@ def test_a_replay_of_the_first_after_an_interrupted_one_issues_the_certificates(
 def test_two_replays_at_once_never_run_a_night_s_run_twice(home, releaf, monkeypatch, tmp_path):
     with _night(date(2026, 9, 16), home, releaf, monkeypatch, tmp_path) as night:
         proc, running = _start_night(night)
-        second = subprocess.Popen(
-            [_releaf_exe(), "nightly", "--date", night.day.isoformat()],
-            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            # The second waits for the first's run, saying so, rather than run it again.
-            _until("the second replay waits for the first's run", lambda: second.poll() is None)
-        finally:
-            night.sim.clear_faults()
-        out, err = proc.communicate(timeout=COMMAND_SECONDS)
-        assert proc.returncode == 0, (out, err)
-        out, err = second.communicate(timeout=COMMAND_SECONDS)
+        said = tmp_path / "second.err"
+        with said.open("w") as err_file:
+            second = subprocess.Popen(
+                [_releaf_exe(), "nightly", "--date", night.day.isoformat()],
+                env=dict(os.environ), stdout=subprocess.PIPE, stderr=err_file, text=True,
+            )  # fmt: skip
+            try:
+                # The second waits for the first's run, saying so, rather than run it again;
+                # the first's run is held until the second has said it.
+                _until(
+                    "the second replay waits for the first's run",
+                    lambda: f"waiting for run {running}" in said.read_text(),
+                )
+            finally:
+                night.sim.clear_faults()
+            out, err = proc.communicate(timeout=COMMAND_SECONDS)
+            assert proc.returncode == 0, (out, err)
+            out, _ = second.communicate(timeout=COMMAND_SECONDS)
+        err = said.read_text()
         assert second.returncode == 0, (out, err)
         assert f"waiting for run {running}" in err and "nothing to run" in out, (out, err)
 
