@@ -24,7 +24,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from releaf_pipeline.simulator import DEFAULT_TOKEN, Fleet, FleetConfig, Simulator
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.contract import DEFAULT_TOKEN
+from releaf_pipeline.simulator.fleet import Fleet
+from releaf_pipeline.simulator.server import Simulator
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -35,7 +35,7 @@ from releaf_pipeline.lib.trees import format_trees, trees
 from releaf_pipeline.settings import write_setting
 
 if TYPE_CHECKING:
-    from releaf_pipeline.simulator import Fleet
+    from releaf_pipeline.simulator.fleet import Fleet
 
 DEMO_SERVER = "demo-mpsmonitor"
 
@@ -120,7 +120,8 @@ def demo_fleet(last_month: date, today: date) -> Fleet:
     a meter reset, devices added mid-month) around the demo's window, and one site whose
     DCA went offline a week ago and has not uploaded since, so that the last days' freshness
     checks fail as a newcomer should see them fail."""
-    from releaf_pipeline.simulator import CustomerOutage, Fleet, FleetConfig
+    from releaf_pipeline.simulator.config import CustomerOutage, FleetConfig
+    from releaf_pipeline.simulator.fleet import Fleet
 
     yesterday = today - timedelta(days=1)
     offline = CustomerOutage(
@@ -246,7 +247,7 @@ def run_demo(app: App, *, ui: bool, port: int, table: Table) -> int:
     """Simulate, register, collect last month and this month to date, close last month and
     print its certificates, with the Dagster daemon running as in production; then serve
     the UI beside it until Ctrl-C."""
-    from releaf_pipeline.simulator import Simulator
+    from releaf_pipeline.simulator.server import Simulator
 
     if ui:
         check_port_free(port)

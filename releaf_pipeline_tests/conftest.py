@@ -19,7 +19,8 @@ from releaf_pipeline.launch import (
     NO_COMPUTE_LOGS_YAML,
     one_file_event_log_yaml,
 )
-from releaf_pipeline.simulator import Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests import postgres
 

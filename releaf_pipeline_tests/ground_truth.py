@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from releaf_pipeline.simulator import Fleet
+from releaf_pipeline.simulator.fleet import Fleet
 
 SeenAt = Callable[[date], datetime]
 """When the first collection covering a day ran (rule 1: scope is what it saw)."""

@@ -14,14 +14,12 @@ def business_days_after(last: date, today: date, holidays: Collection[date] = ()
     """How many business days lie in (last, today]."""
     if today <= last:
         return 0
-    days = (today - last).days
-    weeks, rest = divmod(days, 7)
-    count = weeks * 5
-    for i in range(1, rest + 1):
-        if (last + timedelta(days=weeks * 7 + i)).weekday() < 5:
-            count += 1
-    count -= sum(1 for h in holidays if last < h <= today and h.weekday() < 5)
-    return count
+    # numpy is imported here, not at the top: settings read holidays at every command's
+    # start, and most commands never count business days.
+    import numpy as np
+
+    one = timedelta(days=1)
+    return int(np.busday_count(last + one, today + one, holidays=sorted(holidays)))
 
 
 def is_stale(last_data: date, today: date, holidays: Collection[date] = ()) -> bool:

@@ -19,7 +19,8 @@ from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, feed_day_statuses
 from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_feeds
-from releaf_pipeline.simulator import Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import COUNTER_LIST_PATH, Simulator
 
 DAY = date(2026, 10, 5)

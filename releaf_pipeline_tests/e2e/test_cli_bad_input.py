@@ -28,7 +28,8 @@ import pytest
 
 from releaf_pipeline.cli.group import releaf as releaf_group
 from releaf_pipeline.replay import night_time
-from releaf_pipeline.simulator import Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from releaf_pipeline.simulator import Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from releaf_pipeline.lib.store.migrate import current_revision, head_revision, upgrade
-from releaf_pipeline.simulator import Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from releaf_pipeline.simulator import Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.alert_receivers import WebhookReceiver
 from releaf_pipeline_tests.e2e.runs import (

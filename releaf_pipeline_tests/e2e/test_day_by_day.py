@@ -14,7 +14,8 @@ import dagster as dg
 import pytest
 
 from releaf_pipeline.launch import night_time
-from releaf_pipeline.simulator import DeviceOutage, Fleet, FleetConfig
+from releaf_pipeline.simulator.config import DeviceOutage, FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 

@@ -18,7 +18,9 @@ from releaf_pipeline.lib.store.collection import PAUSED, feed_day_statuses
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.tables import servers
 from releaf_pipeline.replay import night_time
-from releaf_pipeline.simulator import Fleet, FleetConfig, Simulator
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
+from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 

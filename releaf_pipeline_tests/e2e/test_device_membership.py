@@ -16,7 +16,8 @@ from releaf_pipeline.lib.store.collection import UNLISTED_DEVICE, feed_day_statu
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.tables import anomalies, devices, readings
 from releaf_pipeline.replay import night_time
-from releaf_pipeline.simulator import Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_feed_deposits

@@ -26,7 +26,8 @@ from releaf_pipeline.lib.store.registry import (
     update_server_connection,
 )
 from releaf_pipeline.lib.store.tables import anomalies, deposits
-from releaf_pipeline.simulator import Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from releaf_pipeline.simulator import DeviceOutage, Fleet, FleetConfig
+from releaf_pipeline.simulator.config import DeviceOutage, FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_feed_deposits, month_view
 

@@ -17,13 +17,13 @@ from releaf_pipeline.defs.resources import StoreResource
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.health import feed_health_states, health_history
 from releaf_pipeline.replay import night_time
-from releaf_pipeline.simulator import (
+from releaf_pipeline.simulator.config import (
     CustomerOutage,
     DeviceOutage,
-    Fleet,
     FleetConfig,
     ManagedChange,
 )
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view

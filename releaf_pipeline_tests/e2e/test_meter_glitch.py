@@ -11,7 +11,8 @@ import pytest
 
 from releaf_pipeline.lib.store.days import anomalies_between
 from releaf_pipeline.replay import night_time
-from releaf_pipeline.simulator import DeviceOutage, Fleet, FleetConfig, MeterGlitch
+from releaf_pipeline.simulator.config import DeviceOutage, FleetConfig, MeterGlitch
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.e2e.test_late_data import (

@@ -20,7 +20,9 @@ from releaf_pipeline.lib.store.collection import DUPLICATE_READING, UNLISTED_DEV
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.tables import anomalies
 from releaf_pipeline.replay import night_time
-from releaf_pipeline.simulator import COUNTER_LIST_PATH, DEVICE_LIST_PATH, Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import Feed, live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view

@@ -14,7 +14,8 @@ import pytest
 
 from releaf_pipeline.lib.rules import FULL_REREAD_WEEKDAY
 from releaf_pipeline.replay import night_time
-from releaf_pipeline.simulator import CustomerOutage, Fleet, FleetConfig, OutOfOrderUpload
+from releaf_pipeline.simulator.config import CustomerOutage, FleetConfig, OutOfOrderUpload
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days

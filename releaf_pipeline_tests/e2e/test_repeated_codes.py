@@ -10,7 +10,9 @@ from datetime import date, timedelta
 import pytest
 
 from releaf_pipeline.replay import night_time
-from releaf_pipeline.simulator import Fleet, FleetConfig, Simulator
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
+from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
 pytestmark = pytest.mark.e2e

@@ -26,7 +26,8 @@ import pytest
 
 from releaf_pipeline.lib.mpsmonitor.contract import COUNTER_LIST_PATH
 from releaf_pipeline.replay import night_time
-from releaf_pipeline.simulator import Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import Feed, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view

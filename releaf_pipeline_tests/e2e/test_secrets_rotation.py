@@ -21,7 +21,8 @@ from releaf_pipeline.lib.secrets import TokenCipher, load_keys
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.registry import list_servers, server_token
 from releaf_pipeline.settings import read_settings
-from releaf_pipeline.simulator import Fleet, FleetConfig
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 

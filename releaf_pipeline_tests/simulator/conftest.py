@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from releaf_pipeline.simulator import Fleet, Simulator
+from releaf_pipeline.simulator.fleet import Fleet
+from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.simulator.helpers import TODAY, TOKEN, tls
 
 

@@ -11,18 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from releaf_pipeline.simulator import (
-    COUNTER_LIST_PATH,
-    DEVICE_LIST_PATH,
-    PING_PATH,
+from releaf_pipeline.simulator.config import (
     CustomerOutage,
     DeviceOutage,
-    Fleet,
     FleetConfig,
     ManagedChange,
     ManagedFlip,
-    Simulator,
 )
+from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH, PING_PATH
+from releaf_pipeline.simulator.fleet import Fleet
+from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.simulator.helpers import (
     TODAY,
     TOKEN,

@@ -12,13 +12,13 @@ import httpx
 import pytest
 
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
-from releaf_pipeline.simulator import (
+from releaf_pipeline.simulator.contract import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
     DEVICE_LIST_PATH,
     PING_PATH,
-    Simulator,
 )
+from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.simulator.helpers import (
     TOKEN,
     counters_body,

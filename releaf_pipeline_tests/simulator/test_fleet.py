@@ -12,16 +12,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from releaf_pipeline.simulator import (
+from releaf_pipeline.simulator.config import (
     CustomerOutage,
     DeviceOutage,
-    Fleet,
     FleetConfig,
     ManagedChange,
     ManagedFlip,
     MeterGlitch,
     StaleSpan,
 )
+from releaf_pipeline.simulator.fleet import Fleet
 
 
 @pytest.fixture(scope="module")

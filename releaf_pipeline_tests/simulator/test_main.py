@@ -14,12 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from releaf_pipeline.simulator import (
-    CA_BUNDLE_NAME,
-    PING_PATH,
-    Fleet,
-    FleetConfig,
-)
+from releaf_pipeline.simulator.certs import CA_BUNDLE_NAME
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.contract import PING_PATH
+from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.main import main
 from releaf_pipeline_tests.simulator.helpers import (
     TOKEN,
@@ -200,7 +198,8 @@ def test_without_trustme_main_says_what_to_install(
 def test_options_are_checked_before_the_http_stack_loads() -> None:
     code = (
         "import sys\n"
-        "from releaf_pipeline.simulator import Fleet, FleetConfig\n"
+        "from releaf_pipeline.simulator.config import FleetConfig\n"
+        "from releaf_pipeline.simulator.fleet import Fleet\n"
         "Fleet(FleetConfig(customers=1)).resets\n"
         "from releaf_pipeline.simulator.main import main\n"
         "assert main(['--port', 'x']) == 2\n"

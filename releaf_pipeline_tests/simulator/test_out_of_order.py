@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from releaf_pipeline.simulator import DeviceOutage, Fleet, FleetConfig, OutOfOrderUpload
+from releaf_pipeline.simulator.config import DeviceOutage, FleetConfig, OutOfOrderUpload
+from releaf_pipeline.simulator.fleet import Fleet
 
 DAY, UPLOAD = date(2026, 10, 21), date(2026, 10, 29)
 

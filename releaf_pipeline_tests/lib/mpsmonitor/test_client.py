@@ -611,7 +611,8 @@ def test_a_page_failing_past_an_empty_page_does_not_count() -> None:
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The project's MPS Monitor simulator over HTTPS, five customers."""
-    from releaf_pipeline.simulator import Fleet, FleetConfig
+    from releaf_pipeline.simulator.config import FleetConfig
+    from releaf_pipeline.simulator.fleet import Fleet
     from releaf_pipeline.simulator.server import Simulator
 
     workdir = tmp_path_factory.mktemp("sim")
@@ -665,7 +666,8 @@ def test_simulator_unknown_code_in_the_batch(simulator: Any) -> None:
 
 
 def test_simulator_customers_without_devices_are_empty_keys(tmp_path: Path) -> None:
-    from releaf_pipeline.simulator import Fleet, FleetConfig
+    from releaf_pipeline.simulator.config import FleetConfig
+    from releaf_pipeline.simulator.fleet import Fleet
     from releaf_pipeline.simulator.server import Simulator
 
     fleet = Fleet(FleetConfig(customers=3))
