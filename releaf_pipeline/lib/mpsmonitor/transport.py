@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import json
 import math
 import os
 import random
@@ -168,6 +167,8 @@ class ServerTransport:
         self.retries = 0
         self.throttled = 0
         self._http = httpx.AsyncClient(
+            # Request paths are joined to it by httpx, a path prefix kept.
+            base_url=self._base_url,
             headers={
                 TOKEN_HEADER: token,
                 "Accept": "application/json",
@@ -185,6 +186,9 @@ class ServerTransport:
             # credentials; the server's registration alone decides where requests go.
             trust_env=False,
             transport=transport,
+            # Checked again as each request leaves: a client whose base URL was changed
+            # afterwards still never sends the token in clear text.
+            event_hooks={"request": [_refuse_plain_http]},
         )
 
     async def aclose(self) -> None:
@@ -203,10 +207,6 @@ class ServerTransport:
 
         `label` names the request in messages; `customer` the customer code(s) it is for.
         """
-        url = self._base_url + path
-        # The base URL was checked at construction; checking again here means a client
-        # whose URL was swapped afterwards still never sends the token in clear text.
-        require_https(url)
         attempts = self._settings.max_attempts
         # The adaptive limit needs no loop of its own: each attempt takes a slot in
         # `_send` and gives it back before tenacity sleeps, so a back-off never holds one.
@@ -219,7 +219,7 @@ class ServerTransport:
             reraise=True,
         )
         try:
-            answer = await retrying(self._attempt, method, url, body, label)
+            answer = await retrying(self._attempt, method, path, body, label)
         except _Retry as failure:
             raise self._exhausted(failure, path, attempts) from None
         return self._envelope(answer, path, label, customer)
@@ -281,15 +281,7 @@ class ServerTransport:
     async def _send(
         self, method: str, url: str, body: dict[str, Any] | None, label: str
     ) -> _Answer:
-        if body is None:
-            request = self._http.build_request(method, url)
-        else:
-            request = self._http.build_request(
-                method,
-                url,
-                content=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json"},
-            )
+        request = self._http.build_request(method, url, json=body)
         async with self.limit:
             self.requests_sent += 1
             # httpx's time-out applies per network operation; a server that trickles its
@@ -404,6 +396,10 @@ class ServerTransport:
             f"{self.server} kept failing {path} after {tries} (last: {last}): "
             "check the server or try later"
         )
+
+
+async def _refuse_plain_http(request: httpx.Request) -> None:
+    require_https(str(request.url))
 
 
 def _failure(state: tenacity.RetryCallState) -> _Retry:

@@ -341,7 +341,7 @@ def test_http_url_is_refused_at_request_time() -> None:
     h = Harness(lambda request: ok(PING_RESULT))
 
     async def downgrade(client: MPSMonitorClient) -> Ping:
-        client._transport._base_url = "http://mps.example.test"
+        client._transport._http.base_url = "http://mps.example.test"
         return await client.ping()
 
     h.fails(downgrade, InsecureURLError)
