@@ -9,7 +9,7 @@ PORT ?= 3000
 PYTEST_ARGS ?= -n 2 --dist worksteal
 export DAGSTER_HOME
 
-.PHONY: demo demo-headless test test-fast lint format bench bench-quick ui daemon dev clean
+.PHONY: demo demo-headless test test-fast lint format bench bench-quick ui daemon dev clean settings-table
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (see README)"; exit 1; }
@@ -52,6 +52,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+## settings-table: write the settings table, rendered from the settings model, into
+## docs/operating.md
+settings-table: $(BIN)/.installed
+	$(BIN)/python -m releaf_pipeline.settings_table
 
 format: $(BIN)/.installed
 	$(BIN)/ruff format .

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from releaf_pipeline.settings import Settings, read_settings
+from releaf_pipeline.settings import Settings, read_settings, revealed
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -48,7 +48,8 @@ class App:
         # instance is opened for that question alone, when the schema is missing.
         with store_url_checked():
             return make_engine(
-                self.settings.database_url, may_create=lambda: self.instance.get_runs_count() == 0
+                self.settings.database_url.get_secret_value(),
+                may_create=lambda: self.instance.get_runs_count() == 0,
             )
 
     @cached_property
@@ -59,7 +60,7 @@ class App:
         from releaf_pipeline.lib.store.tokens import sealed_tokens
 
         sealed = [t.sealed for t in sealed_tokens(self.engine)]
-        return open_cipher(self.settings.home, self.settings.secret_keys, sealed)
+        return open_cipher(self.settings.home, revealed(self.settings.secret_keys), sealed)
 
     @cached_property
     def sealing_cipher(self) -> TokenCipher:
@@ -70,7 +71,7 @@ class App:
 
         count = len(sealed_tokens(self.engine))
         return TokenCipher(
-            load_keys(self.settings.home, self.settings.secret_keys, sealed_tokens=count)
+            load_keys(self.settings.home, revealed(self.settings.secret_keys), sealed_tokens=count)
         )
 
     def check_key(self) -> None:

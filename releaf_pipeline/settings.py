@@ -1,202 +1,346 @@
-"""Every setting the pipeline reads from the environment, read and validated in one place.
+"""Every setting the pipeline reads from the environment, typed and validated in one model.
 
 Each process (the CLI, the webserver, the daemon, a run worker) reads the same variables:
 the environment's, over those of the home's settings file (`$DAGSTER_HOME/releaf.env`),
 so that every process started on one home agrees without being told. A bad value is
-refused with one line naming the variable. Nothing else in the project reads the
-environment: resources and commands take a `Settings` and hand plain values on.
+refused with one line naming the variable. Secrets (keys, tokens, URLs that may hold a
+password) are `SecretStr`: no repr, log line or exception shows them. Nothing else in the
+project reads the environment: `definitions.py` and the CLI take a `Settings` and hand
+plain values on.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from dotenv.parser import parse_stream
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from releaf_pipeline.lib.alerts.config import AlertSettings, read_alert_settings
 from releaf_pipeline.lib.business_days import parse_holidays
 from releaf_pipeline.lib.dates import strict_date, strict_int
 from releaf_pipeline.lib.pieces import FEEDS_PER_PIECE as PIECE_FEEDS_DEFAULT
 from releaf_pipeline.lib.rules import CERTIFICATE_GRACE_DAYS, REREAD_LOOKBACK_DAYS
+from releaf_pipeline.settings_file import (
+    SettingsError,
+    debug_requested,
+    home_of,
+    read_settings_file,
+    settings_file,
+    write_setting_line,
+)
 
-DEFAULT_HOME = ".releaf"
-SETTINGS_FILE = "releaf.env"
-"""The home's own settings, KEY=VALUE lines of RELEAF_* variables, under DAGSTER_HOME."""
-DEFAULT_PROJECT = "Releaf Reforestation Project"
-DEFAULT_LOCATION = "Willamette National Forest, Oregon, USA"
-
-# Every variable, with what it is for: `releaf` and the README list them from here.
-VARIABLES = {
-    "DAGSTER_HOME": "the Dagster instance, the SQLite store and the key file",
-    "RELEAF_DATABASE_URL": "the store, any SQLAlchemy URL",
-    "RELEAF_SECRET_KEY": "Fernet key(s) that seal dealer tokens, newest first",
-    "RELEAF_DEALER_TOKEN": "the token `releaf server add` registers",
-    "RELEAF_CONCURRENCY_PER_SERVER": "requests in flight and feeds in progress per server",
-    "RELEAF_NOW": "an ISO date-time the pipeline takes as now",
-    "RELEAF_NIGHTLY_CRON": "when the nightly schedule runs (UTC)",
-    "RELEAF_HEALTH_CHECK_SECONDS": "how often the server_health schedule pings every server",
-    "RELEAF_CATCHUP_SECONDS": "how often the catch_up sensor looks for work",
-    "RELEAF_CATCHUP_LOOKBACK_DAYS": "how far back the catch-up sensor looks",
-    "RELEAF_CERTIFICATE_GRACE_DAYS": "days after a month's end after which it closes anyway",
-    "RELEAF_CERTIFICATES_DIR": "where certificate PDFs are written",
-    "RELEAF_FORESTRY_PROJECT": "the forestry project printed on certificates",
-    "RELEAF_FORESTRY_LOCATION": "where that project plants",
-    "RELEAF_HOLIDAYS": "dates that are not business days for feed freshness",
-    "RELEAF_PARTITIONS_START": "the first day of the daily partitions (the month's for monthly)",
-    "RELEAF_FRESHNESS_DEADLINE_CRON": "when yesterday's deposits must be there (UTC)",
-    "RELEAF_RUN_MAX_SECONDS": "a collection run's time limit before 0.2 s per feed is added",
-    "RELEAF_FEEDS_PER_PIECE": "feeds one piece of a night collects at a time (a worker's memory)",
-    "RELEAF_EXECUTOR": "where a run's steps execute: in_process, multiprocess, celery or k8s",
-    "RELEAF_WORKERS": "steps of a run executed at once by the multiprocess executor",
-    "RELEAF_CELERY_BROKER": "the Celery executor's broker URL (Redis)",
-    "RELEAF_CELERY_BACKEND": "the Celery executor's result backend URL",
-    "RELEAF_ALERT_SECONDS": "how often the alert sensors look for changes and retry",
-    "RELEAF_ALERT_SMTP_URL": "alerts by email: smtp://[user:password@]host[:port] or smtps://",
-    "RELEAF_ALERT_SMTP_PASSWORD": "the SMTP password, when the URL holds none",
-    "RELEAF_ALERT_EMAIL_FROM": "the address alert email comes from",
-    "RELEAF_ALERT_EMAIL_TO": "who gets alert email, comma-separated addresses",
-    "RELEAF_ALERT_WEBHOOK_URL": "alerts to a chat webhook (https://), POSTed JSON with `text`",
-    "RELEAF_ALERT_WEBHOOK_CA_BUNDLE": "a CA bundle (PEM) the webhook's certificate is checked with",
-    "RELEAF_UI_URL": "the Dagster UI's address, linked from alerts",
-    "RELEAF_DEBUG": "1: commands show the Python traceback of an unexpected error",
-}
-
-# What the settings file may set: not the home it is in, nor the debugging of one command.
-FILE_VARIABLES = frozenset(VARIABLES) - {"DAGSTER_HOME", "RELEAF_DEBUG"}
+__all__ = [
+    "VARIABLES", "Settings", "SettingsError", "debug_requested", "read_settings", "revealed",
+]  # fmt: skip
 
 DEFAULT_PARTITIONS_START = date(2025, 1, 1)
-
-# The bounds of each setting: a value outside them is a typo, or would overflow a date.
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
-LOOKBACK_DAYS = (1, 366)
-GRACE_DAYS = (0, 90)
-CONCURRENCY = (1, 1000)
-SECONDS = (1, 86_400)
-RUN_MAX_SECONDS = (10, 86_400)
-FEEDS_PER_PIECE = (1, 1_000_000)
-WORKERS = (1, 256)
-EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
-DEFAULT_EXECUTOR = "in_process"
-DEFAULT_CELERY_BROKER = "redis://localhost:6379/0"
 CRON_FIELDS = "minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7"
 DEFAULT_NIGHTLY_CRON = "0 2 * * *"
 DEFAULT_FRESHNESS_CRON = "0 8 * * *"
+DEFAULT_CELERY_BROKER = "redis://localhost:6379/0"
 
 
-class SettingsError(ValueError):
-    """A setting has a value the pipeline cannot use; the message names the variable."""
+def _refuse(kind: str, raw: object) -> PydanticCustomError:
+    return PydanticCustomError(kind, "{raw}", {"raw": raw})
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The pipeline's settings, validated."""
+def _whole(raw: object) -> object:
+    if isinstance(raw, str):
+        try:
+            return strict_int(raw)
+        except ValueError:
+            raise _refuse("whole_number", raw) from None
+    return raw
 
-    home: Path
-    # Secret, or may hold one (a database URL's password): never in the repr, which
-    # logs, tracebacks and debuggers show.
-    database_url: str = field(repr=False)
-    secret_keys: str | None = field(repr=False)
-    dealer_token: str | None = field(repr=False)
-    concurrency_per_server: int
-    now: datetime | None
-    nightly_cron: str
-    health_check_seconds: int
-    catchup_seconds: int
-    catchup_lookback_days: int
-    grace_days: int
-    certificates_dir: Path
-    forestry_project: str
-    forestry_location: str
-    holidays: frozenset[date]
-    partitions_start: date
-    freshness_deadline_cron: str
-    run_max_seconds: int
-    feeds_per_piece: int
-    executor: str
-    workers: int
-    celery_broker: str
-    celery_backend: str
-    alert_seconds: int = 60
-    alerts: AlertSettings = field(default_factory=AlertSettings)
-    """Where alerts go (RELEAF_ALERT_*, RELEAF_UI_URL): no channel by default."""
+
+def _day(raw: object) -> object:
+    if isinstance(raw, str):
+        try:
+            raw = strict_date(raw)
+        except ValueError:
+            raise _refuse("day", raw) from None
+    if isinstance(raw, date) and not EARLIEST <= raw <= LATEST:
+        raise _refuse("day_range", raw.isoformat())
+    return raw
+
+
+def _moment(raw: object) -> object:
+    if isinstance(raw, str):
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            raise _refuse("moment", raw) from None
+        # Within bounds on its own calendar, so that the pipeline's arithmetic on it (the
+        # day before, the month after, UTC) never leaves the years datetime can hold.
+        if not EARLIEST <= value.date() <= LATEST:
+            raise _refuse("moment", raw)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return raw
+
+
+def _holidays(raw: object) -> object:
+    if isinstance(raw, str):
+        try:
+            return parse_holidays(raw)
+        except ValueError as exc:
+            raise _refuse("holidays", str(exc)) from None
+    return raw
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
+Seconds = Annotated[Whole, Field(ge=1, le=86_400)]
+Day = Annotated[date, BeforeValidator(_day)]
+
+
+class Settings(BaseSettings):
+    """The pipeline's settings, validated; each field is the variable its alias names."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, validate_default=False
+    )
+
+    home: Path = Field(
+        alias="DAGSTER_HOME",
+        description="the Dagster instance, the SQLite store `releaf.db` and the key file",
+        json_schema_extra={"shown_default": "`./.releaf`"},
+    )
+    database_url: SecretStr = Field(
+        alias="RELEAF_DATABASE_URL",
+        description="the store, any SQLAlchemy URL (`postgresql+psycopg2://...`); secret",
+        json_schema_extra={"shown_default": "SQLite in the home"},
+    )
+    secret_keys: SecretStr | None = Field(
+        None,
+        alias="RELEAF_SECRET_KEY",
+        description="Fernet key(s) sealing dealer tokens at rest, newest first; secret",
+        json_schema_extra={"shown_default": "the home's key file `releaf.key` (mode 0600)"},
+    )
+    dealer_token: SecretStr | None = Field(
+        None,
+        alias="RELEAF_DEALER_TOKEN",
+        description="the token `releaf server add` registers; secret",
+        json_schema_extra={"shown_default": "a prompt"},
+    )
+    concurrency_per_server: Whole = Field(
+        16, ge=1, le=1000, alias="RELEAF_CONCURRENCY_PER_SERVER",
+        description=(
+            "the most requests in flight and feeds in progress per server (halved on each HTTP "
+            "429, growing back slowly)"
+        ),
+    )  # fmt: skip
+    now: Annotated[datetime | None, BeforeValidator(_moment)] = Field(
+        None,
+        alias="RELEAF_NOW",
+        description=(
+            "an ISO date-time from 2000-01-01 to 2100-12-31 the pipeline takes as now (UTC unless"
+            " it names an offset), to replay a night or test"
+        ),
+        json_schema_extra={"shown_default": "the wall clock"},
+    )
+    nightly_cron: str = Field(
+        DEFAULT_NIGHTLY_CRON, alias="RELEAF_NIGHTLY_CRON",
+        description=(
+            "when the nightly schedule runs (UTC); it collects yesterday. Five cron fields that "
+            "fire at least once a year"
+        ),
+    )  # fmt: skip
+    health_check_seconds: Seconds = Field(
+        300, alias="RELEAF_HEALTH_CHECK_SECONDS",
+        description=(
+            "how often the `server_health` schedule pings every server (rounded up to whole "
+            "minutes)"
+        ),
+    )  # fmt: skip
+    catchup_seconds: Seconds = Field(
+        120, alias="RELEAF_CATCHUP_SECONDS",
+        description="how often the `catchup_sensor` looks for work",
+    )  # fmt: skip
+    catchup_lookback_days: Whole = Field(
+        REREAD_LOOKBACK_DAYS, ge=1, le=366, alias="RELEAF_CATCHUP_LOOKBACK_DAYS",
+        description="how far back the `catchup_sensor` looks for paused, failed and missing days",
+    )  # fmt: skip
+    grace_days: Whole = Field(
+        CERTIFICATE_GRACE_DAYS, ge=0, le=90, alias="RELEAF_CERTIFICATE_GRACE_DAYS",
+        description="days after a month's end after which it closes with what is known",
+    )  # fmt: skip
+    certificates_dir: Path = Field(
+        alias="RELEAF_CERTIFICATES_DIR", description="where certificate PDFs are written",
+        json_schema_extra={"shown_default": "`certificates` in the home"},
+    )  # fmt: skip
+    forestry_project: str = Field(
+        "Releaf Reforestation Project", alias="RELEAF_FORESTRY_PROJECT",
+        description="the forestry project printed on certificates",
+    )  # fmt: skip
+    forestry_location: str = Field(
+        "Willamette National Forest, Oregon, USA", alias="RELEAF_FORESTRY_LOCATION",
+        description="where that project plants",
+    )  # fmt: skip
+    holidays: Annotated[frozenset[date], BeforeValidator(_holidays)] = Field(
+        frozenset(), alias="RELEAF_HOLIDAYS",
+        description=(
+            "dates (comma-separated, or a file with one per line) that are not business days for "
+            "feed freshness"
+        ),
+    )  # fmt: skip
+    partitions_start: Day = Field(
+        DEFAULT_PARTITIONS_START, alias="RELEAF_PARTITIONS_START",
+        description=(
+            "the first daily partition (the monthly ones start on its month); every process must "
+            "see the same value"
+        ),
+    )  # fmt: skip
+    freshness_deadline_cron: str = Field(
+        DEFAULT_FRESHNESS_CRON, alias="RELEAF_FRESHNESS_DEADLINE_CRON",
+        description="a cron: by when (UTC) yesterday's `daily_deposits` partition must exist",
+    )  # fmt: skip
+    run_max_seconds: Whole = Field(
+        600, ge=10, le=86_400, alias="RELEAF_RUN_MAX_SECONDS",
+        description="a collection run's time limit, plus 0.2 s per feed it collects",
+    )  # fmt: skip
+    feeds_per_piece: Whole = Field(
+        PIECE_FEEDS_DEFAULT, ge=1, le=1_000_000, alias="RELEAF_FEEDS_PER_PIECE",
+        description="feeds one piece of a night collects at a time (a worker's memory follows it)",
+    )  # fmt: skip
+    executor: Literal["in_process", "multiprocess", "celery", "k8s"] = Field(
+        "in_process", alias="RELEAF_EXECUTOR",
+        description=(
+            "where a run's steps execute; every process that loads the code must see the same "
+            "value"
+        ),
+    )  # fmt: skip
+    workers: Whole = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 256), ge=1, le=256,
+        alias="RELEAF_WORKERS",
+        description="steps at once with `multiprocess`",
+        json_schema_extra={"shown_default": "the cores"},
+    )  # fmt: skip
+    celery_broker: SecretStr = Field(
+        SecretStr(DEFAULT_CELERY_BROKER), alias="RELEAF_CELERY_BROKER",
+        description="the Celery executor's broker (Redis); secret",
+        json_schema_extra={"shown_default": f"`{DEFAULT_CELERY_BROKER}`"},
+    )  # fmt: skip
+    celery_backend: SecretStr = Field(
+        alias="RELEAF_CELERY_BACKEND",
+        description="the Celery executor's result backend; secret",
+        json_schema_extra={"shown_default": "the broker"},
+    )  # fmt: skip
+    alert_seconds: Seconds = Field(
+        60, alias="RELEAF_ALERT_SECONDS",
+        description="how often the alert sensors look for changes and retry what a channel refused",
+    )  # fmt: skip
+    alert_smtp_url: SecretStr | None = Field(
+        None, alias="RELEAF_ALERT_SMTP_URL",
+        description=(
+            "alerts by email: `smtp://[user:password@]host[:port]` (STARTTLS, 587) or `smtps://` "
+            "(TLS, 465); secret"
+        ),
+    )  # fmt: skip
+    alert_smtp_password: SecretStr | None = Field(
+        None, alias="RELEAF_ALERT_SMTP_PASSWORD",
+        description="the SMTP password, when the URL holds none; secret",
+    )  # fmt: skip
+    alert_email_from: str | None = Field(
+        None, alias="RELEAF_ALERT_EMAIL_FROM", description="the address alert email comes from"
+    )
+    alert_email_to: str | None = Field(
+        None, alias="RELEAF_ALERT_EMAIL_TO",
+        description="who gets alert email, comma-separated addresses",
+    )  # fmt: skip
+    alert_webhook_url: SecretStr | None = Field(
+        None, alias="RELEAF_ALERT_WEBHOOK_URL",
+        description="alerts to a chat webhook: an `https://` URL POSTed JSON with `text`; secret",
+    )  # fmt: skip
+    alert_webhook_ca_bundle: str | None = Field(
+        None, alias="RELEAF_ALERT_WEBHOOK_CA_BUNDLE",
+        description="a PEM file of the CA the webhook's certificate is checked against",
+    )  # fmt: skip
+    ui_url: str | None = Field(
+        None,
+        alias="RELEAF_UI_URL",
+        description=(
+            "the Dagster UI's address (`https://dagster.example.com`): alerts link its pages"
+        ),
+    )
+    _alerts: AlertSettings = PrivateAttr(default_factory=AlertSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        **_others: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:  # fmt: skip
+        """Only the values `read_settings` gathers: the environment over the home's file,
+        whose lines are refused by number before anything is validated."""
+        return (init_settings,)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        home = Path(values["DAGSTER_HOME"])
+        values.setdefault("RELEAF_DATABASE_URL", f"sqlite:///{home / 'releaf.db'}")
+        values.setdefault("RELEAF_CERTIFICATES_DIR", str(home / "certificates"))
+        values.setdefault(
+            "RELEAF_CELERY_BACKEND", values.get("RELEAF_CELERY_BROKER", DEFAULT_CELERY_BROKER)
+        )
+        return values
+
+    @field_validator("nightly_cron", "freshness_deadline_cron")
+    @classmethod
+    def _fires(cls, cron: str, info: Any) -> str:
+        default = cls.model_fields[info.field_name].default
+        if cron != default and not fires_yearly(cron):
+            # Checked as the daemon reads it (61 2 * * * does not parse, 0 2 31 2 * never
+            # fires); the defaults are known to, and most commands need no Dagster import.
+            raise _refuse("cron", cron)
+        return cron
+
+    @model_validator(mode="after")
+    def _alert_channels(self) -> Settings:
+        def raw(value: SecretStr | str | None) -> str:
+            return value.get_secret_value() if isinstance(value, SecretStr) else value or ""
+
+        try:
+            self._alerts = read_alert_settings(
+                {f.alias: raw(getattr(self, n)) for n, f in _ALERT_FIELDS.items()}
+            )
+        except ValueError as exc:
+            raise _refuse("alerts", str(exc)) from None
+        return self
+
+    @property
+    def alerts(self) -> AlertSettings:
+        """Where alerts go (RELEAF_ALERT_*, RELEAF_UI_URL): no channel by default."""
+        return self._alerts
 
     def current_time(self) -> datetime:
         """Now, in UTC: `RELEAF_NOW` when set, else the wall clock."""
         return self.now if self.now is not None else datetime.now(UTC)
 
 
-def _text(env: Mapping[str, str], name: str) -> str:
-    return env.get(name, "").strip()
-
-
-def _whole(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
-    raw = _text(env, name)
-    if not raw:
-        return default
-    low, high = bounds
-    try:
-        value = strict_int(raw)
-    except ValueError:
-        raise SettingsError(
-            f"{name} must be a whole number from {low:,} to {high:,}, got {raw!r}"
-        ) from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be from {low:,} to {high:,}, got {value:,}")
-    return value
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    raw = _text(env, name) or default
-    if raw not in allowed:
-        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
-    return raw
-
-
-def _moment(env: Mapping[str, str], name: str) -> datetime | None:
-    raw = _text(env, name)
-    if not raw:
-        return None
-    refusal = (
-        f"{name} must be an ISO date-time from {EARLIEST} to {LATEST} such as "
-        f"2026-11-02T02:00:00+00:00, got {raw!r}"
-    )
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise SettingsError(refusal) from None
-    # Within bounds on its own calendar, so that the pipeline's arithmetic on it (the day
-    # before, the month after, UTC) never leaves the years datetime can hold.
-    if not EARLIEST <= value.date() <= LATEST:
-        raise SettingsError(refusal)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _cron(env: Mapping[str, str], name: str, default: str) -> str:
-    raw = _text(env, name) or default
-    refusal = SettingsError(
-        f"{name} must be a cron expression of five fields ({CRON_FIELDS}) that fires at "
-        f"least once a year, such as {default!r}, got {raw!r}"
-    )
-    fields = raw.split()
-    allowed = set("0123456789*/,-")
-    if len(fields) != 5 or any(not f or not set(f) <= allowed for f in fields):
-        raise refusal
-    if raw != default and not _fires_yearly(raw):
-        # Checked as the daemon reads it (61 2 * * * does not parse, 0 2 31 2 * never
-        # fires); the defaults are known to, and most commands need no Dagster import.
-        raise refusal
-    return raw
-
-
-def _fires_yearly(cron: str) -> bool:
-    # As the daemon reads a cron: Dagster's own parser (imported here only, when a cron
-    # differs from the default, so that most commands load no Dagster).
+def fires_yearly(cron: str) -> bool:
+    """Whether a cron expression parses as the daemon reads it and fires within a year."""
+    fields = cron.split()
+    if len(fields) != 5 or any(not f or not set(f) <= set("0123456789*/,-") for f in fields):
+        return False
+    # Dagster's own parser, imported only when a cron differs from the default, so that
+    # most commands load no Dagster.
     from releaf_pipeline.dagster_internals import is_valid_cron, next_cron_tick
 
     # From the start of a year after a February without a 29th: a cron of 29 February
@@ -207,89 +351,67 @@ def _fires_yearly(cron: str) -> bool:
     try:
         tick = next_cron_tick(cron, start)
     except ValueError:
-        # The vendored croniter's "failed to find" a date: it names none that exists.
-        return False
+        return False  # the vendored croniter's "failed to find" a date: it names none
     return (tick - start).days < 366
 
 
-def _first_day(env: Mapping[str, str], name: str, default: date) -> date:
-    raw = _text(env, name)
-    if not raw:
-        return default
-    try:
-        value = strict_date(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a date as YYYY-MM-DD, got {raw!r}") from None
-    if not EARLIEST <= value <= LATEST:
-        raise SettingsError(f"{name} must be from {EARLIEST} to {LATEST}, got {raw!r}")
-    return value
+_ALERT_FIELDS = {n: f for n, f in Settings.model_fields.items() if (f.alias or "").startswith(
+    ("RELEAF_ALERT_", "RELEAF_UI_URL")
+) and n != "alert_seconds"}  # fmt: skip
+_DESCRIPTIONS = {f.alias: f.description or "" for f in Settings.model_fields.values()}
+VARIABLES = {
+    **_DESCRIPTIONS,
+    "RELEAF_DEBUG": "`1`: a command that hits an unexpected error shows its Python traceback",
+}
+"""Every variable, with what it is for: the docs' settings table lists them from here."""
+FILE_VARIABLES = frozenset(VARIABLES) - {"DAGSTER_HOME", "RELEAF_DEBUG"}
+"""What the settings file may set: not the home it is in, nor one command's debugging."""
 
 
-def debug_requested(env: Mapping[str, str] | None = None) -> bool:
-    """Whether `RELEAF_DEBUG` asks for tracebacks; read on its own, so that a command
-    whose other settings are wrong can still say so."""
-    env = os.environ if env is None else env
-    return _text(env, "RELEAF_DEBUG").lower() in {"1", "true", "yes"}
-
-
-def home_of(env: Mapping[str, str]) -> Path:
-    """The home `env` names (`DAGSTER_HOME`, else `./.releaf`), as an absolute path."""
-    return Path(_text(env, "DAGSTER_HOME") or Path.cwd() / DEFAULT_HOME).resolve()
-
-
-def settings_file(home: Path) -> Path:
-    """Where the home keeps its own settings."""
-    return home / SETTINGS_FILE
-
-
-def read_settings_file(path: Path) -> dict[str, str]:
-    """The RELEAF_* variables a settings file sets ({} when there is none).
-
-    Lines are KEY=VALUE, as a shell or a .env file writes them (quotes, `export` and `#`
-    comments allowed). Anything else, or a name that is not a setting, is refused with
-    the file and line, so that a typo never goes silently unused."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path} cannot be read ({exc}): fix or remove it") from None
-    values: dict[str, str] = {}
-    for binding in parse_stream(io.StringIO(text)):
-        line = binding.original.line
-        if binding.error or (binding.key is not None and binding.value is None):
-            raise SettingsError(f"{path} line {line}: write it as RELEAF_NAME=VALUE")
-        if binding.key is None:
-            continue  # a blank line or a comment
-        if binding.key not in FILE_VARIABLES:
-            raise SettingsError(
-                f"{path} line {line}: {binding.key} is not a setting it may hold: the "
-                "names are those of the README's settings table but DAGSTER_HOME and RELEAF_DEBUG"
-            )
-        values[binding.key] = binding.value or ""
-    return values
-
-
-def write_setting(home: Path, name: str, value: str) -> Path:
-    """Set `name` to `value` in the home's settings file, keeping its other lines; returns
-    the file. Every process that reads settings on this home sees it from then on, but
-    where the environment sets the variable."""
-    if name not in FILE_VARIABLES:
-        raise ValueError(f"{name} is not a setting the file may hold")
-    path = settings_file(home)
-    kept = [
-        b.original.string
-        for b in parse_stream(
-            io.StringIO(path.read_text(encoding="utf-8") if path.exists() else "")
+def refusal(error: Mapping[str, Any]) -> str:
+    """One line for one of pydantic's errors, naming the variable and what it must be."""
+    name = str(error["loc"][0]) if error["loc"] else "a setting"
+    field = next((f for f in Settings.model_fields.values() if f.alias == name), None)
+    low, high = _bounds(field)
+    kind, ctx = error["type"], error.get("ctx") or {}
+    raw = ctx.get("raw")
+    if kind == "whole_number":
+        return f"{name} must be a whole number from {low:,} to {high:,}, got {raw!r}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return f"{name} must be from {low:,} to {high:,}, got {int(error['input']):,}"
+    if kind == "literal_error":
+        return (
+            f"{name} must be one of {ctx['expected'].replace(chr(39), '')}, got {error['input']!r}"
         )
-        if b.key != name
-    ]
-    text = "".join(kept)
-    if text and not text.endswith("\n"):
-        text += "\n"
-    home.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{text}{name}={value}\n", encoding="utf-8")
-    return path
+    if kind == "day":
+        return f"{name} must be a date as YYYY-MM-DD, got {raw!r}"
+    if kind == "day_range":
+        return f"{name} must be from {EARLIEST} to {LATEST}, got {raw!r}"
+    if kind == "moment":
+        return (
+            f"{name} must be an ISO date-time from {EARLIEST} to {LATEST} such as "
+            f"2026-11-02T02:00:00+00:00, got {raw!r}"
+        )
+    if kind == "cron":
+        default = field.default if field is not None else ""
+        return (
+            f"{name} must be a cron expression of five fields ({CRON_FIELDS}) that fires at "
+            f"least once a year, such as {default!r}, got {raw!r}"
+        )
+    if kind == "holidays":
+        return f"{name}: {raw}"
+    if kind == "alerts":
+        return str(raw)
+    # Never the input: it may be a secret.
+    return f"{name}: {error['msg']}"
+
+
+def _bounds(field: Any) -> tuple[int, int]:
+    low, high = 0, 0
+    for rule in getattr(field, "metadata", ()):
+        low = getattr(rule, "ge", low)
+        high = getattr(rule, "le", high)
+    return low, high
 
 
 def read_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -300,11 +422,13 @@ def read_settings(env: Mapping[str, str] | None = None) -> Settings:
     if home.exists() and not home.is_dir():
         raise SettingsError(f"DAGSTER_HOME {home} is a file: point DAGSTER_HOME at a directory")
     path = settings_file(home)
-    from_file = read_settings_file(path)
-    from_env = _set(env)
-    values = {**from_file, **from_env, "DAGSTER_HOME": str(home)}
+    from_file = read_settings_file(path, FILE_VARIABLES)
+    from_env = {n: env[n] for n in FILE_VARIABLES if env.get(n, "").strip()}
+    values = {**from_file, **from_env}
     try:
-        return _settings(tuple((name, values.get(name, "")) for name in VARIABLES))
+        return _settings(
+            str(home), tuple(sorted((n, v.strip()) for n, v in values.items() if v.strip()))
+        )
     except SettingsError as exc:
         # Every refusal starts with the variable's name: say where a bad value was written.
         name = str(exc).split(" ", 1)[0].rstrip(":")
@@ -313,56 +437,25 @@ def read_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise
 
 
-def _set(env: Mapping[str, str]) -> dict[str, str]:
-    return {name: env[name] for name in VARIABLES if _text(env, name)}
-
-
 @cache
-def _settings(values: tuple[tuple[str, str], ...]) -> Settings:
+def _settings(home: str, values: tuple[tuple[str, str], ...]) -> Settings:
     # One validation per distinct environment: a long-lived process pays it once, and a
     # test that changes a variable gets the new value.
-    env = dict(values)
-    home = home_of(env)
-    database_url = _text(env, "RELEAF_DATABASE_URL") or f"sqlite:///{home / 'releaf.db'}"
-    certificates = _text(env, "RELEAF_CERTIFICATES_DIR")
     try:
-        holidays = parse_holidays(_text(env, "RELEAF_HOLIDAYS"))
-    except ValueError as exc:
-        raise SettingsError(f"RELEAF_HOLIDAYS: {exc}") from None
-    try:
-        alerts = read_alert_settings(env)
-    except ValueError as exc:
-        raise SettingsError(str(exc)) from None
-    return Settings(
-        home=home,
-        database_url=database_url,
-        secret_keys=_text(env, "RELEAF_SECRET_KEY") or None,
-        dealer_token=_text(env, "RELEAF_DEALER_TOKEN") or None,
-        concurrency_per_server=_whole(env, "RELEAF_CONCURRENCY_PER_SERVER", 16, CONCURRENCY),
-        now=_moment(env, "RELEAF_NOW"),
-        nightly_cron=_cron(env, "RELEAF_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
-        health_check_seconds=_whole(env, "RELEAF_HEALTH_CHECK_SECONDS", 300, SECONDS),
-        catchup_seconds=_whole(env, "RELEAF_CATCHUP_SECONDS", 120, SECONDS),
-        catchup_lookback_days=_whole(
-            env, "RELEAF_CATCHUP_LOOKBACK_DAYS", REREAD_LOOKBACK_DAYS, LOOKBACK_DAYS
-        ),
-        grace_days=_whole(env, "RELEAF_CERTIFICATE_GRACE_DAYS", CERTIFICATE_GRACE_DAYS, GRACE_DAYS),
-        certificates_dir=Path(certificates) if certificates else home / "certificates",
-        forestry_project=_text(env, "RELEAF_FORESTRY_PROJECT") or DEFAULT_PROJECT,
-        forestry_location=_text(env, "RELEAF_FORESTRY_LOCATION") or DEFAULT_LOCATION,
-        holidays=holidays,
-        partitions_start=_first_day(env, "RELEAF_PARTITIONS_START", DEFAULT_PARTITIONS_START),
-        freshness_deadline_cron=_cron(
-            env, "RELEAF_FRESHNESS_DEADLINE_CRON", DEFAULT_FRESHNESS_CRON
-        ),
-        run_max_seconds=_whole(env, "RELEAF_RUN_MAX_SECONDS", 600, RUN_MAX_SECONDS),
-        feeds_per_piece=_whole(env, "RELEAF_FEEDS_PER_PIECE", PIECE_FEEDS_DEFAULT, FEEDS_PER_PIECE),
-        executor=_choice(env, "RELEAF_EXECUTOR", DEFAULT_EXECUTOR, EXECUTORS),
-        workers=_whole(env, "RELEAF_WORKERS", min(os.cpu_count() or 1, WORKERS[1]), WORKERS),
-        celery_broker=_text(env, "RELEAF_CELERY_BROKER") or DEFAULT_CELERY_BROKER,
-        celery_backend=_text(env, "RELEAF_CELERY_BACKEND")
-        or _text(env, "RELEAF_CELERY_BROKER")
-        or DEFAULT_CELERY_BROKER,
-        alert_seconds=_whole(env, "RELEAF_ALERT_SECONDS", 60, SECONDS),
-        alerts=alerts,
-    )
+        return Settings(DAGSTER_HOME=home, **dict(values))
+    except ValidationError as exc:
+        raise SettingsError(refusal(exc.errors()[0])) from None
+
+
+def write_setting(home: Path, name: str, value: str) -> Path:
+    """Set `name` to `value` in the home's settings file, keeping its other lines; returns
+    the file. Every process that reads settings on this home sees it from then on, but
+    where the environment sets the variable."""
+    if name not in FILE_VARIABLES:
+        raise ValueError(f"{name} is not a setting the file may hold")
+    return write_setting_line(home, name, value)
+
+
+def revealed(secret: SecretStr | None) -> str | None:
+    """A secret's value, where it is used and nowhere else (None when unset)."""
+    return secret.get_secret_value() if secret is not None else None

@@ -150,13 +150,14 @@ def check_env(block: Block, blocks: list[Block]) -> None:
     values = env_values(block)
     settings = settings_of(values, block)
     if "RELEAF_DATABASE_URL" in values:
-        url = sa.engine.make_url(settings.database_url)
+        url = sa.engine.make_url(settings.database_url.get_secret_value())
         # psycopg2 is the driver installed with dagster-postgres.
         assert url.drivername == "postgresql+psycopg2", f"{block}: store URL {url.drivername}"
     if "DAGSTER_PG_PORT" in values:
         assert values["DAGSTER_PG_PORT"].isdigit(), f"{block}: DAGSTER_PG_PORT"
     if "RELEAF_CELERY_BROKER" in values:
-        for url in (settings.celery_broker, settings.celery_backend):
+        for secret in (settings.celery_broker, settings.celery_backend):
+            url = secret.get_secret_value()
             assert url.startswith("redis://"), f"{block}: not a Redis URL: {url}"
 
 

@@ -104,4 +104,4 @@ def test_no_secret_setting_shows_in_the_settings_repr(tmp_path):
     shown = f"{settings!r} {settings!s} {settings.alerts!r}"
     for value in ("c2VjcmV0LWtleS1", "dealer-t0ken", "db-pa55word", "smtp-pa55", "H00K-T0KEN"):
         assert value not in shown, value
-    assert settings.dealer_token == "dealer-t0ken-XYZ"  # kept, only not shown
+    assert settings.dealer_token.get_secret_value() == "dealer-t0ken-XYZ"  # kept, only not shown

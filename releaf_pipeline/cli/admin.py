@@ -52,12 +52,13 @@ def _test_pause() -> Callable[[str], None]:
 def rotate() -> int:
     from releaf_pipeline.lib.rotation import rotate_configured, rotate_key_file
     from releaf_pipeline.lib.secrets import KEY_ENV, key_file, load_keys
+    from releaf_pipeline.settings import revealed
 
     app = App()
     home = app.settings.home
     pause = _test_pause()
     if app.settings.secret_keys:
-        keys = load_keys(home, app.settings.secret_keys)
+        keys = load_keys(home, revealed(app.settings.secret_keys))
         if len(keys) < 2:
             raise UserError(
                 f"{KEY_ENV} holds one key: set it to 'NEW,OLD' on every process first "
@@ -91,7 +92,7 @@ def upgrade() -> int:
     from releaf_pipeline.lib.store.migrate import upgrade as migrate
 
     with store_url_checked():
-        engine = sa.create_engine(App().settings.database_url)
+        engine = sa.create_engine(App().settings.database_url.get_secret_value())
     shown = engine.url.render_as_string(hide_password=True)
     try:
         before = current_revision(engine)
@@ -117,7 +118,7 @@ def check() -> int:
 
     # The store as it is: opening it the usual way would migrate it first.
     with store_url_checked():
-        engine = inspect_engine(App().settings.database_url)
+        engine = inspect_engine(App().settings.database_url.get_secret_value())
     try:
         result = check_store(engine)
     finally:

@@ -32,7 +32,7 @@ def _token_or_stored(app: App, server_id: int) -> tuple[str, bool]:
     import sys
 
     if app.settings.dealer_token:
-        return app.settings.dealer_token, True
+        return app.settings.dealer_token.get_secret_value(), True
     if sys.stdin.isatty():
         given = getpass.getpass("New dealer token (not echoed; Enter keeps the current one): ")
         if given.strip():
@@ -220,7 +220,7 @@ def _removed_case_twin(app: App, code: str, server: str | None) -> bool:
         if len(named) != 1:
             raise
         twin = named[0]
-    store = inspect_engine(app.settings.database_url)
+    store = inspect_engine(app.settings.database_url.get_secret_value())
     try:
         remove_case_twin(store, twin, now=app.now())
     finally:

@@ -42,7 +42,7 @@ def _fleet(app: App) -> FleetHealth:
 
 def _read_token(app: App) -> str:
     if app.settings.dealer_token:
-        return app.settings.dealer_token
+        return app.settings.dealer_token.get_secret_value()
     if sys.stdin.isatty():
         token = getpass.getpass("Dealer token (not echoed): ").strip()
         if token:

@@ -29,7 +29,7 @@ from releaf_pipeline.lib.alerts.detect import health_changes, late_months, perso
 from releaf_pipeline.lib.alerts.messages import Alert, Links, run_failed
 from releaf_pipeline.lib.alerts.outbox import Told, tell
 from releaf_pipeline.run_watch import run_failure
-from releaf_pipeline.settings import read_settings
+from releaf_pipeline.settings import read_settings, revealed
 
 ALERTS_SENSOR = "alerts"
 RUN_FAILURE_ALERTS = "run_failure_alerts"
@@ -52,7 +52,7 @@ def secrets_to_hide(store: StoreResource) -> list[str]:
     from releaf_pipeline.lib.store.tokens import sealed_tokens
 
     settings = read_settings()
-    out = [k.strip() for k in (settings.secret_keys or "").split(",")]
+    out = [k.strip() for k in (revealed(settings.secret_keys) or "").split(",")]
     out.append(sa.engine.make_url(store.url()).password or "")
     if settings.alerts.smtp is not None and settings.alerts.smtp.password is not None:
         out.append(settings.alerts.smtp.password.get_secret_value())

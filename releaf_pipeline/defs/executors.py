@@ -53,8 +53,8 @@ def executor_from_settings(settings: Settings) -> dg.ExecutorDefinition:
             ) from None
         return celery_executor.configured(
             {
-                "broker": settings.celery_broker,
-                "backend": settings.celery_backend,
+                "broker": settings.celery_broker.get_secret_value(),
+                "backend": settings.celery_backend.get_secret_value(),
                 "config_source": CELERY_WORKER_SETTINGS,
             },
             name="celery",

@@ -19,7 +19,7 @@ from pydantic import PrivateAttr
 from releaf_pipeline.lib.alerts.config import AlertSettings
 from releaf_pipeline.lib.certificates import ForestryProject
 from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
-from releaf_pipeline.settings import Settings, read_settings
+from releaf_pipeline.settings import Settings, read_settings, revealed
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -69,7 +69,7 @@ class StoreResource(dg.ConfigurableResource):
             return self.database_url
         if self.home:
             return f"sqlite:///{Path(self.home).resolve() / 'releaf.db'}"
-        return self.settings().database_url
+        return self.settings().database_url.get_secret_value()
 
     def engine(self) -> Engine:
         """The engine, with the schema in place (refused if missing in an instance with runs)."""
@@ -82,7 +82,7 @@ class StoreResource(dg.ConfigurableResource):
         from releaf_pipeline.lib.store.tokens import sealed_tokens
 
         sealed = [t.sealed for t in sealed_tokens(self.engine())]
-        return open_cipher(self.home_path(), self.settings().secret_keys, sealed)
+        return open_cipher(self.home_path(), revealed(self.settings().secret_keys), sealed)
 
 
 class MPSMonitorResource(dg.ConfigurableResource):

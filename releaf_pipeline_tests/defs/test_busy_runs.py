@@ -79,7 +79,7 @@ def test_a_run_never_launched_is_busy_only_while_it_may_still_be(instance):
     assert busy_days(instance, now=later) == {}
 
 
-def test_the_catch_up_collects_the_days_of_a_run_whose_launch_failed(instance, store, monkeypatch):
+def test_the_catchup_collects_the_days_of_a_run_whose_launch_failed(instance, store, monkeypatch):
     (run,) = instance.get_runs()
     result = _catchup(instance, store)
     assert not result.run_requests

@@ -56,7 +56,7 @@ def _events(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType
     return instance.get_records_for_run(run_id, of_type=kind).records
 
 
-def test_daemon_launches_the_catch_up_run_for_a_missing_day(home, sim, releaf, monkeypatch):
+def test_daemon_launches_the_catchup_run_for_a_missing_day(home, sim, releaf, monkeypatch):
     now = "2026-10-10T03:00:00+00:00"
     sim.set_today(date(2026, 10, 10))
     monkeypatch.setenv("RELEAF_NOW", now)
@@ -88,7 +88,7 @@ def test_daemon_launches_the_catch_up_run_for_a_missing_day(home, sim, releaf, m
         assert run.status == dg.DagsterRunStatus.SUCCESS, daemon_log(home)
         assert run.tags["dagster/asset_partition_range_start"] == "2026-10-05"
         assert run.tags["dagster/asset_partition_range_end"] == "2026-10-05"
-        assert run.tags.get("dagster/sensor_name") == "catch_up"
+        assert run.tags.get("dagster/sensor_name") == "catchup_sensor"
         assert "2026-10-05" in instance.get_materialized_partitions(dg.AssetKey("meter_readings"))
 
 

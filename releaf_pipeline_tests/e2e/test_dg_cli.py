@@ -34,7 +34,7 @@ COMMAND_SECONDS = 60
 ASSETS = {"meter_readings", "daily_deposits", "monthly_pages", "reforestation_certificates"}
 JOBS = {"collection", "monthly_close", "server_health"}
 SCHEDULES = {"nightly", "server_health"}
-SENSORS = {"catch_up", "monthly_close_sensor"}
+SENSORS = {"catchup_sensor", "monthly_close_sensor"}
 
 
 @pytest.fixture

@@ -239,7 +239,9 @@ def test_activation_during_an_outage_takes_the_baseline_from_the_late_readings(
     )
     # Nothing was left for the catch-up sensor: no re-collection was ever requested.
     with dg.DagsterInstance.get() as instance:
-        catchups = [r for r in instance.get_runs() if r.tags.get("releaf/replay_of") == "catch_up"]
+        catchups = [
+            r for r in instance.get_runs() if r.tags.get("releaf/replay_of") == "catchup_sensor"
+        ]
         nights = [r for r in instance.get_runs() if r.tags.get("releaf/replay_of") == "nightly"]
     assert nights, "the nights were replayed"
     assert [r.tags.get("releaf/catchup") for r in catchups] == []
@@ -314,7 +316,7 @@ def test_the_close_waits_for_deposits_of_the_latest_collection(home, releaf, mon
     )
 
 
-def test_after_a_successful_catch_up_nothing_more_is_requested(home, releaf, monkeypatch, tmp_path):
+def test_after_a_successful_catchup_nothing_more_is_requested(home, releaf, monkeypatch, tmp_path):
     """A DCA silent for longer than the look-back: the nights no longer re-read it, so its
     recovery is one catch-up run from the day after its last data, and then nothing."""
     activation = date(2026, 9, 10)

@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet
 from releaf_pipeline.lib.secrets import TokenCipher, load_keys
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.registry import list_servers, server_token
-from releaf_pipeline.settings import read_settings
+from releaf_pipeline.settings import read_settings, revealed
 from releaf_pipeline.simulator.config import FleetConfig
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
@@ -77,7 +77,7 @@ def test_rotate_with_the_environment_needs_new_and_old(registered, home, sim, re
     monkeypatch.setenv("RELEAF_SECRET_KEY", f"{new},{old}")
     assert releaf("secrets", "rotate").code == 0
     monkeypatch.setenv("RELEAF_SECRET_KEY", new)  # the old key dropped everywhere
-    keys = load_keys(home, read_settings().secret_keys)
+    keys = load_keys(home, revealed(read_settings().secret_keys))
     assert server_token(registered, TokenCipher(keys), 1).reveal() == sim.token
     assert new not in releaf("server", "list", "--json").out
 
@@ -232,7 +232,7 @@ def test_a_rotation_killed_at_any_point_completes_when_run_again(
         else:
             # The old key dropped from the variable, as the rotation's output says.
             monkeypatch.setenv("RELEAF_SECRET_KEY", configured.split(",")[0])
-            _every_token_opens(home, three_sims, read_settings().secret_keys)
+            _every_token_opens(home, three_sims, revealed(read_settings().secret_keys))
         if step == points:
             # Each token is the one its server takes (above); once, a whole collection too.
             _collection_equals_truth(releaf, feeds)

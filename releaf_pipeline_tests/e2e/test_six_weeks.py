@@ -70,7 +70,7 @@ def test_six_weeks_heal_themselves(home, sim, fleet, releaf, monkeypatch, tmp_pa
             (r.tags.get("releaf/catchup"), r.tags.get("dagster/asset_partition_range_start"))
             for r in instance.get_runs()
             # Replayed by `releaf nightly` in the catch-up sensor's place.
-            if r.tags.get("releaf/replay_of") == "catch_up"
+            if r.tags.get("releaf/replay_of") == "catchup_sensor"
         }
         recovery_night = [
             r.run_id

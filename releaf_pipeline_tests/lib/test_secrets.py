@@ -12,11 +12,11 @@ from releaf_pipeline.lib.secrets import (
     load_key,
     load_keys,
 )
-from releaf_pipeline.settings import read_settings
+from releaf_pipeline.settings import read_settings, revealed
 
 
 def configured() -> str | None:
-    return read_settings().secret_keys
+    return revealed(read_settings().secret_keys)
 
 
 def test_key_file_is_created_private_and_reused(tmp_path, monkeypatch):

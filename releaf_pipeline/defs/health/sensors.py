@@ -23,7 +23,7 @@ from releaf_pipeline.lib.store.registry import list_feeds, list_servers
 from releaf_pipeline.run_watch import run_alive
 from releaf_pipeline.settings import read_settings
 
-CATCHUP_SENSOR = "catch_up"
+CATCHUP_SENSOR = "catchup_sensor"
 _ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
