@@ -106,177 +106,93 @@ def _holidays(raw: object) -> object:
 Whole = Annotated[int, BeforeValidator(_whole)]
 Seconds = Annotated[Whole, Field(ge=1, le=86_400)]
 Day = Annotated[date, BeforeValidator(_day)]
+Moment = Annotated[datetime | None, BeforeValidator(_moment)]
+Holidays = Annotated[frozenset[date], BeforeValidator(_holidays)]
 
 
 class Settings(BaseSettings):
-    """The pipeline's settings, validated; each field is the variable its alias names."""
+    """The pipeline's settings, validated: each field is the variable `RELEAF_<NAME>` (its
+    alias), described by its docstring; `shown` is the default as the docs say it."""
 
     model_config = SettingsConfigDict(
-        frozen=True, extra="forbid", hide_input_in_errors=True, validate_default=False
-    )
+        frozen=True, extra="forbid", hide_input_in_errors=True, validate_default=False,
+        alias_generator=lambda name: f"RELEAF_{name.upper()}", use_attribute_docstrings=True,
+    )  # fmt: skip
 
-    home: Path = Field(
-        alias="DAGSTER_HOME",
-        description="the Dagster instance, the SQLite store `releaf.db` and the key file",
-        json_schema_extra={"shown_default": "`./.releaf`"},
-    )
-    database_url: SecretStr = Field(
-        alias="RELEAF_DATABASE_URL",
-        description="the store, any SQLAlchemy URL (`postgresql+psycopg2://...`); secret",
-        json_schema_extra={"shown_default": "SQLite in the home"},
-    )
+    home: Path = Field(alias="DAGSTER_HOME", json_schema_extra={"shown": "`./.releaf`"})
+    """the Dagster instance, the SQLite store `releaf.db` and the key file"""
+    database_url: SecretStr = Field(json_schema_extra={"shown": "SQLite in the home"})
+    """the store, any SQLAlchemy URL (`postgresql+psycopg2://...`); secret"""
     secret_keys: SecretStr | None = Field(
-        None,
-        alias="RELEAF_SECRET_KEY",
-        description="Fernet key(s) sealing dealer tokens at rest, newest first; secret",
-        json_schema_extra={"shown_default": "the home's key file `releaf.key` (mode 0600)"},
+        None, alias="RELEAF_SECRET_KEY", json_schema_extra={"shown": "the home's `releaf.key`"}
     )
-    dealer_token: SecretStr | None = Field(
-        None,
-        alias="RELEAF_DEALER_TOKEN",
-        description="the token `releaf server add` registers; secret",
-        json_schema_extra={"shown_default": "a prompt"},
-    )
-    concurrency_per_server: Whole = Field(
-        16, ge=1, le=1000, alias="RELEAF_CONCURRENCY_PER_SERVER",
-        description=(
-            "the most requests in flight and feeds in progress per server (halved on each HTTP "
-            "429, growing back slowly)"
-        ),
-    )  # fmt: skip
-    now: Annotated[datetime | None, BeforeValidator(_moment)] = Field(
-        None,
-        alias="RELEAF_NOW",
-        description=(
-            "an ISO date-time from 2000-01-01 to 2100-12-31 the pipeline takes as now (UTC unless"
-            " it names an offset), to replay a night or test"
-        ),
-        json_schema_extra={"shown_default": "the wall clock"},
-    )
-    nightly_cron: str = Field(
-        DEFAULT_NIGHTLY_CRON, alias="RELEAF_NIGHTLY_CRON",
-        description=(
-            "when the nightly schedule runs (UTC); it collects yesterday. Five cron fields that "
-            "fire at least once a year"
-        ),
-    )  # fmt: skip
-    health_check_seconds: Seconds = Field(
-        300, alias="RELEAF_HEALTH_CHECK_SECONDS",
-        description=(
-            "how often the `server_health` schedule pings every server (rounded up to whole "
-            "minutes)"
-        ),
-    )  # fmt: skip
-    catchup_seconds: Seconds = Field(
-        120, alias="RELEAF_CATCHUP_SECONDS",
-        description="how often the `catchup_sensor` looks for work",
-    )  # fmt: skip
-    catchup_lookback_days: Whole = Field(
-        REREAD_LOOKBACK_DAYS, ge=1, le=366, alias="RELEAF_CATCHUP_LOOKBACK_DAYS",
-        description="how far back the `catchup_sensor` looks for paused, failed and missing days",
-    )  # fmt: skip
+    """Fernet key(s) sealing dealer tokens at rest, newest first; secret"""
+    dealer_token: SecretStr | None = Field(None, json_schema_extra={"shown": "a prompt"})
+    """the token `releaf server add` registers; secret"""
+    concurrency_per_server: Whole = Field(16, ge=1, le=1000)
+    """the most requests in flight and feeds in progress per server (halved on each HTTP
+    429, growing back slowly)"""
+    now: Moment = Field(None, json_schema_extra={"shown": "the wall clock"})
+    """an ISO date-time from 2000-01-01 to 2100-12-31 the pipeline takes as now (UTC unless
+    it names an offset), to replay a night or test"""
+    nightly_cron: str = DEFAULT_NIGHTLY_CRON
+    """when the nightly schedule runs (UTC); it collects yesterday. Five cron fields that
+    fire at least once a year"""
+    health_check_seconds: Seconds = 300
+    """how often the `server_health` schedule pings every server (in whole minutes)"""
+    catchup_seconds: Seconds = 120
+    """how often the `catchup_sensor` looks for work"""
+    catchup_lookback_days: Whole = Field(REREAD_LOOKBACK_DAYS, ge=1, le=366)
+    """how far back the `catchup_sensor` looks for paused, failed and missing days"""
     grace_days: Whole = Field(
-        CERTIFICATE_GRACE_DAYS, ge=0, le=90, alias="RELEAF_CERTIFICATE_GRACE_DAYS",
-        description="days after a month's end after which it closes with what is known",
-    )  # fmt: skip
-    certificates_dir: Path = Field(
-        alias="RELEAF_CERTIFICATES_DIR", description="where certificate PDFs are written",
-        json_schema_extra={"shown_default": "`certificates` in the home"},
-    )  # fmt: skip
-    forestry_project: str = Field(
-        "Releaf Reforestation Project", alias="RELEAF_FORESTRY_PROJECT",
-        description="the forestry project printed on certificates",
-    )  # fmt: skip
-    forestry_location: str = Field(
-        "Willamette National Forest, Oregon, USA", alias="RELEAF_FORESTRY_LOCATION",
-        description="where that project plants",
-    )  # fmt: skip
-    holidays: Annotated[frozenset[date], BeforeValidator(_holidays)] = Field(
-        frozenset(), alias="RELEAF_HOLIDAYS",
-        description=(
-            "dates (comma-separated, or a file with one per line) that are not business days for "
-            "feed freshness"
-        ),
-    )  # fmt: skip
-    partitions_start: Day = Field(
-        DEFAULT_PARTITIONS_START, alias="RELEAF_PARTITIONS_START",
-        description=(
-            "the first daily partition (the monthly ones start on its month); every process must "
-            "see the same value"
-        ),
-    )  # fmt: skip
-    freshness_deadline_cron: str = Field(
-        DEFAULT_FRESHNESS_CRON, alias="RELEAF_FRESHNESS_DEADLINE_CRON",
-        description="a cron: by when (UTC) yesterday's `daily_deposits` partition must exist",
-    )  # fmt: skip
-    run_max_seconds: Whole = Field(
-        600, ge=10, le=86_400, alias="RELEAF_RUN_MAX_SECONDS",
-        description="a collection run's time limit, plus 0.2 s per feed it collects",
-    )  # fmt: skip
-    feeds_per_piece: Whole = Field(
-        PIECE_FEEDS_DEFAULT, ge=1, le=1_000_000, alias="RELEAF_FEEDS_PER_PIECE",
-        description="feeds one piece of a night collects at a time (a worker's memory follows it)",
-    )  # fmt: skip
-    executor: Literal["in_process", "multiprocess", "celery", "k8s"] = Field(
-        "in_process", alias="RELEAF_EXECUTOR",
-        description=(
-            "where a run's steps execute; every process that loads the code must see the same "
-            "value"
-        ),
-    )  # fmt: skip
+        CERTIFICATE_GRACE_DAYS, ge=0, le=90, alias="RELEAF_CERTIFICATE_GRACE_DAYS"
+    )
+    """days after a month's end after which it closes with what is known"""
+    certificates_dir: Path = Field(json_schema_extra={"shown": "`certificates` in the home"})
+    """where certificate PDFs are written"""
+    forestry_project: str = "Releaf Reforestation Project"
+    """the forestry project printed on certificates"""
+    forestry_location: str = "Willamette National Forest, Oregon, USA"
+    """where that project plants"""
+    holidays: Holidays = frozenset()
+    """dates (comma-separated, or a file with one per line) that are not business days"""
+    partitions_start: Day = DEFAULT_PARTITIONS_START
+    """the first daily partition (the monthly ones start on its month); every process must
+    see the same value"""
+    freshness_deadline_cron: str = DEFAULT_FRESHNESS_CRON
+    """a cron: by when (UTC) yesterday's `daily_deposits` partition must exist"""
+    run_max_seconds: Whole = Field(600, ge=10, le=86_400)
+    """a collection run's time limit, plus 0.2 s per feed it collects"""
+    feeds_per_piece: Whole = Field(PIECE_FEEDS_DEFAULT, ge=1, le=1_000_000)
+    """feeds one piece of a night collects at a time (a worker's memory follows it)"""
+    executor: Literal["in_process", "multiprocess", "celery", "k8s"] = "in_process"
+    """where a run's steps execute; every process that loads the code must see the same"""
     workers: Whole = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 256), ge=1, le=256,
-        alias="RELEAF_WORKERS",
-        description="steps at once with `multiprocess`",
-        json_schema_extra={"shown_default": "the cores"},
+        json_schema_extra={"shown": "the cores"},
     )  # fmt: skip
-    celery_broker: SecretStr = Field(
-        SecretStr(DEFAULT_CELERY_BROKER), alias="RELEAF_CELERY_BROKER",
-        description="the Celery executor's broker (Redis); secret",
-        json_schema_extra={"shown_default": f"`{DEFAULT_CELERY_BROKER}`"},
-    )  # fmt: skip
-    celery_backend: SecretStr = Field(
-        alias="RELEAF_CELERY_BACKEND",
-        description="the Celery executor's result backend; secret",
-        json_schema_extra={"shown_default": "the broker"},
-    )  # fmt: skip
-    alert_seconds: Seconds = Field(
-        60, alias="RELEAF_ALERT_SECONDS",
-        description="how often the alert sensors look for changes and retry what a channel refused",
-    )  # fmt: skip
-    alert_smtp_url: SecretStr | None = Field(
-        None, alias="RELEAF_ALERT_SMTP_URL",
-        description=(
-            "alerts by email: `smtp://[user:password@]host[:port]` (STARTTLS, 587) or `smtps://` "
-            "(TLS, 465); secret"
-        ),
-    )  # fmt: skip
-    alert_smtp_password: SecretStr | None = Field(
-        None, alias="RELEAF_ALERT_SMTP_PASSWORD",
-        description="the SMTP password, when the URL holds none; secret",
-    )  # fmt: skip
-    alert_email_from: str | None = Field(
-        None, alias="RELEAF_ALERT_EMAIL_FROM", description="the address alert email comes from"
-    )
-    alert_email_to: str | None = Field(
-        None, alias="RELEAF_ALERT_EMAIL_TO",
-        description="who gets alert email, comma-separated addresses",
-    )  # fmt: skip
-    alert_webhook_url: SecretStr | None = Field(
-        None, alias="RELEAF_ALERT_WEBHOOK_URL",
-        description="alerts to a chat webhook: an `https://` URL POSTed JSON with `text`; secret",
-    )  # fmt: skip
-    alert_webhook_ca_bundle: str | None = Field(
-        None, alias="RELEAF_ALERT_WEBHOOK_CA_BUNDLE",
-        description="a PEM file of the CA the webhook's certificate is checked against",
-    )  # fmt: skip
-    ui_url: str | None = Field(
-        None,
-        alias="RELEAF_UI_URL",
-        description=(
-            "the Dagster UI's address (`https://dagster.example.com`): alerts link its pages"
-        ),
-    )
+    """steps at once with `multiprocess`"""
+    celery_broker: SecretStr = SecretStr(DEFAULT_CELERY_BROKER)
+    """the Celery executor's broker (Redis); secret"""
+    celery_backend: SecretStr = Field(json_schema_extra={"shown": "the broker"})
+    """the Celery executor's result backend; secret"""
+    alert_seconds: Seconds = 60
+    """how often the alert sensors look for changes and retry what a channel refused"""
+    alert_smtp_url: SecretStr | None = None
+    """alerts by email: `smtp://[user:password@]host[:port]` (STARTTLS, 587) or `smtps://`
+    (TLS, 465); secret"""
+    alert_smtp_password: SecretStr | None = None
+    """the SMTP password, when the URL holds none; secret"""
+    alert_email_from: str | None = None
+    """the address alert email comes from"""
+    alert_email_to: str | None = None
+    """who gets alert email, comma-separated addresses"""
+    alert_webhook_url: SecretStr | None = None
+    """alerts to a chat webhook: an `https://` URL POSTed JSON with `text`; secret"""
+    alert_webhook_ca_bundle: str | None = None
+    """a PEM file of the CA the webhook's certificate is checked against"""
+    ui_url: str | None = None
+    """the Dagster UI's address (`https://dagster.example.com`): alerts link its pages"""
     _alerts: AlertSettings = PrivateAttr(default_factory=AlertSettings)
 
     @classmethod
@@ -358,7 +274,9 @@ def fires_yearly(cron: str) -> bool:
 _ALERT_FIELDS = {n: f for n, f in Settings.model_fields.items() if (f.alias or "").startswith(
     ("RELEAF_ALERT_", "RELEAF_UI_URL")
 ) and n != "alert_seconds"}  # fmt: skip
-_DESCRIPTIONS = {f.alias: f.description or "" for f in Settings.model_fields.values()}
+_DESCRIPTIONS = {
+    f.alias: " ".join((f.description or "").split()) for f in Settings.model_fields.values()
+}
 VARIABLES = {
     **_DESCRIPTIONS,
     "RELEAF_DEBUG": "`1`: a command that hits an unexpected error shows its Python traceback",

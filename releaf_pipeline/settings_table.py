@@ -17,8 +17,8 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "operating.md"
 
 def _default(field: FieldInfo) -> str:
     extra = field.json_schema_extra
-    if isinstance(extra, dict) and "shown_default" in extra:
-        return str(extra["shown_default"])
+    if isinstance(extra, dict) and "shown" in extra:
+        return str(extra["shown"])
     value = field.default
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
@@ -35,13 +35,15 @@ def _bounds(field: FieldInfo) -> str:
     return "" if low is None or high is None else f"{low:,} to {high:,}: "
 
 
+def _meaning(field: FieldInfo) -> str:
+    return " ".join((field.description or "").split())
+
+
 def render() -> str:
     """The settings table, one row per variable, as Markdown."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for field in Settings.model_fields.values():
-        rows.append(
-            f"| `{field.alias}` | {_default(field)} | {_bounds(field)}{field.description} |"
-        )
+        rows.append(f"| `{field.alias}` | {_default(field)} | {_bounds(field)}{_meaning(field)} |")
     rows.append(f"| `RELEAF_DEBUG` | unset | {VARIABLES['RELEAF_DEBUG']} |")
     return "\n".join(rows)
 
