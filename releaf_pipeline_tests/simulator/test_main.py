@@ -66,7 +66,8 @@ def test_main_serves_until_interrupted(tmp_path: Path) -> None:
         resp = httpx.get(url + PING_PATH, verify=ctx, headers={"X-Dealer-Token": "env-token-xyz"})
         assert resp.json()["Result"]["ServerTimeUtc"] == "2026-12-01T05:00:00Z"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        # Generous: on a loaded machine the server drains its connections slowly.
+        assert proc.wait(timeout=60) == 0
         assert proc.stderr is not None
         assert proc.stderr.read() == ""
     finally:
@@ -231,7 +232,8 @@ def _serve(workdir: Path) -> tuple[subprocess.Popen[str], str]:
 def _stop(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
-        assert proc.wait(timeout=10) == 0
+        # Generous: on a loaded machine the server drains its connections slowly.
+        assert proc.wait(timeout=60) == 0
         assert proc.stderr is not None and proc.stderr.read() == ""
     finally:
         if proc.poll() is None:
