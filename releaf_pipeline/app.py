@@ -104,8 +104,10 @@ def record_fleet_health(app: App) -> None:
     removed) in the UI at once: a fresh `fleet_health` and fresh results of its checks,
     rather than whatever the last health run saw."""
     from releaf_pipeline.defs.health.fleet import report_fleet_health
+    from releaf_pipeline.defs.resources import RulesResource
 
-    report_fleet_health(app.instance, app.engine, app.now().date(), force=True)
+    rules = RulesResource.of(app.settings)
+    report_fleet_health(app.instance, app.engine, app.now().date(), rules, force=True)
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +76,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     events in one file."""
     path = make_home(tmp_path / "dagster_home")
     monkeypatch.setenv("DAGSTER_HOME", str(path))
+    # The definitions configure their resources from the settings when imported: imported
+    # again for this home, not kept from another test's.
+    monkeypatch.delitem(sys.modules, "releaf_pipeline.definitions", raising=False)
     for name in ("RELEAF_DATABASE_URL", "RELEAF_SECRET_KEY", "RELEAF_DEALER_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return path

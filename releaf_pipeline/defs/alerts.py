@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import dagster as dg
 
+from releaf_pipeline.defs.at_load import SETTINGS_AT_LOAD
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.resources import (
     AlertsResource,
     ClockResource,
     ReforestationResource,
+    RulesResource,
     StoreResource,
 )
 from releaf_pipeline.launch import requested_days
@@ -29,7 +31,6 @@ from releaf_pipeline.lib.alerts.detect import health_changes, late_months, perso
 from releaf_pipeline.lib.alerts.messages import Alert, Links, run_failed
 from releaf_pipeline.lib.alerts.outbox import Told, tell
 from releaf_pipeline.run_watch import run_failure
-from releaf_pipeline.settings import read_settings, revealed
 
 ALERTS_SENSOR = "alerts"
 RUN_FAILURE_ALERTS = "run_failure_alerts"
@@ -43,7 +44,7 @@ class AlertChannelFailing(Exception):
     """A channel refused messages after its retries; they wait for the next tick."""
 
 
-def secrets_to_hide(store: StoreResource) -> list[str]:
+def secrets_to_hide(store: StoreResource, alerts: AlertsResource) -> list[str]:
     """Every secret a message must never carry: the dealer tokens, the keys that seal
     them, the database's password and the channels' own secrets."""
     import sqlalchemy as sa
@@ -51,13 +52,13 @@ def secrets_to_hide(store: StoreResource) -> list[str]:
     from releaf_pipeline.lib.secrets import SecretKeyError
     from releaf_pipeline.lib.store.tokens import sealed_tokens
 
-    settings = read_settings()
-    out = [k.strip() for k in (revealed(settings.secret_keys) or "").split(",")]
+    channels = alerts.settings()
+    out = [k.strip() for k in store.secret_key.split(",")]
     out.append(sa.engine.make_url(store.url()).password or "")
-    if settings.alerts.smtp is not None and settings.alerts.smtp.password is not None:
-        out.append(settings.alerts.smtp.password.get_secret_value())
-    if settings.alerts.webhook is not None:
-        out.append(settings.alerts.webhook.url.get_secret_value())
+    if channels.smtp is not None and channels.smtp.password is not None:
+        out.append(channels.smtp.password.get_secret_value())
+    if channels.webhook is not None:
+        out.append(channels.webhook.url.get_secret_value())
     try:
         cipher = store.cipher()
     except SecretKeyError:
@@ -92,7 +93,7 @@ def _tell(
         alerts.settings(),
         found,
         clock.now(),
-        secrets=lambda: secrets_to_hide(store),
+        secrets=lambda: secrets_to_hide(store, alerts),
     )
     for line in told.lines():
         safe_log(context).info(line)
@@ -106,12 +107,16 @@ def _tell(
 
 
 def current_alerts(
-    store: StoreResource, alerts: AlertsResource, clock: ClockResource, grace_days: int
+    store: StoreResource,
+    alerts: AlertsResource,
+    clock: ClockResource,
+    rules: RulesResource,
+    grace_days: int,
 ) -> list[Alert]:
     """Everything the health state says now (each is sent once; the store knows which)."""
     engine = store.engine()
     today = clock.now().date()
-    lookback = read_settings().catchup_lookback_days
+    lookback = rules.lookback_days
     links = Links(alerts.settings().ui_url)
     found = health_changes(engine, today, lookback_days=lookback, links=links)
     found += person_needed(engine, today, lookback_days=lookback, links=links)
@@ -121,7 +126,7 @@ def current_alerts(
 
 @dg.sensor(
     name=ALERTS_SENSOR,
-    minimum_interval_seconds=read_settings().alert_seconds,
+    minimum_interval_seconds=SETTINGS_AT_LOAD.alert_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Tells the operator by email and webhook, once per change: a server or feed that "
@@ -135,11 +140,12 @@ def alerts_sensor(
     alerts: AlertsResource,
     clock: ClockResource,
     reforestation: ReforestationResource,
+    rules: RulesResource,
 ) -> dg.SkipReason:
     """Record what changed, then send every message waiting."""
     if not alerts.settings().configured:
         return dg.SkipReason(NOT_CONFIGURED)
-    found = current_alerts(store, alerts, clock, reforestation.grace())
+    found = current_alerts(store, alerts, clock, rules, reforestation.grace())
     return dg.SkipReason(told_summary(_tell(context, store, alerts, clock, found)))
 
 
@@ -154,7 +160,7 @@ def failed_run_alert(instance: dg.DagsterInstance, run: dg.DagsterRun, ui_url: s
 
 @dg.run_failure_sensor(
     name=RUN_FAILURE_ALERTS,
-    minimum_interval_seconds=read_settings().alert_seconds,
+    minimum_interval_seconds=SETTINGS_AT_LOAD.alert_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Tells the operator by email and webhook of every run that fails (collection, "

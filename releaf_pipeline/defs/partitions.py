@@ -9,9 +9,9 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from releaf_pipeline.settings import read_settings
+from releaf_pipeline.defs.at_load import SETTINGS_AT_LOAD
 
-PARTITIONS_START = read_settings().partitions_start.isoformat()
+PARTITIONS_START = SETTINGS_AT_LOAD.partitions_start.isoformat()
 """The earliest day the pipeline can collect; backfills before it are impossible."""
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")

@@ -1,30 +1,34 @@
-"""Resources: the store, the MPS Monitor client settings, the clock, the certificates and
+"""Resources: the store, the MPS Monitor client, the clock, the rules, the certificates and
 where alerts go.
 
-Each hands plain objects (an engine, client settings, a time) to the code in `lib/`,
-which never reads the environment itself. Empty fields take their value from the
-settings (`releaf_pipeline.settings`), so one environment configures every process.
+Each is configured in `definitions.py` from the settings, so the UI's resource page shows
+every value (a secret as the name of the variable that holds it, never its value), and
+hands plain objects (an engine, a client, a time) to the code in `lib/`. Nothing here reads
+the environment: Dagster resolves an `EnvVar` field when the resource is used.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
-from releaf_pipeline.lib.alerts.config import AlertSettings
+from releaf_pipeline.lib.alerts.config import AlertSettings, read_alert_settings
 from releaf_pipeline.lib.certificates import ForestryProject
 from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
-from releaf_pipeline.settings import Settings, read_settings, revealed
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from releaf_pipeline.lib.secrets import TokenCipher
+    from releaf_pipeline.defs.collection.day_view import Judged
+    from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
+    from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
+    from releaf_pipeline.lib.store.registry import ServerRecord
+    from releaf_pipeline.settings import Settings
 
 
 @cache
@@ -36,15 +40,13 @@ def _engine(url: str, may_create: bool = True) -> Engine:
 
 
 class StoreResource(dg.ConfigurableResource):
-    """The pipeline's system of record (SQLAlchemy).
+    """The pipeline's system of record (SQLAlchemy): `database_url` (empty: SQLite at
+    `home/releaf.db`), and the key that seals dealer tokens, `secret_key` (empty: the key
+    file `home/releaf.key`)."""
 
-    `database_url` empty means `RELEAF_DATABASE_URL`, else SQLite at
-    `$DAGSTER_HOME/releaf.db`. Dealer tokens are sealed with the key from
-    `RELEAF_SECRET_KEY`, else `$DAGSTER_HOME/releaf.key`.
-    """
-
-    database_url: str = ""
-    home: str = ""
+    home: str
+    database_url: str = Field(default="", repr=False)
+    secret_key: str = Field(default="", repr=False)
     # Whether the instance has history, so a store with no schema is a lost one, not new.
     _instance_has_runs: bool = PrivateAttr(default=False)
 
@@ -55,21 +57,13 @@ class StoreResource(dg.ConfigurableResource):
             others = instance.get_runs_count() - (1 if context.run is not None else 0)
             self._instance_has_runs = others > 0
 
-    def settings(self) -> Settings:
-        """The settings this resource falls back on."""
-        return read_settings()
-
     def home_path(self) -> Path:
         """The directory holding the SQLite store and the key file."""
-        return Path(self.home) if self.home else self.settings().home
+        return Path(self.home)
 
     def url(self) -> str:
         """The SQLAlchemy URL in use."""
-        if self.database_url:
-            return self.database_url
-        if self.home:
-            return f"sqlite:///{Path(self.home).resolve() / 'releaf.db'}"
-        return self.settings().database_url.get_secret_value()
+        return self.database_url or f"sqlite:///{Path(self.home).resolve() / 'releaf.db'}"
 
     def engine(self) -> Engine:
         """The engine, with the schema in place (refused if missing in an instance with runs)."""
@@ -82,38 +76,42 @@ class StoreResource(dg.ConfigurableResource):
         from releaf_pipeline.lib.store.tokens import sealed_tokens
 
         sealed = [t.sealed for t in sealed_tokens(self.engine())]
-        return open_cipher(self.home_path(), revealed(self.settings().secret_keys), sealed)
+        return open_cipher(self.home_path(), self.secret_key or None, sealed)
 
 
 class MPSMonitorResource(dg.ConfigurableResource):
-    """How the pipeline talks to MPS Monitor servers.
+    """How the pipeline talks to MPS Monitor servers: `concurrency_per_server` bounds both
+    the requests in flight and the feeds in progress per server (1 collects one customer
+    after another); time-out, attempts and back-off apply to every request."""
 
-    `concurrency_per_server` bounds both the requests in flight and the feeds in progress
-    per server (1 collects one customer after another); 0 means
-    `RELEAF_CONCURRENCY_PER_SERVER` (16 by default).
-    """
-
-    concurrency_per_server: int = 0
+    concurrency_per_server: int = Field(default=16, ge=1, le=1000)
     timeout_seconds: float = 10.0
     max_attempts: int = 5
     backoff_base_seconds: float = 0.5
 
     def settings(self) -> ClientSettings:
         """The client settings these values stand for."""
-        concurrency = self.concurrency_per_server or read_settings().concurrency_per_server
-        if concurrency < 1:
-            raise dg.Failure(f"concurrency_per_server must be at least 1, got {concurrency}")
         return ClientSettings(
             timeout=self.timeout_seconds,
             max_attempts=self.max_attempts,
             backoff_base=self.backoff_base_seconds,
-            concurrency=concurrency,
+            concurrency=self.concurrency_per_server,
         )
+
+    def client(
+        self, server: ServerRecord, token: SecretStr, settings: ClientSettings | None = None
+    ) -> MPSMonitorClient:
+        """A client of `server` with its dealer token (`async with` it), trusting the CA
+        bundle registered for it or the system store; `settings` replaces this resource's
+        (a shard's share of the requests in flight, the health check's quick retries)."""
+        from releaf_pipeline.lib.collector import default_client_factory
+
+        return default_client_factory(server, token, settings or self.settings())
 
 
 class ClockResource(dg.ConfigurableResource):
-    """The time the pipeline believes it is: `frozen_at` (ISO) when set, else `RELEAF_NOW`,
-    else the wall clock. Replays set the first through run config; tests either."""
+    """The time the pipeline believes it is: `frozen_at` (ISO) when set, else the wall
+    clock. Replays set it through run config; `RELEAF_NOW` sets it for every process."""
 
     frozen_at: str = ""
 
@@ -122,49 +120,87 @@ class ClockResource(dg.ConfigurableResource):
         if self.frozen_at:
             value = datetime.fromisoformat(self.frozen_at)
             return value if value.tzinfo else value.replace(tzinfo=UTC)
-        return read_settings().current_time()
+        return datetime.now(UTC)
+
+
+class RulesResource(dg.ConfigurableResource):
+    """The operator's rules the assets, checks and sensors apply: how far back the catch-up
+    looks, the holidays of feed freshness, feeds per piece of a night, a collection run's
+    time limit and the health check's interval."""
+
+    lookback_days: int = Field(default=35, ge=1, le=366)
+    holidays: list[str] = []
+    feeds_per_piece: int = Field(default=5000, ge=1)
+    run_max_seconds: int = Field(default=600, ge=10)
+    health_check_seconds: int = Field(default=300, ge=1)
+
+    @classmethod
+    def of(cls, settings: Settings) -> RulesResource:
+        """The rules as the settings give them."""
+        return cls(
+            lookback_days=settings.catchup_lookback_days,
+            holidays=sorted(d.isoformat() for d in settings.holidays),
+            feeds_per_piece=settings.feeds_per_piece,
+            run_max_seconds=settings.run_max_seconds,
+            health_check_seconds=settings.health_check_seconds,
+        )
+
+    def holiday_dates(self) -> frozenset[date]:
+        """The holidays, as dates."""
+        return frozenset(date.fromisoformat(d) for d in self.holidays)
+
+    def judged(self, today: date) -> Judged:
+        """A day's view judged on `today` with the catch-up's look-back."""
+        from releaf_pipeline.defs.collection.day_view import Judged
+
+        return Judged(today, self.lookback_days)
 
 
 class ReforestationResource(dg.ConfigurableResource):
     """The forestry project printed on certificates, where PDFs go, and the grace period
-    after which a month closes with what is known. Empty values come from
-    `RELEAF_FORESTRY_PROJECT`, `RELEAF_FORESTRY_LOCATION`, `RELEAF_CERTIFICATES_DIR`
-    (default `$DAGSTER_HOME/certificates`) and `RELEAF_CERTIFICATE_GRACE_DAYS` (10).
-    """
+    after which a month closes with what is known."""
 
-    project_name: str = ""
-    project_location: str = ""
-    certificates_dir: str = ""
-    grace_days: int | None = None
+    project_name: str
+    project_location: str
+    certificates_dir: str
+    grace_days: int = Field(default=10, ge=0, le=90)
 
     def project(self) -> ForestryProject:
         """The forestry project named on certificates."""
-        settings = read_settings()
-        return ForestryProject(
-            self.project_name or settings.forestry_project,
-            self.project_location or settings.forestry_location,
-        )
+        return ForestryProject(self.project_name, self.project_location)
 
     def grace(self) -> int:
         """Days after a month's end after which it closes with what is known."""
-        return self.grace_days if self.grace_days is not None else read_settings().grace_days
+        return self.grace_days
 
     def directory(self, store: StoreResource) -> Path:
         """Where certificate PDFs are written."""
-        if self.certificates_dir:
-            return Path(self.certificates_dir)
-        if store.home:
-            return Path(store.home) / "certificates"
-        return read_settings().certificates_dir
+        return Path(self.certificates_dir)
 
 
 class AlertsResource(dg.ConfigurableResource):
-    """Where the operator is told of trouble: email over SMTP and a chat webhook, as
-    `RELEAF_ALERT_SMTP_URL`, `RELEAF_ALERT_EMAIL_FROM`, `RELEAF_ALERT_EMAIL_TO` and
-    `RELEAF_ALERT_WEBHOOK_URL` configure them (none: nothing is said), and the Dagster UI
-    messages link (`RELEAF_UI_URL`). Its secrets come from the environment only, never
-    from run config."""
+    """Where the operator is told of trouble: email over SMTP and a chat webhook (none:
+    nothing is said), and the Dagster UI the messages link. The SMTP URL and password and
+    the webhook URL are secrets: configured as the variables that hold them."""
+
+    smtp_url: str = Field(default="", repr=False)
+    smtp_password: str = Field(default="", repr=False)
+    email_from: str = ""
+    email_to: str = ""
+    webhook_url: str = Field(default="", repr=False)
+    webhook_ca_bundle: str = ""
+    ui_url: str = ""
 
     def settings(self) -> AlertSettings:
         """The configured channels."""
-        return read_settings().alerts
+        return read_alert_settings(
+            {
+                "RELEAF_ALERT_SMTP_URL": self.smtp_url,
+                "RELEAF_ALERT_SMTP_PASSWORD": self.smtp_password,
+                "RELEAF_ALERT_EMAIL_FROM": self.email_from,
+                "RELEAF_ALERT_EMAIL_TO": self.email_to,
+                "RELEAF_ALERT_WEBHOOK_URL": self.webhook_url,
+                "RELEAF_ALERT_WEBHOOK_CA_BUNDLE": self.webhook_ca_bundle,
+                "RELEAF_UI_URL": self.ui_url,
+            }
+        )

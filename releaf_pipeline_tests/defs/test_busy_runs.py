@@ -13,7 +13,12 @@ import pytest
 from releaf_pipeline import run_watch
 from releaf_pipeline.definitions import defs
 from releaf_pipeline.defs.health.sensors import busy_days, catchup_sensor
-from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.resources import (
+    ClockResource,
+    MPSMonitorResource,
+    RulesResource,
+    StoreResource,
+)
 from releaf_pipeline.lib.store.collection import record_status
 from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.registry import FeedSpec, add_server
@@ -66,6 +71,7 @@ def _catchup(instance: dg.DagsterInstance, store: StoreResource) -> dg.SensorRes
         "store": store,
         "mpsmonitor": MPSMonitorResource(backoff_base_seconds=0.01),
         "clock": ClockResource(frozen_at="2026-10-09T03:00:00Z"),
+        "rules": RulesResource(),
     }
     with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
         return catchup_sensor(ctx)

@@ -13,7 +13,12 @@ from dagster._core.storage.tags import (
 
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
 from releaf_pipeline.defs.health.freshness import deposits_freshness_checks
-from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.resources import (
+    ClockResource,
+    MPSMonitorResource,
+    RulesResource,
+    StoreResource,
+)
 from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO, step_outputs_io_manager
 from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.feed_registration import add_feeds
@@ -52,6 +57,7 @@ def _resources(store):
         "store": store,
         "mpsmonitor": MPSMonitorResource(backoff_base_seconds=0.01, max_attempts=2),
         "clock": ClockResource(frozen_at=NOW),
+        "rules": RulesResource(),
         STEP_OUTPUTS_IO: step_outputs_io_manager,
     }
 

@@ -13,7 +13,12 @@ from cryptography.fernet import Fernet
 
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
 from releaf_pipeline.defs.health.sensors import plan
-from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.resources import (
+    ClockResource,
+    MPSMonitorResource,
+    RulesResource,
+    StoreResource,
+)
 from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO, step_outputs_io_manager
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, feed_day_statuses
@@ -64,6 +69,7 @@ def _collect(store: StoreResource, instance: dg.DagsterInstance, **config: objec
             "store": store,
             "mpsmonitor": MPSMonitorResource(backoff_base_seconds=0.01, max_attempts=2),
             "clock": ClockResource(frozen_at=NOW),
+            "rules": RulesResource(),
             STEP_OUTPUTS_IO: step_outputs_io_manager,
         },
         run_config={"ops": {"meter_readings": {"ops": {"plan_collection": {"config": config}}}}},
@@ -129,7 +135,7 @@ def test_a_day_whose_run_did_not_finish_is_caught_up_for_the_feeds_it_left(store
     assert east_requests == len(sim.fleet.customer_codes) and _counter_lists(west) == 0
 
     instance = dg.DagsterInstance.ephemeral()
-    requests = plan(instance, store, date(2026, 10, 8)).requests
+    requests = plan(instance, store, date(2026, 10, 8), RulesResource()).requests
     missing = [r for r in requests if r.reason == "missing" and r.start <= DAY <= r.end]
     assert len(missing) == 1 and missing[0].missing_only and missing[0].feed_ids == ()
 

@@ -18,6 +18,7 @@ from releaf_pipeline.defs.health.fleet import (
     report_fleet_health,
 )
 from releaf_pipeline.defs.health.server_health import health_check_cron
+from releaf_pipeline.defs.resources import RulesResource
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import record_status
 from releaf_pipeline.lib.store.engine import make_engine
@@ -55,7 +56,7 @@ def engine(home):
 
 
 def _checks(engine) -> dict[str, dg.AssetCheckResult]:
-    return {c.check_name: c for c in fleet_checks(current_fleet(engine, TODAY))}
+    return {c.check_name: c for c in fleet_checks(current_fleet(engine, TODAY, RulesResource()))}
 
 
 def _rows(result: dg.AssetCheckResult, name: str) -> list[dict]:
@@ -120,13 +121,13 @@ def _latest(instance: dg.DagsterInstance, check: str):
 
 def test_every_report_records_fresh_check_results_and_an_unchanged_one_is_skipped(engine):
     instance = dg.DagsterInstance.ephemeral()
-    assert report_fleet_health(instance, engine, TODAY)
+    assert report_fleet_health(instance, engine, TODAY, RulesResource())
     assert _latest(instance, SERVERS_HEALTHY).evaluation.passed
     # Unchanged: nothing new is recorded, and the results stand for the materialization.
-    assert not report_fleet_health(instance, engine, TODAY)
+    assert not report_fleet_health(instance, engine, TODAY, RulesResource())
 
     record_server_health(engine, 3, healthy=False, reason="unauthorized: token", now=NOW)
-    assert report_fleet_health(instance, engine, TODAY)
+    assert report_fleet_health(instance, engine, TODAY, RulesResource())
     materialized = instance.get_latest_materialization_event(FLEET_HEALTH)
     for name in (SERVERS_HEALTHY, FEEDS_HEALTHY):
         # Recorded with the materialization, outside a run like it: the UI takes a check
@@ -136,9 +137,9 @@ def test_every_report_records_fresh_check_results_and_an_unchanged_one_is_skippe
     assert not red.passed and red.description == "1 server(s) unhealthy: s3 (unauthorized: token)"
 
     # An operator's change records both again, even when nothing the checks see changed.
-    assert report_fleet_health(instance, engine, TODAY, force=True)
+    assert report_fleet_health(instance, engine, TODAY, RulesResource(), force=True)
     record_server_health(engine, 3, healthy=True, reason=None, now=NOW)
-    assert report_fleet_health(instance, engine, TODAY)
+    assert report_fleet_health(instance, engine, TODAY, RulesResource())
     assert _latest(instance, SERVERS_HEALTHY).evaluation.passed
 
 

@@ -9,7 +9,12 @@ import pytest
 
 from releaf_pipeline.defs.health.sensors import catchup_sensor
 from releaf_pipeline.defs.health.server_health import fleet_health_asset
-from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.resources import (
+    ClockResource,
+    MPSMonitorResource,
+    RulesResource,
+    StoreResource,
+)
 from releaf_pipeline.defs.schedules import nightly_schedule
 from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO, step_outputs_io_manager
 from releaf_pipeline.lib.store.collection import record_status
@@ -20,7 +25,9 @@ from releaf_pipeline.lib.store.tables import servers
 
 def test_nightly_schedule_targets_yesterday_with_a_time_limit_sized_from_its_feeds(store):
     at = datetime(2026, 10, 6, 2, 0, tzinfo=UTC)
-    with dg.build_schedule_context(scheduled_execution_time=at, resources={"store": store}) as ctx:
+    with dg.build_schedule_context(
+        scheduled_execution_time=at, resources={"store": store, "rules": RulesResource()}
+    ) as ctx:
         req = nightly_schedule(ctx)
     assert req.partition_key == "2026-10-05" and req.run_key == "nightly:2026-10-05"
     assert req.tags["releaf/trigger"] == "nightly"
@@ -62,6 +69,7 @@ def _resources(store, when: str):
         "store": store,
         "mpsmonitor": MPSMonitorResource(backoff_base_seconds=0.01),
         "clock": ClockResource(frozen_at=when),
+        "rules": RulesResource(),
         STEP_OUTPUTS_IO: step_outputs_io_manager,
     }
 

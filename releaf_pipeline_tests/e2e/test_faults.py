@@ -15,7 +15,12 @@ import pytest
 import sqlalchemy as sa
 
 from releaf_pipeline.defs.collection.assets import daily_deposits, meter_readings
-from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.resources import (
+    ClockResource,
+    MPSMonitorResource,
+    RulesResource,
+    StoreResource,
+)
 from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO, step_outputs_io_manager
 from releaf_pipeline.lib.store.collection import INVALID_COUNTER, feed_day_statuses
 from releaf_pipeline.lib.store.feed_registration import add_feeds
@@ -93,6 +98,7 @@ def _materialize(store: StoreResource, day: date = DAY, *, timeout: float = 10.0
                 backoff_base_seconds=0.01, max_attempts=ATTEMPTS, timeout_seconds=timeout
             ),
             "clock": ClockResource(frozen_at=NOW),
+            "rules": RulesResource(),
             STEP_OUTPUTS_IO: step_outputs_io_manager,
         },
     )

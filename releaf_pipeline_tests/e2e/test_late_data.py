@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
+from releaf_pipeline.definitions import default_resources
 from releaf_pipeline.defs.health.sensors import plan_requests
-from releaf_pipeline.defs.resources import StoreResource
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.health import feed_health_states, health_history
 from releaf_pipeline.replay import night_time
@@ -260,7 +260,7 @@ def test_a_recovery_from_before_activation_clears(home, releaf, monkeypatch, tmp
         register_feeds(releaf, sim, feeds, monkeypatch)
         live_nights(releaf, sim, activation, date(2026, 10, 31))
         with dg.DagsterInstance.get() as instance:
-            assert plan_requests(instance, StoreResource(), date(2026, 11, 1)) == []
+            assert plan_requests(instance, *_store_and_day(date(2026, 11, 1))) == []
         (state,) = feed_health_states(engine_of(home)).values()
         assert state.healthy and state.recollect_from is None
 
@@ -334,7 +334,7 @@ def test_after_a_successful_catchup_nothing_more_is_requested(home, releaf, monk
                 if r.tags.get("releaf/catchup") == "recovered"
             ]
             assert recovered == [("2026-09-15", "SUCCESS")]
-            assert plan_requests(instance, StoreResource(), date(2026, 11, 1)) == []
+            assert plan_requests(instance, *_store_and_day(date(2026, 11, 1))) == []
         (state,) = feed_health_states(engine_of(home)).values()
         assert state.healthy and state.recollect_from is None
 
@@ -348,3 +348,9 @@ def test_after_a_successful_catchup_nothing_more_is_requested(home, releaf, monk
     late = month_pages(truth, "acct-l", "2026-09") - september["pages"]
     assert late > 0 and october["adjustment_pages"] == late
     assert (october["closed_by"], october["issued_on"]) == ("complete", "2026-11-01")
+
+
+def _store_and_day(day):
+    """The catch-up's inputs as the pipeline configures them (DAGSTER_HOME's settings)."""
+    resources = default_resources()
+    return resources["store"], day, resources["rules"]

@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
+from releaf_pipeline.definitions import default_resources
 from releaf_pipeline.defs.health.sensors import plan_requests
-from releaf_pipeline.defs.resources import StoreResource
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.replay import night_time
@@ -184,4 +184,10 @@ def test_six_weeks_of_late_data(home, releaf, monkeypatch, tmp_path):
     states = feed_health_states(make_engine(f"sqlite:///{home / 'releaf.db'}"))
     assert all(s.healthy and s.recollect_from is None for s in states.values())
     with dg.DagsterInstance.get() as instance:
-        assert plan_requests(instance, StoreResource(), LAST_NIGHT + timedelta(days=1)) == []
+        assert plan_requests(instance, *_store_and_day(LAST_NIGHT + timedelta(days=1))) == []
+
+
+def _store_and_day(day):
+    """The catch-up's inputs as the pipeline configures them (DAGSTER_HOME's settings)."""
+    resources = default_resources()
+    return resources["store"], day, resources["rules"]

@@ -18,7 +18,12 @@ import pytest
 
 from releaf_pipeline.defs.collection.assets import meter_readings
 from releaf_pipeline.defs.health.freshness import deposits_freshness_checks
-from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.resources import (
+    ClockResource,
+    MPSMonitorResource,
+    RulesResource,
+    StoreResource,
+)
 from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO, step_outputs_io_manager
 from releaf_pipeline.lib.certificates import (
     Certificate,
@@ -120,6 +125,7 @@ def test_the_runs_log_shows_a_stored_customer_code_escaped(home, registered, cap
             "store": StoreResource(home=str(home)),
             "mpsmonitor": MPSMonitorResource(backoff_base_seconds=0.01, max_attempts=2),
             "clock": ClockResource(frozen_at="2026-10-01T09:00:00+00:00"),
+            "rules": RulesResource(),
             STEP_OUTPUTS_IO: step_outputs_io_manager,
         },
         instance=instance,

@@ -11,7 +11,12 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from releaf_pipeline.defs.health.server_health import fleet_health_asset
-from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.resources import (
+    ClockResource,
+    MPSMonitorResource,
+    RulesResource,
+    StoreResource,
+)
 from releaf_pipeline.launch import open_instance
 from releaf_pipeline.lib.secrets import SecretKeyError
 from releaf_pipeline.lib.store.engine import make_engine
@@ -97,9 +102,11 @@ def test_the_health_check_refuses_a_wrong_key_before_it_writes(registered, monke
     before = _written(registered)
     monkeypatch.setenv("RELEAF_SECRET_KEY", Fernet.generate_key().decode())
     resources = {
-        "store": StoreResource(home=str(registered)),
+        # As the definitions configure it: the key as the variable that holds it.
+        "store": StoreResource(home=str(registered), secret_key=dg.EnvVar("RELEAF_SECRET_KEY")),
         "mpsmonitor": MPSMonitorResource(backoff_base_seconds=0.01),
         "clock": ClockResource(frozen_at=datetime(2026, 10, 1, 7, tzinfo=UTC).isoformat()),
+        "rules": RulesResource(),
     }
     with pytest.raises(SecretKeyError, match="RELEAF_SECRET_KEY opens none"):
         dg.materialize(

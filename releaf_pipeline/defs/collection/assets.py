@@ -8,7 +8,6 @@ import dagster as dg
 from releaf_pipeline.defs.collection.day_view import (
     DAILY_DEPOSITS_KEY,
     METER_READINGS_KEY,
-    Judged,
     daily_deposits_figures,
     meter_readings_figures,
 )
@@ -21,12 +20,11 @@ from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.metadata import OWNERS
 from releaf_pipeline.defs.partitioned import daily_asset, daily_graph_asset
 from releaf_pipeline.defs.partitions import partition_days
-from releaf_pipeline.defs.resources import ClockResource, StoreResource
+from releaf_pipeline.defs.resources import ClockResource, RulesResource, StoreResource
 from releaf_pipeline.launch import RUN_SUMMARY_TAG_PREFIX
 from releaf_pipeline.lib.store.collection import days_between
 from releaf_pipeline.lib.store.stale_days import mark_past_lookback
 from releaf_pipeline.lib.store.step_outputs import prune_outputs
-from releaf_pipeline.settings import read_settings
 
 # The collector (httpx) and the accounting (pandas) are imported where the steps run:
 # every command loads this code location, and most never run an asset.
@@ -39,14 +37,15 @@ def publish_readings(
     pieces: list[dict],
     store: StoreResource,
     clock: ClockResource,
+    rules: RulesResource,
 ) -> None:
     """Once every piece is in: the run's figures, and each day's."""
     start, end = partition_days(context)
     engine = store.engine()
     _summarise_run(context, start, end, PieceSummary.total(pieces))
     # A collection evaluates the servers' and feeds' health as it goes: the UI shows it.
-    report_fleet_health(context.instance, engine, clock.now().date())
-    judged = Judged(clock.now().date(), read_settings().catchup_lookback_days)
+    report_fleet_health(context.instance, engine, clock.now().date(), rules)
+    judged = rules.judged(clock.now().date())
     mark_past_lookback(engine, judged.today, judged.lookback_days)
     shown = meter_readings_figures(engine, days_between(start, end), judged)
     for day, metadata in shown.items():
@@ -111,7 +110,10 @@ def _summarise_run(
     tags={"cadence": "daily"},
 )
 def daily_deposits(
-    context: dg.AssetExecutionContext, store: StoreResource, clock: ClockResource
+    context: dg.AssetExecutionContext,
+    store: StoreResource,
+    clock: ClockResource,
+    rules: RulesResource,
 ) -> dg.MaterializeResult:
     """Pages deposited per account, feed and day, by the contract's accounting rules.
 
@@ -142,6 +144,6 @@ def daily_deposits(
     # or not: each day rewritten outside it is shown again with its own pages.
     publish_from_step(
         context, engine, DAILY_DEPOSITS_KEY, published=(start, end),
-        judged=Judged(clock.now().date(), read_settings().catchup_lookback_days),
+        judged=rules.judged(clock.now().date()),
     )  # fmt: skip
     return dg.MaterializeResult()

@@ -6,20 +6,22 @@ from datetime import date
 import dagster as dg
 
 from releaf_pipeline.defs.collection.assets import daily_deposits
-from releaf_pipeline.defs.collection.day_view import CheckOutcome, Judged, check_outcomes
+from releaf_pipeline.defs.collection.day_view import CheckOutcome, check_outcomes
 from releaf_pipeline.defs.collection.publish import record_outcomes
 from releaf_pipeline.defs.partitioned import checked_targets, partitioned_check, report
-from releaf_pipeline.defs.resources import ClockResource, StoreResource
-from releaf_pipeline.settings import read_settings
+from releaf_pipeline.defs.resources import ClockResource, RulesResource, StoreResource
 
 
 def report_days(
-    context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
+    context: dg.AssetCheckExecutionContext,
+    store: StoreResource,
+    clock: ClockResource,
+    rules: RulesResource,
 ) -> None:
     """Report the check being executed on each day it evaluates, as `day_view` judges it,
     and record each result as shown."""
     (spec,) = context.check_specs
-    judged = Judged(clock.now().date(), read_settings().catchup_lookback_days)
+    judged = rules.judged(clock.now().date())
     targets = {date.fromisoformat(k): t for k, t in checked_targets(context).items()}
     outcomes = check_outcomes(store.engine(), spec.key, list(targets), judged)
     by_publication: dict[str, dict[date, CheckOutcome]] = {}
@@ -46,10 +48,13 @@ def report_days(
     ),
 )
 def deposits_complete(
-    context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
+    context: dg.AssetCheckExecutionContext,
+    store: StoreResource,
+    clock: ClockResource,
+    rules: RulesResource,
 ) -> None:
     """Fails on each day with a feed not collected, naming it and what happens next."""
-    report_days(context, store, clock)
+    report_days(context, store, clock, rules)
 
 
 @partitioned_check(
@@ -61,11 +66,14 @@ def deposits_complete(
     ),
 )
 def deposits_reconcile(
-    context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
+    context: dg.AssetCheckExecutionContext,
+    store: StoreResource,
+    clock: ClockResource,
+    rules: RulesResource,
 ) -> None:
     """Recomputes the days from the readings, each device seeded by its own latest
     reading before them, and fails on each day where a stored deposit differs."""
-    report_days(context, store, clock)
+    report_days(context, store, clock, rules)
 
 
 @partitioned_check(
@@ -77,8 +85,11 @@ def deposits_reconcile(
     ),
 )
 def meter_anomalies(
-    context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
+    context: dg.AssetCheckExecutionContext,
+    store: StoreResource,
+    clock: ClockResource,
+    rules: RulesResource,
 ) -> None:
     """Fails (WARN) on each day with a meter reset or glitch or an impossible reading,
     listing them."""
-    report_days(context, store, clock)
+    report_days(context, store, clock, rules)

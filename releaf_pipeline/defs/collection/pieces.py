@@ -20,11 +20,15 @@ from releaf_pipeline.defs.collection.piece_summary import PieceSummary, cpu_seco
 from releaf_pipeline.defs.failures import one_line_failures, operator_errors
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.partitions import partition_days
-from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.resources import (
+    ClockResource,
+    MPSMonitorResource,
+    RulesResource,
+    StoreResource,
+)
 from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO
 from releaf_pipeline.launch import PROGRESS_TAG, CollectionConfig
 from releaf_pipeline.lib.store.collection import COLLECTED, FAILED
-from releaf_pipeline.settings import read_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -58,6 +62,7 @@ def plan_collection(
     config: CollectionConfig,
     store: StoreResource,
     mpsmonitor: MPSMonitorResource,
+    rules: RulesResource,
 ) -> Iterator[dg.DynamicOutput[dict]]:
     """The run's feeds, cut into pieces: one per MPS Monitor server, a server with more
     feeds than a piece holds in shards that share its limit of requests in flight."""
@@ -83,8 +88,8 @@ def plan_collection(
     pieces = plan_pieces(
         ((s.id, s.name) for s in list_servers(engine)),
         ((f.id, f.server_id) for f in feeds),
-        limit=mpsmonitor.settings().concurrency,
-        feeds_per_piece=read_settings().feeds_per_piece,
+        limit=mpsmonitor.concurrency_per_server,
+        feeds_per_piece=rules.feeds_per_piece,
     )
     safe_log(context).info(
         f"collecting {len(feeds)} feed(s) for {start}..{end} in {len(pieces)} piece(s)"
@@ -115,6 +120,7 @@ def collect_piece(
     store: StoreResource,
     mpsmonitor: MPSMonitorResource,
     clock: ClockResource,
+    rules: RulesResource,
 ) -> dict:
     """One piece of the night: its feeds' devices and readings for the run's days.
 
@@ -135,7 +141,7 @@ def collect_piece(
     report = CollectionReport(start, end)
     cpu = cpu_seconds()
     try:
-        _collect(context, mine, report, store, mpsmonitor, clock)
+        _collect(context, mine, report, store, mpsmonitor, clock, rules)
     except Exception as exc:
         if _retried(context, exc):
             wait = PIECE_RETRY_SECONDS * 2**context.retry_number
@@ -158,6 +164,7 @@ def _collect(
     store: StoreResource,
     mpsmonitor: MPSMonitorResource,
     clock: ClockResource,
+    rules: RulesResource,
 ) -> None:
     from releaf_pipeline.lib.collector import collect
     from releaf_pipeline.lib.pieces import batches
@@ -173,11 +180,11 @@ def _collect(
     if not feeds:
         return
     cipher = store.cipher()
-    for batch in batches(feeds, read_settings().feeds_per_piece):
+    for batch in batches(feeds, rules.feeds_per_piece):
         work = collect(
             engine, cipher, servers, list(batch), report.start, report.end,
             settings=settings, run_id=context.run.run_id, now=clock.now,
-            holidays=read_settings().holidays, report=report,
+            client_factory=mpsmonitor.client, holidays=rules.holiday_dates(), report=report,
         )  # fmt: skip
         asyncio.run(_with_progress(context, mine.key, work, report))
 

@@ -5,7 +5,7 @@ import dagster as dg
 from releaf_pipeline.defs.collection.assets import meter_readings
 from releaf_pipeline.defs.collection.checks import report_days
 from releaf_pipeline.defs.partitioned import partitioned_check
-from releaf_pipeline.defs.resources import ClockResource, StoreResource
+from releaf_pipeline.defs.resources import ClockResource, RulesResource, StoreResource
 
 
 @partitioned_check(
@@ -14,10 +14,13 @@ from releaf_pipeline.defs.resources import ClockResource, StoreResource
     description="Every feed has new data within 3 business days (WARN otherwise), day by day.",
 )
 def feeds_fresh(
-    context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
+    context: dg.AssetCheckExecutionContext,
+    store: StoreResource,
+    clock: ClockResource,
+    rules: RulesResource,
 ) -> None:
     """Fails on each day on which some feed was unhealthy, naming it, since when and why."""
-    report_days(context, store, clock)
+    report_days(context, store, clock, rules)
 
 
 @partitioned_check(
@@ -30,8 +33,11 @@ def feeds_fresh(
     ),
 )
 def feeds_collected(
-    context: dg.AssetCheckExecutionContext, store: StoreResource, clock: ClockResource
+    context: dg.AssetCheckExecutionContext,
+    store: StoreResource,
+    clock: ClockResource,
+    rules: RulesResource,
 ) -> None:
     """Fails on each day with a paused or failed feed, naming it, why, and what happens
     next."""
-    report_days(context, store, clock)
+    report_days(context, store, clock, rules)

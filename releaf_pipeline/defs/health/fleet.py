@@ -15,6 +15,7 @@ import dagster as dg
 from sqlalchemy.engine import Engine
 
 from releaf_pipeline.defs.metadata import numbers, table
+from releaf_pipeline.defs.resources import RulesResource
 from releaf_pipeline.lib.fleet_health import (
     COLLECTING,
     FAILING,
@@ -30,7 +31,6 @@ from releaf_pipeline.lib.fleet_health import (
     fleet_health,
 )
 from releaf_pipeline.lib.store.registry import list_servers
-from releaf_pipeline.settings import read_settings
 
 FLEET_HEALTH = dg.AssetKey("fleet_health")
 FEEDS_LISTED = 500
@@ -168,13 +168,11 @@ def fleet_checks(fleet: FleetHealth) -> list[dg.AssetCheckResult]:
     return [servers, feeds]
 
 
-def current_fleet(engine: Engine, today: date) -> FleetHealth:
-    """The fleet as of `today`, with the settings' check interval and look-back."""
-    settings = read_settings()
+def current_fleet(engine: Engine, today: date, rules: RulesResource) -> FleetHealth:
+    """The fleet as of `today`, with the rules' check interval and look-back."""
     return fleet_health(
-        engine, today, check_seconds=settings.health_check_seconds,
-        lookback_days=settings.catchup_lookback_days,
-    )  # fmt: skip
+        engine, today, check_seconds=rules.health_check_seconds, lookback_days=rules.lookback_days
+    )
 
 
 def fleet_result(fleet: FleetHealth) -> dg.MaterializeResult:
@@ -201,12 +199,17 @@ def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def report_fleet_health(
-    instance: dg.DagsterInstance, engine: Engine, today: date, *, force: bool = False
+    instance: dg.DagsterInstance,
+    engine: Engine,
+    today: date,
+    rules: RulesResource,
+    *,
+    force: bool = False,
 ) -> bool:
     """Record the fleet's health outside a run: a `fleet_health` materialization and a
     fresh result of each of its checks. Skipped when neither changed within the hour,
     unless `force` (a change an operator made); returns True when recorded."""
-    fleet = current_fleet(engine, today)
+    fleet = current_fleet(engine, today, rules)
     result = fleet_result(fleet)
     metadata = dict(result.metadata or {})
     last = instance.get_latest_materialization_event(FLEET_HEALTH)

@@ -4,8 +4,8 @@ import warnings
 
 import dagster as dg
 
+from releaf_pipeline.defs.at_load import SETTINGS_AT_LOAD
 from releaf_pipeline.defs.collection.assets import daily_deposits
-from releaf_pipeline.settings import read_settings
 
 FRESHNESS_SENSOR = "deposits_freshness"
 
@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", category=dg.SupersessionWarning)
     deposits_freshness_checks = dg.build_time_partition_freshness_checks(
         assets=[daily_deposits],
-        deadline_cron=read_settings().freshness_deadline_cron,
+        deadline_cron=SETTINGS_AT_LOAD.freshness_deadline_cron,
         timezone="UTC",
         severity=dg.AssetCheckSeverity.ERROR,
     )

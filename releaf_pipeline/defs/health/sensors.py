@@ -6,10 +6,11 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from releaf_pipeline.defs.at_load import SETTINGS_AT_LOAD
 from releaf_pipeline.defs.jobs import collection_job
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.partitions import PARTITIONS_START
-from releaf_pipeline.defs.resources import ClockResource, StoreResource
+from releaf_pipeline.defs.resources import ClockResource, RulesResource, StoreResource
 from releaf_pipeline.launch import CollectionRequest, requested_days
 from releaf_pipeline.lib.catchup import (
     CatchupRequest,
@@ -21,7 +22,6 @@ from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.lib.store.registry import list_feeds, list_servers
 from releaf_pipeline.run_watch import run_alive
-from releaf_pipeline.settings import read_settings
 
 CATCHUP_SENSOR = "catchup_sensor"
 _ACTIVE = [
@@ -69,16 +69,18 @@ class CatchupPlan:
 
 
 def plan_requests(
-    instance: dg.DagsterInstance, store: StoreResource, today: date
+    instance: dg.DagsterInstance, store: StoreResource, today: date, rules: RulesResource
 ) -> list[CatchupRequest]:
     """What the catch-up sensor would request now."""
-    return plan(instance, store, today).requests
+    return plan(instance, store, today, rules).requests
 
 
-def plan(instance: dg.DagsterInstance, store: StoreResource, today: date) -> CatchupPlan:
+def plan(
+    instance: dg.DagsterInstance, store: StoreResource, today: date, rules: RulesResource
+) -> CatchupPlan:
     """The catch-up sensor's requests now, and what the rest waits for."""
     engine = store.engine()
-    lookback = read_settings().catchup_lookback_days
+    lookback = rules.lookback_days
     feeds = {f.id: f for f in list_feeds(engine)}
     lookback_start = today - timedelta(days=lookback)
     statuses = [
@@ -125,21 +127,21 @@ def _being_collected(busy: dict[date, str], since: date, waits: list[str]) -> li
     return out
 
 
-def to_run_request(req: CatchupRequest, feeds: int) -> dg.RunRequest:
+def to_run_request(req: CatchupRequest, feeds: int, max_seconds: int) -> dg.RunRequest:
     """The collection run for one catch-up request, tagged with its reason; its time limit
     sized from its feeds (`feeds`: every active feed, for a request naming none)."""
     return CollectionRequest(
         req.start, req.end, feed_ids=req.feed_ids, missing_only=req.missing_only,
         trigger="catch-up", reason=req.reason, run_key=req.key,
         feed_count=len(req.feed_ids) or feeds,
-        max_seconds=read_settings().run_max_seconds,
+        max_seconds=max_seconds,
     ).run_request()  # fmt: skip
 
 
 @dg.sensor(
     name=CATCHUP_SENSOR,
     job=collection_job,
-    minimum_interval_seconds=read_settings().catchup_seconds,
+    minimum_interval_seconds=SETTINGS_AT_LOAD.catchup_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Requests ranged collections for paused or failed feed-days, feeds that recovered, "
@@ -147,18 +149,22 @@ def to_run_request(req: CatchupRequest, feeds: int) -> dg.RunRequest:
     ),
 )
 def catchup_sensor(
-    context: dg.SensorEvaluationContext, store: StoreResource, clock: ClockResource
+    context: dg.SensorEvaluationContext,
+    store: StoreResource,
+    clock: ClockResource,
+    rules: RulesResource,
 ) -> dg.SensorResult:
     """Heals the pipeline after outages without a person starting a backfill."""
-    found = plan(context.instance, store, clock.now().date())
+    found = plan(context.instance, store, clock.now().date(), rules)
     for r in found.requests:
         safe_log(context).info(
             f"catch-up ({r.reason}): {r.start}..{r.end}, feeds {r.feed_ids or 'all'}"
         )
     if not found.requests:
-        lookback = read_settings().catchup_lookback_days
         reason = "; ".join(found.waits) or (
-            f"nothing to catch up: every feed-day of the last {lookback} days is collected"
+            f"nothing to catch up: every feed-day of the last {rules.lookback_days} days is "
+            "collected"
         )
         return dg.SensorResult(skip_reason=reason)
-    return dg.SensorResult(run_requests=[to_run_request(r, found.feeds) for r in found.requests])
+    requests = [to_run_request(r, found.feeds, rules.run_max_seconds) for r in found.requests]
+    return dg.SensorResult(run_requests=requests)

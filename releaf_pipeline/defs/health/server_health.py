@@ -7,7 +7,7 @@ import math
 
 import dagster as dg
 
-from releaf_pipeline.defs.collection.day_view import Judged
+from releaf_pipeline.defs.at_load import SETTINGS_AT_LOAD
 from releaf_pipeline.defs.collection.publish import publish_runless
 from releaf_pipeline.defs.health.fleet import (
     FLEET_HEALTH,
@@ -18,9 +18,13 @@ from releaf_pipeline.defs.health.fleet import (
 )
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.metadata import OWNERS
-from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
+from releaf_pipeline.defs.resources import (
+    ClockResource,
+    MPSMonitorResource,
+    RulesResource,
+    StoreResource,
+)
 from releaf_pipeline.launch import TRIGGER_TAG
-from releaf_pipeline.settings import read_settings
 
 SERVER_HEALTH_JOB = "server_health"
 
@@ -45,6 +49,7 @@ def fleet_health_asset(
     store: StoreResource,
     mpsmonitor: MPSMonitorResource,
     clock: ClockResource,
+    rules: RulesResource,
 ) -> dg.MaterializeResult:
     """Ping every registered server with its token and store its health: a server that
     fails is unhealthy at once, and collection pauses its feeds until it passes again (the
@@ -54,9 +59,11 @@ def fleet_health_asset(
     from releaf_pipeline.lib.server_checks import check_servers
 
     engine = store.engine()
-    checks = asyncio.run(
-        check_servers(engine, store.cipher(), settings=mpsmonitor.settings(), now=clock.now)
-    )
+    check = check_servers(
+        engine, store.cipher(), settings=mpsmonitor.settings(), now=clock.now,
+        client_factory=mpsmonitor.client,
+    )  # fmt: skip
+    checks = asyncio.run(check)
     for c in checks:
         if c.changed:
             state = "healthy again" if c.healthy else f"UNHEALTHY: {c.reason}"
@@ -64,9 +71,8 @@ def fleet_health_asset(
     if any(c.changed for c in checks):
         # A server's health decides what happens next to its feeds' missed days, which
         # their checks say: shown at once, not when a run next covers them.
-        judged = Judged(clock.now().date(), read_settings().catchup_lookback_days)
-        publish_runless(context.instance, engine, judged)
-    fleet = current_fleet(engine, clock.now().date())
+        publish_runless(context.instance, engine, rules.judged(clock.now().date()))
+    fleet = current_fleet(engine, clock.now().date(), rules)
     safe_log(context).info(f"{len(checks)} server(s) checked; {fleet_summary(fleet)}")
     return fleet_result(fleet)
 
@@ -95,7 +101,7 @@ def health_check_cron(seconds: int) -> str:
 @dg.schedule(
     name=SERVER_HEALTH_JOB,
     job=server_health_job,
-    cron_schedule=health_check_cron(read_settings().health_check_seconds),
+    cron_schedule=health_check_cron(SETTINGS_AT_LOAD.health_check_seconds),
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description=(

@@ -4,12 +4,12 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from releaf_pipeline.defs.at_load import SETTINGS_AT_LOAD
 from releaf_pipeline.defs.jobs import monthly_close_job
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.resources import ClockResource, ReforestationResource, StoreResource
 from releaf_pipeline.launch import TRIGGER_TAG
 from releaf_pipeline.lib.monthly_close import close_status
-from releaf_pipeline.settings import read_settings
 
 MONTHS_BACK = 4
 MONTHLY_CLOSE_SENSOR = "monthly_close_sensor"
@@ -29,7 +29,7 @@ def months_to_check(today: date) -> list[str]:
 @dg.sensor(
     name=MONTHLY_CLOSE_SENSOR,
     job=monthly_close_job,
-    minimum_interval_seconds=read_settings().catchup_seconds,
+    minimum_interval_seconds=SETTINGS_AT_LOAD.catchup_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Runs the monthly close for a month as soon as one of its accounts closes.",
 )
