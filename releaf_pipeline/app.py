@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from releaf_pipeline.lib.errors import ReleafError
 from releaf_pipeline.settings import Settings, read_settings, revealed
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from releaf_pipeline.replay import Night
 
 
-class UserError(Exception):
+class UserError(ReleafError):
     """What the user gave cannot be used; the message says what to do, in one line."""
 
 

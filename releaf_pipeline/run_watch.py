@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from releaf_pipeline.lib.errors import ReleafError
+
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -26,13 +28,13 @@ class RunOutcome:
     """Why it failed, in one line: the failed step and its error (None when it succeeded)."""
 
 
-class RunStopped(Exception):
+class RunStopped(ReleafError):
     """The command was stopped by SIGINT or SIGTERM; its run was asked to terminate. Exits
     130 or 143, as a shell does for a command killed by that signal."""
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 Progress = Callable[[dg.DagsterRun], None]

@@ -10,11 +10,13 @@ from pathlib import Path
 
 from dotenv.parser import parse_stream
 
+from releaf_pipeline.lib.errors import ReleafError
+
 DEFAULT_HOME = ".releaf"
 SETTINGS_FILE = "releaf.env"
 
 
-class SettingsError(ValueError):
+class SettingsError(ReleafError, ValueError):
     """A setting has a value the pipeline cannot use; the message names the variable."""
 
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import click
 
-from releaf_pipeline.app import UserError
 from releaf_pipeline.cli import admin, alerts, amend, certificates, registry, reports, runs
+from releaf_pipeline.lib.errors import ReleafError
 from releaf_pipeline.settings import debug_requested
 
 _debug = False
@@ -40,27 +40,10 @@ for module in (registry, amend, runs, reports, certificates, alerts, admin):
     module.register(releaf)
 
 
-def _errors() -> tuple[type[BaseException], ...]:
-    # The project's own refusals: each carries the one line a user needs.
-    from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
-    from releaf_pipeline.lib.secrets import SecretKeyError
-    from releaf_pipeline.lib.store.engine import StoreError
-    from releaf_pipeline.lib.store.registry import RegistryError
-    from releaf_pipeline.settings import SettingsError
-
-    return (UserError, RegistryError, MPSMonitorError, StoreError, SecretKeyError, SettingsError)
-
-
 def _database_error() -> type[Exception]:
     import sqlalchemy as sa
 
     return sa.exc.DBAPIError
-
-
-def _run_stopped() -> type[Exception]:
-    from releaf_pipeline.run_watch import RunStopped
-
-    return RunStopped
 
 
 def _one_line(text: str) -> str:
@@ -105,11 +88,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("releaf: interrupted", err=True)
         return 130
-    except _errors() as exc:
-        _fail(str(exc))
-        return 2
-    except _run_stopped() as exc:
-        # SIGINT or SIGTERM while a run was waited on: the run was asked to terminate.
+    except ReleafError as exc:
+        # Every refusal and failure a person can act on: its one line, and its status
+        # (a run stopped by SIGINT or SIGTERM exits as a shell's command would).
         _fail(str(exc))
         return exc.exit_code
     except _database_error() as exc:

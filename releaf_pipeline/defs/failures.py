@@ -11,23 +11,10 @@ from typing import Any, TypeVar
 import dagster as dg
 from sqlalchemy.exc import DBAPIError
 
+from releaf_pipeline.lib.errors import ReleafError
+from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
+
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def operator_errors() -> tuple[type[Exception], ...]:
-    """The errors whose one line already says what an operator must do: a setting, the
-    store, the key file, the registry, the certificates' fonts and directory. Anything
-    else is a bug and keeps its traceback."""
-    from releaf_pipeline.lib.certificate_pdf import CertificateFileError, CertificateFontError
-    from releaf_pipeline.lib.secrets import SecretKeyError
-    from releaf_pipeline.lib.store.engine import StoreError
-    from releaf_pipeline.lib.store.registry import RegistryError
-    from releaf_pipeline.settings import SettingsError
-
-    return (
-        SecretKeyError, StoreError, RegistryError, SettingsError, CertificateFontError,
-        CertificateFileError,
-    )  # fmt: skip
 
 
 def one_line_failures(fn: F) -> F:
@@ -38,7 +25,9 @@ def one_line_failures(fn: F) -> F:
     def one_line() -> Iterator[None]:
         try:
             yield
-        except operator_errors() as exc:
+        except MPSMonitorError:
+            raise  # a server's failure: the step's retry policy decides
+        except ReleafError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         except DBAPIError as exc:
             from releaf_pipeline.lib.store.engine import store_failure

@@ -30,6 +30,7 @@ from releaf_pipeline.lib.certificates import (
     certificate_lines,
     certificate_subject,
 )
+from releaf_pipeline.lib.errors import ReleafError
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 """Where Debian's fonts-dejavu-core puts the fonts (a test may point it elsewhere)."""
@@ -60,11 +61,11 @@ _SEAL_Y = 124.0
 _SEAL_RADIUS = 36.0
 
 
-class CertificateFontError(RuntimeError):
+class CertificateFontError(ReleafError, RuntimeError):
     """The fonts a certificate is set in are not on this machine; says what to install."""
 
 
-class CertificateFileError(RuntimeError):
+class CertificateFileError(ReleafError, RuntimeError):
     """A certificate's PDF cannot be written where it belongs; says where and why."""
 
 

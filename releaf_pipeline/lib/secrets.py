@@ -16,11 +16,13 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from releaf_pipeline.lib.errors import ReleafError
+
 KEY_ENV = "RELEAF_SECRET_KEY"
 KEY_FILE_NAME = "releaf.key"
 
 
-class SecretKeyError(RuntimeError):
+class SecretKeyError(ReleafError, RuntimeError):
     """The encryption key is missing, malformed or does not open a stored token."""
 
 

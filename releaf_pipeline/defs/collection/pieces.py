@@ -17,7 +17,7 @@ import dagster as dg
 from sqlalchemy.exc import DBAPIError
 
 from releaf_pipeline.defs.collection.piece_summary import PieceSummary, cpu_seconds
-from releaf_pipeline.defs.failures import one_line_failures, operator_errors
+from releaf_pipeline.defs.failures import one_line_failures
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.partitions import partition_days
 from releaf_pipeline.defs.resources import (
@@ -28,6 +28,8 @@ from releaf_pipeline.defs.resources import (
 )
 from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO
 from releaf_pipeline.launch import PROGRESS_TAG, CollectionConfig
+from releaf_pipeline.lib.errors import ReleafError
+from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
 from releaf_pipeline.lib.store.collection import COLLECTED, FAILED
 
 if TYPE_CHECKING:
@@ -209,9 +211,15 @@ def _piece_feeds(
 def _retried(context: dg.OpExecutionContext, exc: Exception) -> bool:
     """Whether Dagster runs the piece again after `exc`: not on its last attempt, nor for
     an operator's error, which the same attempt would meet again."""
-    if isinstance(exc, operator_errors()):
+    if _operator_error(exc):
         return False
     return context.retry_number < PIECE_RETRIES
+
+
+def _operator_error(exc: Exception) -> bool:
+    # A key, a setting, the store: the same attempt would meet it again. A server's
+    # failure is not one: a later attempt may find it answering.
+    return isinstance(exc, ReleafError) and not isinstance(exc, MPSMonitorError)
 
 
 def _record_failed_piece(
@@ -231,7 +239,7 @@ def _record_failed_piece(
         # collects what this piece left once the store answers again.
         raise exc
     why = " ".join(str(exc).split()) or type(exc).__name__
-    kind = "secret_key" if isinstance(exc, operator_errors()) else "piece_failed"
+    kind = "secret_key" if _operator_error(exc) else "piece_failed"
     reason = f"{kind}: the piece of {mine.server} failed: {why}"
     safe_log(context).error(reason)
     engine = store.engine()

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from releaf_pipeline.lib.errors import ReleafError
 
-class MPSMonitorError(Exception):
+
+class MPSMonitorError(ReleafError):
     """Base class: something went wrong talking to an MPS Monitor server.
 
-    `reason` is a short machine-readable category stored with a feed-day or a server's
-    health (for example ``unauthorized``, ``tls``, ``unreachable``).
+    `reason` (its `kind`) is a short machine-readable category stored with a feed-day or a
+    server's health (for example ``unauthorized``, ``tls``, ``unreachable``).
     """
 
     reason = "error"
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        """The reason, as every error names its kind."""
+        return self.reason
 
 
 class InsecureURLError(MPSMonitorError, ValueError):
@@ -72,8 +79,10 @@ class RequestRejectedError(MPSMonitorError):
 
     reason = "rejected"
 
-    def __init__(self, message: str, codes: list[str] | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, codes: list[str] | None = None, *, http_status: int | None = None
+    ) -> None:
+        super().__init__(message, http_status=http_status)
         self.codes = codes or []
 
 

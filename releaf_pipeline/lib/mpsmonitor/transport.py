@@ -329,11 +329,13 @@ class ServerTransport:
         if status == 401:
             raise UnauthorizedError(
                 f"the dealer token for {self.server} was rejected (HTTP 401): "
-                "register a valid token"
+                "register a valid token",
+                server=self.server,
+                http_status=401,
             )
         if 400 <= status < 500:
             codes = decoding.error_codes(answer.content)
-            self._reject(codes, path, label, customer, f"HTTP {status}")
+            self._reject(codes, path, label, customer, f"HTTP {status}", status)
         if not 200 <= status < 300:
             raise self.invalid(
                 f"{label}: unexpected HTTP {status} (redirects are not followed); "
@@ -345,7 +347,7 @@ class ServerTransport:
             raise self.invalid(str(exc)) from None
         if not envelope["IsValid"]:
             codes = decoding.error_codes(envelope)
-            self._reject(codes, path, label, customer, "IsValid false")
+            self._reject(codes, path, label, customer, "IsValid false", status)
         return envelope
 
     def _reject(
@@ -355,6 +357,7 @@ class ServerTransport:
         label: str,
         customer: str | Sequence[str] | None,
         how: str,
+        status: int,
     ) -> NoReturn:
         shown = ", ".join(codes) if codes else "no error code"
         if "CustomerNotFound" in codes:
@@ -364,17 +367,20 @@ class ServerTransport:
                 who = f"one of the {len(customer)} customer codes asked for is"
                 advice = "ask for each customer alone to find which"
             raise CustomerNotFoundError(
-                f"{who} not known on {self.server} ({label}: {how}, {shown}): {advice}", codes
-            )
+                f"{who} not known on {self.server} ({label}: {how}, {shown}): {advice}", codes,
+                http_status=status,
+            )  # fmt: skip
         if "Unauthorized" in codes:
             raise UnauthorizedError(
                 f"the dealer token for {self.server} was rejected ({how}, {shown}): "
-                "register a valid token"
-            )
+                "register a valid token",
+                server=self.server, http_status=status,
+            )  # fmt: skip
         raise RequestRejectedError(
             f"{self.server} rejected {path} ({label}: {how}, {shown}): "
             "check the request's parameters and the dealer's access on the server",
             codes,
+            http_status=status,
         )
 
     def _exhausted(

@@ -10,10 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from releaf_pipeline.lib.errors import ReleafError
 from releaf_pipeline.lib.store.migrate import current_revision, upgrade
 
 
-class StoreError(RuntimeError):
+class StoreError(ReleafError, RuntimeError):
     """The store cannot be opened or a write was refused; the message says what to do."""
 
 

@@ -9,13 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from releaf_pipeline.lib.errors import ReleafError
 from releaf_pipeline.lib.labels import check_label
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
 from releaf_pipeline.lib.store.stale_days import mark_problem_days
 from releaf_pipeline.lib.store.tables import feeds, servers
 
 
-class RegistryError(ValueError):
+class RegistryError(ReleafError, ValueError):
     """A registration was refused (unknown server, duplicate feed, bad value)."""
 
 
