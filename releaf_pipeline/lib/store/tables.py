@@ -11,7 +11,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-metadata = sa.MetaData()
+# An index or constraint left unnamed is named by this convention (a check constraint
+# must be named: see migrations/README.md); named ones keep the names they were made with.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 
 class UTCDateTime(sa.TypeDecorator):
@@ -150,6 +159,8 @@ readings = sa.Table(
     sa.Column("device_id", sa.String(100), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("life_count", sa.BigInteger, nullable=False),
+    # A run counts a range of days' readings across every feed.
+    sa.Index("ix_readings_day", "day"),
 )
 
 feed_days = sa.Table(
