@@ -35,7 +35,6 @@ __all__ = [
     "DEVICE_LIST_PATH",
     "MAX_BODY_BYTES",
     "MAX_PAGE_ROWS",
-    "MAX_RANGE_DAYS",
     "PING_PATH",
     "BadRequest",
     "Reply",
@@ -51,8 +50,6 @@ __all__ = [
 DEFAULT_TOKEN = "sim-dealer-token-0001"
 """The dealer token a simulator accepts unless it is given another."""
 
-MAX_RANGE_DAYS = MAX_DAYS_APART
-"""Counter/List's FromDate and ToDate are at most this many days apart."""
 
 MAX_BODY_BYTES = 1 << 20
 """Request bodies are small query filters; bigger ones are refused with 413."""
@@ -257,12 +254,12 @@ def _counter_list(fleet: Fleet, body: dict[str, Any], now: datetime) -> Reply:
         return Reply(200, invalid("CustomerNotFound", "No customer has this code."))
     if end < start:
         return Reply(200, invalid("InvalidDateRange", "ToDate is before FromDate."))
-    if (end - start).days > MAX_RANGE_DAYS:
+    if (end - start).days > MAX_DAYS_APART:
         return Reply(
             200,
             invalid(
                 "DateRangeTooLarge",
-                f"FromDate and ToDate are at most {MAX_RANGE_DAYS} days apart.",
+                f"FromDate and ToDate are at most {MAX_DAYS_APART} days apart.",
             ),
         )
     return Reply(200, envelope(fleet.counter_rows(code, start, end, now)))

@@ -25,15 +25,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from releaf_pipeline.simulator.certs import CA_BUNDLE_NAME, ensure_certificates, server_names
+from releaf_pipeline.simulator.certs import ensure_certificates, server_names
 from releaf_pipeline.simulator.contract import (
     COUNTER_LIST_PATH,
-    CUSTOMER_PATH,
     DEFAULT_TOKEN,
     DEVICE_LIST_PATH,
     MAX_PAGE_ROWS,
-    MAX_RANGE_DAYS,
-    PING_PATH,
     Reply,
     answer,
     authorized,
@@ -42,7 +39,6 @@ from releaf_pipeline.simulator.contract import (
     route,
 )
 from releaf_pipeline.simulator.faults import (
-    FAULT_KINDS,
     FaultQueue,
     apply_after,
     apply_before,
@@ -58,20 +54,6 @@ from releaf_pipeline.simulator.odd_answers import (
 )
 from releaf_pipeline.simulator.request_log import RequestLog
 from releaf_pipeline.simulator.wire import BackgroundServer, build_app
-
-# The constants are re-exported: tests have always imported them from here.
-__all__ = [
-    "CA_BUNDLE_NAME",
-    "COUNTER_LIST_PATH",
-    "CUSTOMER_PATH",
-    "DEFAULT_TOKEN",
-    "DEVICE_LIST_PATH",
-    "FAULT_KINDS",
-    "MAX_PAGE_ROWS",
-    "MAX_RANGE_DAYS",
-    "PING_PATH",
-    "Simulator",
-]
 
 _LISTEN_BACKLOG = 1024
 

@@ -25,8 +25,9 @@ from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, feed_day_sta
 from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_feeds
 from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH
 from releaf_pipeline.simulator.fleet import Fleet
-from releaf_pipeline.simulator.server import COUNTER_LIST_PATH, Simulator
+from releaf_pipeline.simulator.server import Simulator
 
 DAY = date(2026, 10, 5)
 NOW = "2026-10-06T03:00:00+00:00"

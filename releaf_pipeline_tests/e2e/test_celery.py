@@ -25,8 +25,9 @@ from cryptography.fernet import Fernet
 
 from releaf_pipeline.launch import PROGRESS_TAG
 from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH
 from releaf_pipeline.simulator.fleet import Fleet
-from releaf_pipeline.simulator.server import COUNTER_LIST_PATH, Simulator
+from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests import redis_server
 from releaf_pipeline_tests.celery_workers import CeleryWorkers, worker_config
 from releaf_pipeline_tests.e2e.runs import exe, until

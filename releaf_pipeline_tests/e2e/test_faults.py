@@ -32,14 +32,14 @@ from releaf_pipeline.lib.store.registry import (
 )
 from releaf_pipeline.lib.store.tables import anomalies, deposits
 from releaf_pipeline.simulator.config import FleetConfig
-from releaf_pipeline.simulator.fleet import Fleet
-from releaf_pipeline.simulator.server import (
+from releaf_pipeline.simulator.contract import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
     DEVICE_LIST_PATH,
     PING_PATH,
-    Simulator,
 )
+from releaf_pipeline.simulator.fleet import Fleet
+from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.ground_truth import expected_feed_deposits
 
 pytestmark = pytest.mark.e2e

@@ -20,13 +20,13 @@ from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, St
 from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import TLSError, UnauthorizedError
 from releaf_pipeline.lib.store.registry import add_server, server_token
-from releaf_pipeline.simulator.server import (
+from releaf_pipeline.simulator.contract import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
     DEVICE_LIST_PATH,
     PING_PATH,
-    Simulator,
 )
+from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.conftest import capture_compute_logs
 from releaf_pipeline_tests.e2e.test_collect_month import (
     UNKNOWN_CODE,

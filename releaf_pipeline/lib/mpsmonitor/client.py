@@ -34,7 +34,7 @@ from releaf_pipeline.lib.mpsmonitor.contract import (
 from releaf_pipeline.lib.mpsmonitor.decoding import MAX_LIFE_COUNT, Malformed
 from releaf_pipeline.lib.mpsmonitor.endpoint import require_https
 from releaf_pipeline.lib.mpsmonitor.models import Customer, Device, DeviceReadings, Ping
-from releaf_pipeline.lib.mpsmonitor.settings import MAX_RANGE_DAYS, ClientSettings
+from releaf_pipeline.lib.mpsmonitor.settings import MAX_WINDOW_DAYS, ClientSettings
 from releaf_pipeline.lib.mpsmonitor.transport import AdaptiveLimit, ServerTransport
 
 __all__ = [
@@ -44,7 +44,7 @@ __all__ = [
     "DEVICE_STATUSES",
     "MAX_LIFE_COUNT",
     "MAX_PAGE_ROWS",
-    "MAX_RANGE_DAYS",
+    "MAX_WINDOW_DAYS",
     "PING_PATH",
     "AdaptiveLimit",
     "ClientSettings",

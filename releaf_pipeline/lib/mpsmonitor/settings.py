@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from releaf_pipeline.lib.mpsmonitor.contract import MAX_DAYS_APART, MAX_PAGE_ROWS
 
-MAX_RANGE_DAYS = MAX_DAYS_APART + 1
+MAX_WINDOW_DAYS = MAX_DAYS_APART + 1
 """Calendar days one Counter/List window may span: both ends count, at most 93 days apart."""
 
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -53,9 +53,9 @@ class ClientSettings:
             raise ValueError(
                 f"page_rows must be between 1 and {MAX_PAGE_ROWS}, got {self.page_rows}"
             )
-        if not 1 <= self.max_range_days <= MAX_RANGE_DAYS:
+        if not 1 <= self.max_range_days <= MAX_WINDOW_DAYS:
             raise ValueError(
-                f"max_range_days must be between 1 and {MAX_RANGE_DAYS}, got {self.max_range_days}"
+                f"max_range_days must be between 1 and {MAX_WINDOW_DAYS}, got {self.max_range_days}"
             )
         if self.max_response_bytes < 1:
             raise ValueError(
