@@ -1,9 +1,11 @@
 """From the contract's JSON to the typed models of `models.py`, checking every field.
 
-Nothing here knows about HTTP or the server: each parser takes decoded JSON and a `where`
-(the request and the row, e.g. ``Device/List page 2 row 7``) and either returns a model
-holding only the fields the pipeline may keep, or raises `Malformed` naming the request and
-the field. The client turns a `Malformed` into one `InvalidResponseError` naming the server.
+Nothing here knows about HTTP or the server: a pydantic model per answer (and per row)
+checks each field the pipeline keeps, strictly and ignoring the rest; a parser takes the
+decoded JSON and a `where` (the request and the row, e.g. ``Device/List page 2 row 7``) and
+either returns a model holding only those fields, or raises `Malformed` naming the request
+and the field. The client turns a `Malformed` into one `InvalidResponseError` naming the
+server.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Container
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from releaf_pipeline.lib.mpsmonitor.contract import MAX_IDENTIFIER_LENGTH, is_identifier
 from releaf_pipeline.lib.mpsmonitor.models import Customer, Device, DeviceReadings, Ping
@@ -31,47 +36,21 @@ def type_name(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def field(obj: dict[str, Any], key: str, where: str) -> Any:
-    if key not in obj:
-        raise Malformed(f"{where}: field {key!r} is missing")
-    return obj[key]
+def _refuse(what: str) -> PydanticCustomError:
+    return PydanticCustomError("releaf", "{what}", {"what": what})
 
 
-def as_object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Malformed(f"{where}: must be an object, got {type_name(value)}")
-    return value
-
-
-def as_list(value: object, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise Malformed(f"{where} must be a list, got {type_name(value)}")
-    return value
-
-
-def get_str(obj: dict[str, Any], key: str, where: str) -> str:
-    value = field(obj, key, where)
-    if not isinstance(value, str):
-        raise Malformed(f"{where}: field {key!r} must be a string, got {type_name(value)}")
-    if not value.strip():
-        raise Malformed(f"{where}: field {key!r} must not be empty")
-    return value
-
-
-def get_identifier(obj: dict[str, Any], key: str, where: str) -> str:
+def _identifier(value: object) -> object:
     """A DealerCode, customer code or device id: 1 to 64 printable ASCII characters.
 
     Anything else is refused here, at the edge, so no store, log line or terminal ever
     holds it. The message quotes only an escaped, truncated start of the value: it may
     carry escape sequences meant for a terminal.
     """
-    value = field(obj, key, where)
-    if not isinstance(value, str):
-        raise Malformed(f"{where}: field {key!r} must be a string, got {type_name(value)}")
-    if not is_identifier(value):
-        raise Malformed(
-            f"{where}: field {key!r} must be 1 to {MAX_IDENTIFIER_LENGTH} printable ASCII "
-            f"characters without spaces, got {_quoted(value)}"
+    if isinstance(value, str) and not is_identifier(value):
+        raise _refuse(
+            f"must be 1 to {MAX_IDENTIFIER_LENGTH} printable ASCII characters without "
+            f"spaces, got {_quoted(value)}"
         )
     return value
 
@@ -85,66 +64,135 @@ def _quoted(value: str) -> str:
     return f"{shown}{more} ({len(value)} characters)"
 
 
-def device_key(device_id: str) -> str:
-    """A device id as compared: the contract's device ids compare without regard to case."""
-    return device_id.casefold()
-
-
-def get_int(obj: dict[str, Any], key: str, where: str) -> int:
-    value = field(obj, key, where)
-    # bool is a subclass of int in Python, but `true` is not a page count.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Malformed(f"{where}: field {key!r} must be an integer, got {type_name(value)}")
-    if value < 0:
-        raise Malformed(f"{where}: field {key!r} must not be negative")
+def _not_empty(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise _refuse("must not be empty")
     return value
 
 
-def get_counter(obj: dict[str, Any], key: str, where: str) -> int:
-    """A lifetime counter of Device/List: null on a device that lacks it counts as 0."""
-    if field(obj, key, where) is None:
-        return 0
-    return get_int(obj, key, where)
-
-
-def get_bool(obj: dict[str, Any], key: str, where: str) -> bool:
-    value = field(obj, key, where)
-    if not isinstance(value, bool):
-        raise Malformed(f"{where}: field {key!r} must be a boolean, got {type_name(value)}")
-    return value
-
-
-def get_date(obj: dict[str, Any], key: str, where: str) -> date:
-    value = field(obj, key, where)
+def _iso_date(value: object) -> object:
     if not isinstance(value, str):
-        raise Malformed(f"{where}: field {key!r} must be an ISO date, got {type_name(value)}")
+        raise _refuse(f"must be an ISO date, got {type_name(value)}")
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise Malformed(f"{where}: field {key!r} is not an ISO date (YYYY-MM-DD)") from None
+        raise _refuse("is not an ISO date (YYYY-MM-DD)") from None
 
 
-def parse_datetime(value: object, key: str, where: str) -> datetime:
+def _utc(value: object) -> object:
+    if value is None:
+        return value
     if not isinstance(value, str):
-        raise Malformed(f"{where}: field {key!r} must be an ISO date-time, got {type_name(value)}")
+        raise _refuse(f"must be an ISO date-time, got {type_name(value)}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise Malformed(f"{where}: field {key!r} is not an ISO date-time") from None
+        raise _refuse("is not an ISO date-time") from None
     # The contract's times are UTC ("...Z"); a naive value is read as UTC rather than
     # as the pipeline host's local time.
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def get_datetime(obj: dict[str, Any], key: str, where: str) -> datetime:
-    return parse_datetime(field(obj, key, where), key, where)
+Identifier = Annotated[str, BeforeValidator(_identifier)]
+Text = Annotated[str, BeforeValidator(_not_empty)]
+Day = Annotated[date, BeforeValidator(_iso_date)]
+UtcTime = Annotated[datetime, BeforeValidator(_utc)]
+# A lifetime counter of Device/List: null on a device that lacks it counts as 0.
+LifeCounter = Annotated[int, Field(ge=0)] | None
 
 
-def get_optional_datetime(obj: dict[str, Any], key: str, where: str) -> datetime | None:
-    value = obj.get(key)
-    return None if value is None else parse_datetime(value, key, where)
+class _Answer(BaseModel):
+    # Strict: `true` is not a page count nor "2" a number; fields the pipeline does not
+    # keep (serial numbers, addresses, names) are ignored, never read.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class _Envelope(_Answer):
+    IsValid: bool
+    Errors: list[Any]
+    Result: Any
+
+
+class _Ping(_Answer):
+    DealerCode: Identifier
+    ServerTimeUtc: UtcTime
+
+
+class _Customer(_Answer):
+    Id: Identifier
+    Code: Identifier
+    TimeZoneIana: Text
+
+
+class _Device(_Answer):
+    Id: Identifier
+    CustomerCode: Identifier
+    IsManaged: bool
+    CounterMono: LifeCounter
+    CounterColor: LifeCounter
+    LastUpdate: UtcTime | None = None
+
+
+class _Reading(_Answer):
+    Date: Day
+    # A device that lacks this counter (a mono printer has no colour counter) sends null:
+    # the contract counts it as 0. Negative ones are the device's problem, set aside below.
+    Mono: int | None
+    Color: int | None
+
+
+class _CounterRow(_Answer):
+    DeviceId: Identifier
+    CustomerCode: Identifier | None = None
+    Counters: list[_Reading]
+
+
+_SAID = {
+    "int_type": "must be an integer",
+    "bool_type": "must be a boolean",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "greater_than_equal": "must not be negative",
+}
+
+
+def _said(error: ErrorDetails, where: str) -> str:
+    """pydantic's error as the contract speaks of it: the row, the field, what is wrong."""
+    loc = list(error["loc"])
+    if len(loc) >= 2 and isinstance(loc[1], int):  # an entry of a list field
+        where, loc = f"{where}, {loc[0]}[{loc[1] + 1}]", loc[2:]
+    if not loc:
+        return f"{where}: must be an object, got {type_name(error['input'])}"
+    field = f"field {str(loc[0])!r}"
+    kind = error["type"]
+    if kind == "missing":
+        return f"{where}: {field} is missing"
+    if kind == "releaf":
+        return f"{where}: {field} {(error.get('ctx') or {})['what']}"
+    if kind in _SAID:
+        got = "" if kind == "greater_than_equal" else f", got {type_name(error['input'])}"
+        return f"{where}: {field} {_SAID[kind]}{got}"
+    return f"{where}: {field} is not what the contract says ({kind})"
+
+
+def _valid(model: type[_Answer], value: object, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise Malformed(f"{where}: must be an object, got {type_name(value)}")
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise Malformed(_said(exc.errors()[0], where)) from None
+
+
+def as_list(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise Malformed(f"{where} must be a list, got {type_name(value)}")
+    return value
+
+
+def device_key(device_id: str) -> str:
+    """A device id as compared: the contract's device ids compare without regard to case."""
+    return device_id.casefold()
 
 
 def code_key(code: str) -> str:
@@ -165,11 +213,10 @@ def parse_envelope(content: bytes, label: str) -> dict[str, Any]:
         data = json.loads(content)
     except (ValueError, RecursionError):
         raise Malformed(f"{label}: the body is not valid JSON") from None
-    envelope = as_object(data, f"{label}: the body")
-    get_bool(envelope, "IsValid", label)
-    as_list(field(envelope, "Errors", label), f"{label}: field 'Errors'")
-    field(envelope, "Result", label)
-    return envelope
+    if not isinstance(data, dict):
+        raise Malformed(f"{label}: the body: must be an object, got {type_name(data)}")
+    _valid(_Envelope, data, label)
+    return data
 
 
 def error_codes(body: bytes | dict[str, Any]) -> list[str]:
@@ -205,52 +252,31 @@ def total_rows(envelope: dict[str, Any], label: str) -> int:
 
 
 def parse_ping(result: object, label: str) -> Ping:
-    where = f"{label} Result"
-    obj = as_object(result, where)
-    return Ping(
-        dealer_code=get_identifier(obj, "DealerCode", where),
-        server_time_utc=get_datetime(obj, "ServerTimeUtc", where),
-    )
+    answer = _valid(_Ping, result, f"{label} Result")
+    return Ping(dealer_code=answer.DealerCode, server_time_utc=answer.ServerTimeUtc)
 
 
 def parse_customer(result: object, label: str, code: str) -> Customer:
     where = f"{label} Result"
-    obj = as_object(result, where)
-    customer = Customer(
-        id=get_identifier(obj, "Id", where),
-        code=get_identifier(obj, "Code", where),
-        time_zone=get_str(obj, "TimeZoneIana", where),
-    )
-    if not same_code(customer.code, code):
+    answer = _valid(_Customer, result, where)
+    if not same_code(answer.Code, code):
         raise Malformed(f"{where}: the server answered for another customer code")
-    return customer
+    return Customer(id=answer.Id, code=answer.Code, time_zone=answer.TimeZoneIana)
 
 
 def parse_device(row: object, where: str, wanted: Container[str]) -> Device:
     """One Device/List row; `wanted` holds the `code_key` of every customer asked for."""
-    obj = as_object(row, where)
-    device = Device(
-        device_id=get_identifier(obj, "Id", where),
-        customer_code=get_identifier(obj, "CustomerCode", where),
-        managed=get_bool(obj, "IsManaged", where),
-        life_count=get_counter(obj, "CounterMono", where) + get_counter(obj, "CounterColor", where),
-        last_update=get_optional_datetime(obj, "LastUpdate", where),
-    )
+    answer = _valid(_Device, row, where)
     # A device of another customer would deposit its pages on the wrong account.
-    if code_key(device.customer_code) not in wanted:
-        raise Malformed(f"{where}: device {device.device_id} belongs to another customer")
-    return device
-
-
-def _counter_value(obj: dict[str, Any], key: str, where: str) -> int:
-    value = field(obj, key, where)
-    # A device that lacks this counter (a mono printer has no colour counter) sends null:
-    # the contract counts it as 0.
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Malformed(f"{where}: field {key!r} must be an integer, got {type_name(value)}")
-    return value
+    if code_key(answer.CustomerCode) not in wanted:
+        raise Malformed(f"{where}: device {answer.Id} belongs to another customer")
+    return Device(
+        device_id=answer.Id,
+        customer_code=answer.CustomerCode,
+        managed=answer.IsManaged,
+        life_count=(answer.CounterMono or 0) + (answer.CounterColor or 0),
+        last_update=answer.LastUpdate,
+    )
 
 
 def implausible(mono: int, color: int) -> str | None:
@@ -280,21 +306,16 @@ def parse_counter_row(
 ) -> DeviceReadings:
     """One Counter/List row: its DeviceId, life count per date, the dates set aside, and
     the dates the row gives two different readings for (the higher one counted)."""
-    obj = as_object(row, where)
-    device_id = get_identifier(obj, "DeviceId", where)
-    if obj.get("CustomerCode") is not None and not same_code(
-        get_identifier(obj, "CustomerCode", where), customer_code
-    ):
-        raise Malformed(f"{where}: device {device_id} belongs to another customer")
-    counters = as_list(field(obj, "Counters", where), f"{where}: field 'Counters'")
-    readings = DeviceReadings(device_id)
-    for index, entry in enumerate(counters, start=1):
-        at = f"{where}, Counters[{index}]"
-        reading = as_object(entry, at)
-        day = get_date(reading, "Date", at)
-        mono, color = _counter_value(reading, "Mono", at), _counter_value(reading, "Color", at)
+    answer = _valid(_CounterRow, row, where)
+    if answer.CustomerCode is not None and not same_code(answer.CustomerCode, customer_code):
+        raise Malformed(f"{where}: device {answer.DeviceId} belongs to another customer")
+    readings = DeviceReadings(answer.DeviceId)
+    for index, reading in enumerate(answer.Counters, start=1):
+        day, mono, color = reading.Date, reading.Mono or 0, reading.Color or 0
         if not first <= day <= last:
-            raise Malformed(f"{at}: reading dated {day} is outside the requested range")
+            raise Malformed(
+                f"{where}, Counters[{index}]: reading dated {day} is outside the requested range"
+            )
         # A well-formed but impossible reading is the device's problem, not the response's:
         # it is set aside (and flagged) so the rest of the customer's data still counts.
         problem = implausible(mono, color)

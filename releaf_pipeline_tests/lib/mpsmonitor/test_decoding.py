@@ -214,8 +214,11 @@ def test_parse_ping_and_customer() -> None:
 
 
 def test_naive_and_offset_date_times_are_read_as_utc() -> None:
-    naive = decoding.parse_datetime("2026-11-27T05:00:00", "K", "W")
-    shifted = decoding.parse_datetime("2026-11-26T22:00:00-07:00", "K", "W")
+    def server_time(value: str) -> datetime:
+        return decoding.parse_ping({"DealerCode": "D", "ServerTimeUtc": value}, "P").server_time_utc
+
+    naive = server_time("2026-11-27T05:00:00")
+    shifted = server_time("2026-11-26T22:00:00-07:00")
     assert naive == shifted == datetime(2026, 11, 27, 5, tzinfo=UTC)
     assert shifted.tzinfo == timezone(timedelta(0))
 
@@ -308,9 +311,14 @@ def test_an_identifier_that_is_not_1_to_64_printable_ascii_is_a_bad_response(
     assert len(h.requests) == 1, "a bad response is not worth retrying"
 
 
+def _counter_row_of(device_id: str) -> DeviceReadings:
+    row = {"DeviceId": device_id, "Counters": []}
+    return decoding.parse_counter_row(row, "W", CUSTOMER, date(2026, 11, 1), date(2026, 11, 2))
+
+
 def test_a_refused_identifier_is_quoted_escaped_and_cut_short() -> None:
     with pytest.raises(Malformed) as info:
-        decoding.get_identifier({"DeviceId": "\x1b]0;pwned\x07" + "x" * 100}, "DeviceId", "W")
+        _counter_row_of("\x1b]0;pwned\x07" + "x" * 100)
     assert str(info.value) == (
         "W: field 'DeviceId' must be 1 to 64 printable ASCII characters without spaces, "
         "got '\\x1b]0;pwned\\x07xxxxxx'... (110 characters)"
@@ -319,7 +327,7 @@ def test_a_refused_identifier_is_quoted_escaped_and_cut_short() -> None:
 
 @pytest.mark.parametrize("value", ["a", "A" * 64, "!~-_.:/{}", "6f1c-AB-01"])
 def test_identifiers_of_1_to_64_printable_ascii_are_kept_as_they_are(value: str) -> None:
-    assert decoding.get_identifier({"Id": value}, "Id", "W") == value
+    assert _counter_row_of(value).device_id == value
 
 
 def test_device_ids_differing_only_in_case_are_one_device() -> None:
