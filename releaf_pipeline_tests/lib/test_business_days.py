@@ -1,3 +1,4 @@
+import random
 from datetime import date, timedelta
 
 import pytest
@@ -30,6 +31,20 @@ def test_matches_a_day_by_day_count():
         for n in range(0, 60):
             today = last + timedelta(days=n)
             assert business_days_after(last, today, holidays) == brute(last, today, holidays)
+
+
+def test_matches_a_day_by_day_count_on_random_dates_and_holidays():
+    # Holidays may fall on weekends, repeat, or lie outside the range: none may change
+    # the count beyond what the day-by-day loop says.
+    rng = random.Random(20261205)
+    origin = date(2024, 1, 1)
+    for _ in range(500):
+        last = origin + timedelta(days=rng.randrange(1100))
+        today = last + timedelta(days=rng.randrange(-5, 120))
+        holidays = {
+            last + timedelta(days=rng.randrange(-10, 130)) for _ in range(rng.randrange(12))
+        }
+        assert business_days_after(last, today, holidays) == brute(last, today, holidays)
 
 
 def test_holidays_from_env_list_or_file(tmp_path, monkeypatch):
