@@ -182,3 +182,14 @@ def report_check_evaluation(
         ),
         run_id=report_id,
     )
+
+
+def forget_loaded_jobs() -> None:
+    """Drop the job Dagster keeps from the last run executed in this process (a cache of
+    one, process-wide, keyed by the code pointer and job name): a process that loads the
+    definitions again for another home, as the tests do, must not run the previous home's
+    resources. A run worker or a `releaf` command serves one home and never needs it."""
+    from dagster._core.definitions.reconstruct import ReconstructableJob
+
+    ReconstructableJob.get_definition.cache_clear()
+    ReconstructableJob.get_repository_definition.cache_clear()

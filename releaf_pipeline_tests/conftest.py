@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from releaf_pipeline import cli
+from releaf_pipeline.dagster_internals import forget_loaded_jobs
 from releaf_pipeline.launch import (
     IN_PROCESS_INSTANCE_YAML,
     NO_COMPUTE_LOGS_YAML,
@@ -76,12 +77,19 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     events in one file."""
     path = make_home(tmp_path / "dagster_home")
     monkeypatch.setenv("DAGSTER_HOME", str(path))
-    # The definitions configure their resources from the settings when imported: imported
+    # The definitions configure their resources from the settings when imported: loaded
     # again for this home, not kept from another test's.
-    monkeypatch.delitem(sys.modules, "releaf_pipeline.definitions", raising=False)
+    fresh_definitions()
     for name in ("RELEAF_DATABASE_URL", "RELEAF_SECRET_KEY", "RELEAF_DEALER_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return path
+
+
+def fresh_definitions() -> None:
+    """Forget the definitions this process loaded (and the job Dagster kept from its last
+    run), so the next command or run loads them for the home and settings of now."""
+    sys.modules.pop("releaf_pipeline.definitions", None)
+    forget_loaded_jobs()
 
 
 def capture_compute_logs(home: Path) -> None:
@@ -121,6 +129,9 @@ def releaf(capsys: pytest.CaptureFixture[str]):
 
     def run(*args: str) -> CliResult:
         capsys.readouterr()
+        # As a command run in a process of its own: the definitions are loaded afresh,
+        # their resources configured from the settings of this moment.
+        fresh_definitions()
         code = cli.main(list(args))
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)

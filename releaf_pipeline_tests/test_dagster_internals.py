@@ -106,3 +106,10 @@ def test_the_in_process_instance_file_executes_runs_in_the_submitting_process(
         assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"
         assert type(instance.event_log_storage).__name__ == "ConsolidatedSqliteEventLogStorage"
     assert (tmp_path / "history" / "events" / "event_log.db").is_file()
+
+
+def test_the_job_kept_from_the_last_run_can_be_forgotten() -> None:
+    # Fails with AttributeError once an upgrade renames the cached methods.
+    from releaf_pipeline.dagster_internals import forget_loaded_jobs
+
+    forget_loaded_jobs()
