@@ -404,8 +404,8 @@ BREAKAGES = [
         "loadInclusterConfig: true", "loadInclusterConfig: inside", id="helm-launcher-type"
     ),
     pytest.param(
-        "      envSecrets:\n        - name: releaf-secrets\n\n",
-        "      envSecret:\n        - name: releaf-secrets\n\n",
+        "      envSecrets:\n        - name: releaf-env\n\n",
+        "      envSecret:\n        - name: releaf-env\n\n",
         id="helm-launcher-key",
     ),
     pytest.param("maxConcurrentRuns: 4", "maxConcurrentRun: 4", id="helm-queue-key"),
@@ -448,3 +448,20 @@ def test_postgres_instance_file_with_the_k8s_run_launcher_loads(home, postgres_s
         launcher = instance.get_ref().run_launcher_data
         assert (launcher.module_name, launcher.class_name) == ("dagster_k8s", "K8sRunLauncher")
         validate_against(K8sRunLauncher.config_type(), launcher.config_dict, "run_launcher")
+
+
+def test_every_process_and_every_launched_run_gets_the_settings_a_run_uses():
+    text = DOC.read_text(encoding="utf-8")
+    (first, *_) = [b for b in config_blocks(text) if b.kind == "env"]
+    needed = {
+        "DAGSTER_HOME", "RELEAF_DATABASE_URL", "RELEAF_SECRET_KEY", "RELEAF_PARTITIONS_START",
+        "RELEAF_NIGHTLY_CRON", "RELEAF_CATCHUP_LOOKBACK_DAYS", "RELEAF_CERTIFICATE_GRACE_DAYS",
+        "RELEAF_RUN_MAX_SECONDS",
+    }  # fmt: skip
+    assert needed <= set(env_values(first)), "section 1's file lacks a setting a run uses"
+    # A systemd EnvironmentFile: one NAME=value a line, no shell.
+    lines = [ln for ln in first.body.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert all(re.fullmatch(r"\s*[A-Z_]+=('[^']*'|\S+)", ln) for ln in lines), lines
+    # Both launchers and the user code deployment take their environment from that file.
+    assert "--from-env-file=/etc/releaf/releaf.env" in text
+    assert text.count("- name: releaf-env") == 2 and "      - releaf-env" in text
