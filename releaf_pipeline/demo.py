@@ -327,7 +327,8 @@ def _story(app: App, sim: Any, fleet: Fleet, today: date, last_month: date, tabl
     table(
         ["certificate", "account", "name", "pages", "trees", "pdf"],
         [(c.certificate.id, c.certificate.account, c.certificate.account_name or "",
-          f"{c.certificate.credited_pages:,}", format_trees(c.certificate.trees), c.pdf_path)
+          f"{c.certificate.credited_pages:,}", format_trees(c.certificate.trees),
+          c.pdf_file(app.settings.certificates_dir))
          for c in issued],
     )  # fmt: skip
     return 0

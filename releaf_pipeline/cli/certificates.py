@@ -23,7 +23,9 @@ def certificates_list(month: str | None, as_json: bool) -> int:
 
     if month:
         check_month(month)
-    rows = [certificate_json(c) for c in list_certificates(App().engine, month=month)]
+    app = App()
+    directory = app.settings.certificates_dir
+    rows = [certificate_json(c, directory) for c in list_certificates(app.engine, month=month)]
     emit(
         rows,
         as_json=as_json,
@@ -43,13 +45,14 @@ def certificates_show(cert_id: str) -> int:
     from releaf_pipeline.lib.certificates import certificate_text
     from releaf_pipeline.lib.store.certificates import get_certificate
 
-    issued = get_certificate(App().engine, cert_id)
+    app = App()
+    issued = get_certificate(app.engine, cert_id)
     if issued is None:
         raise UserError(f"no certificate {cert_id!r}: see `releaf certificates list`")
     for line in certificate_text(issued.certificate):
         say(line)
     say(f"closed by: {issued.closed_by}")
-    say(f"PDF: {issued.pdf_path}")
+    say(f"PDF: {issued.pdf_file(app.settings.certificates_dir)}")
     return 0
 
 

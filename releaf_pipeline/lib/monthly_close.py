@@ -235,11 +235,10 @@ class _Issuer:
         path = self.directory / status.month / f"{cert.id}.pdf"
         # The PDF first: a record never points at a file that is not there.
         render_certificate_pdf(cert, path)
-        return record_certificate(
-            self.engine,
-            IssuedCertificate(cert, status.month, status.closed_by or GRACE, str(path)),
-            now=read_at,
-        )
+        # Recorded relative to the directory: each host mounts it where it likes.
+        relative = path.relative_to(self.directory).as_posix()
+        issued = IssuedCertificate(cert, status.month, status.closed_by or GRACE, relative)
+        return record_certificate(self.engine, issued, now=read_at)
 
 
 def issue_certificates(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -34,8 +35,9 @@ def month_json(engine: Engine, month: str) -> dict[str, Any]:
     }
 
 
-def certificate_json(issued: IssuedCertificate) -> dict[str, Any]:
-    """One issued certificate, as `releaf certificates list --json` shows it."""
+def certificate_json(issued: IssuedCertificate, directory: Path) -> dict[str, Any]:
+    """One issued certificate, as `releaf certificates list --json` shows it; its PDF
+    under the certificates `directory`."""
     c = issued.certificate
     return {
         "id": c.id,
@@ -51,5 +53,5 @@ def certificate_json(issued: IssuedCertificate) -> dict[str, Any]:
         "project_location": c.project_location,
         "issued_on": c.issued_on.isoformat(),
         "closed_by": issued.closed_by,
-        "pdf": issued.pdf_path,
+        "pdf": str(issued.pdf_file(directory)),
     }

@@ -143,14 +143,15 @@ def reforestation_certificates(
                 [(c.certificate.id, c.certificate.account, c.certificate.account_name or "",
                   c.certificate.pages, c.certificate.adjustment_pages,
                   float(format_trees(c.certificate.trees)), c.closed_by,
-                  c.certificate.issued_on, c.certificate.id in issued_now, c.pdf_path)
+                  c.certificate.issued_on, c.certificate.id in issued_now,
+                  str(c.pdf_file(directory)))
                  for c in certificates],
             ),
             "certificates_dir": dg.MetadataValue.path(str(directory / month)),
             # One path per account's PDF, which the UI offers to copy; as many as stay
             # readable in its metadata list (the table and the directory have them all).
             **{
-                f"pdf: {c.certificate.account}": dg.MetadataValue.path(c.pdf_path)
+                f"pdf: {c.certificate.account}": dg.MetadataValue.path(c.pdf_file(directory))
                 for c in certificates[:PDFS_LISTED]
             },
             "waiting": table(

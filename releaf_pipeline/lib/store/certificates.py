@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -21,6 +22,12 @@ class IssuedCertificate:
     month: str
     closed_by: str
     pdf_path: str
+    """Where the PDF is, relative to the certificates directory (absolute in stores from
+    before), so every host may mount the directory where it likes."""
+
+    def pdf_file(self, directory: Path) -> Path:
+        """The PDF's path under the certificates `directory` of this host."""
+        return directory / self.pdf_path
 
 
 def _issued(row: sa.Row) -> IssuedCertificate:

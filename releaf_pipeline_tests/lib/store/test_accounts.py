@@ -125,10 +125,14 @@ def test_a_certificate_keeps_the_name_it_was_issued_with(engine, tmp_path: Path)
         ("2026-10", "Acme Corporation"),
         ("2026-10", None),
     ]
-    sept_text = _pdf_text(kept.pdf_path)
+    certs = tmp_path / "certs"
+    # Stored relative to the directory, which another host may mount elsewhere.
+    assert kept.pdf_path == f"2026-09/{kept.certificate.id}.pdf"
+    assert kept.pdf_file(Path("/mnt/elsewhere")) == Path("/mnt/elsewhere") / kept.pdf_path
+    sept_text = _pdf_text(kept.pdf_file(certs))
     assert "Acme Corp account acct-a" in sept_text and "Acme Corporation" not in sept_text
-    assert "Acme Corporation account acct-a" in _pdf_text(october["acct-a"].pdf_path)
-    assert "acct-b" in _pdf_text(september["acct-b"].pdf_path)
+    assert "Acme Corporation account acct-a" in _pdf_text(october["acct-a"].pdf_file(certs))
+    assert "acct-b" in _pdf_text(september["acct-b"].pdf_file(certs))
 
 
 def test_migration_0005_leaves_issued_certificates_as_they_were(store_url):
