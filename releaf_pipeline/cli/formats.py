@@ -10,8 +10,10 @@ import hashlib
 import re
 import ssl
 import sys
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+
+from releaf_pipeline.lib.dates import utc_text
 
 SYSTEM_TRUST = "system trust store"
 CA_HEADER = "CA bundle"
@@ -35,8 +37,7 @@ def moment(value: datetime | date | None) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return utc_text(value)
     return value.isoformat()
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import dagster as dg
+
+from releaf_pipeline.lib.dates import utc_text
 
 OWNERS = ["team:releaf-data"]
 """Who answers for every asset: the data engineers who watch the nightly runs."""
@@ -17,7 +19,7 @@ def cell(value: object) -> Cell:
     """A table cell: dates as ISO text, times to the second, anything else as itself."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            return utc_text(value)
         return value.replace(microsecond=0).isoformat(sep=" ")
     if isinstance(value, date):
         return value.isoformat()

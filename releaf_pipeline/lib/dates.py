@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 # [0-9], not \d: \d and int() also take other scripts' digits (full-width ones, say).
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -39,3 +39,9 @@ def month_bounds(month: str) -> tuple[date, date]:
     if not 1 <= mon <= 12 or year < 1:
         raise ValueError(f"month must look like YYYY-MM, got {month!r}")
     return date(year, mon, 1), date(year, mon, calendar.monthrange(year, mon)[1])
+
+
+def utc_text(moment: datetime) -> str:
+    """`2026-11-27 02:00:05 UTC`: a moment as every table shows it (naive ones are UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
