@@ -132,7 +132,7 @@ def test_server_prints_nothing(
 
 def test_stop_closes_the_port(tmp_path: Path) -> None:
     sim = Simulator(Fleet(FleetConfig(customers=1)), token=TOKEN, today=TODAY, workdir=tmp_path)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="has not been started"):
         _ = sim.url
     sim.start()
     url = sim.url
