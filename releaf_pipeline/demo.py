@@ -150,7 +150,9 @@ def close_month(app: App, month: date) -> Any:
     from releaf_pipeline.definitions import defs
     from releaf_pipeline.launch import MONTHLY_CLOSE_JOB, TRIGGER_TAG, execute
 
-    config = dg.RunConfig(resources={"reforestation": {"config": {"grace_days": 0}}})
+    # Run config replaces a configured resource's whole config, so every field is given.
+    configured = defs.resources["reforestation"].model_dump()
+    config = dg.RunConfig(resources={"reforestation": {"config": {**configured, "grace_days": 0}}})
     return execute(
         defs, MONTHLY_CLOSE_JOB, app.instance, run_config=config,
         tags={TRIGGER_TAG: "demo"}, partition_key=month.isoformat(),

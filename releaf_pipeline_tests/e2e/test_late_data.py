@@ -25,6 +25,7 @@ from releaf_pipeline.simulator.config import (
 )
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
+from releaf_pipeline_tests.conftest import fresh_definitions
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days, month_view
 
@@ -274,7 +275,6 @@ def test_a_recovery_from_before_activation_clears(home, releaf, monkeypatch, tmp
 
 
 def test_the_close_waits_for_deposits_of_the_latest_collection(home, releaf, monkeypatch, tmp_path):
-    from releaf_pipeline.definitions import default_resources, defs
     from releaf_pipeline.defs.collection.assets import meter_readings
 
     fleet = late_fleet(device_outages=(DeviceOutage(0, 0, date(2026, 10, 28), date(2026, 11, 2)),))
@@ -291,6 +291,10 @@ def test_the_close_waits_for_deposits_of_the_latest_collection(home, releaf, mon
         night = night_time(date(2026, 11, 1))
         sim.set_now(night)
         monkeypatch.setenv("RELEAF_NOW", night.isoformat())
+        # Loaded now, so the definitions' clock is the night's.
+        fresh_definitions()
+        from releaf_pipeline.definitions import defs
+
         with dg.DagsterInstance.get() as instance:
             collected = dg.materialize(
                 [meter_readings], partition_key="2026-11-01", resources=default_resources(),
