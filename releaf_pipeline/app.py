@@ -324,13 +324,13 @@ def collection_summary(app: App, start: date, end: date) -> CollectionSummary:
 
 def _run_days(start: str, end: str) -> set[date]:
     """The days of a night's collection run ("" or months for other runs: none)."""
-    from releaf_pipeline.lib.dates import strict_date
+    from releaf_pipeline.lib.dates import days_between, strict_date
 
     try:
         first, last = strict_date(start), strict_date(end)
     except ValueError:
         return set()
-    return {first + timedelta(days=i) for i in range((last - first).days + 1)}
+    return set(days_between(first, last))
 
 
 def night_problems(app: App, night: Night) -> list[str]:

@@ -58,10 +58,11 @@ def test() -> int:
 def list_alerts(limit: int, as_json: bool) -> int:
     from releaf_pipeline.lib.alerts.outbox import channel_names
     from releaf_pipeline.lib.store.alerts import channel_states, recent_alerts
+    from releaf_pipeline.lib.store.engine import reading
 
     app = App()
     names = channel_names(app.settings.alerts)
-    with app.engine.connect() as conn:
+    with reading(app.engine) as conn:
         records = recent_alerts(conn, limit)
         states = channel_states(conn, list(names))
     if as_json:

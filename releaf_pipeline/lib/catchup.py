@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from releaf_pipeline.lib.dates import days_between
 from releaf_pipeline.lib.rules import REREAD_LOOKBACK_DAYS as DEFAULT_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.health import FeedHealth
 from releaf_pipeline.lib.store.registry import FeedRecord
@@ -174,11 +175,9 @@ def plan_catchup(
         for first, last in contiguous_ranges(per_day):
             ids: set[int] = set()
             seen: set[str] = set()
-            d = first
-            while d <= last:
+            for d in days_between(first, last):
                 ids |= per_day[d]
                 seen |= state[d]
-                d += timedelta(days=1)
             requests.append(_request(status, today, first, last, ids, seen))
 
     by_range: dict[tuple[date, date], set[int]] = {}
@@ -196,12 +195,7 @@ def plan_catchup(
         earliest = min(f.activation_date for f in feeds.values())
         start = max(window_start, earliest)
         end = today - timedelta(days=2)
-        missing = [
-            start + timedelta(days=i)
-            for i in range((end - start).days + 1)
-            if start + timedelta(days=i) not in materialized
-            and start + timedelta(days=i) not in busy
-        ]
+        missing = [d for d in days_between(start, end) if d not in materialized and d not in busy]
         for first, last in contiguous_ranges(missing):
             request = _request(MISSING, today, first, last, ())
             requests.append(replace(request, missing_only=True))

@@ -39,6 +39,7 @@ from releaf_pipeline.lib.store.collection import (
     record_status,
     save_collection,
 )
+from releaf_pipeline.lib.store.engine import writing
 from releaf_pipeline.lib.store.health import (
     clear_recollect,
     evaluate_feed_health,
@@ -320,18 +321,20 @@ def _store_feed(
     covered_from: date,
 ) -> tuple[int, list[tuple[date, bool]]]:
     """Store what one feed's requests returned, judge its health and clear its pending
-    re-collection, in one trip to the writer thread (a night has a thousand of them, one
+    re-collection: one transaction, so a night stopped anywhere leaves the feed all done
+    or not at all, in one trip to the writer thread (a night has a thousand of them, one
     at a time). Returns the readings changed and the health changes."""
-    changed = save_collection(
-        run.engine, feed=feed, device_rows=device_rows, reading_rows=reading_rows,
-        fetched_from=plan.fetch_from, fetched_to=plan.fetch_to, run_id=run.run_id,
-        now=run.now(),
-    )  # fmt: skip
-    health_changes = evaluate_feed_health(
-        run.engine, feed, first, run.end, holidays=run.holidays, now=run.now()
-    )
-    # Cleared by what was actually fetched, not by what was asked for.
-    clear_recollect(run.engine, feed.id, covered_from, plan.fetch_to)
+    with writing(run.engine) as conn:
+        changed = save_collection(
+            conn, feed=feed, device_rows=device_rows, reading_rows=reading_rows,
+            fetched_from=plan.fetch_from, fetched_to=plan.fetch_to, run_id=run.run_id,
+            now=run.now(),
+        )  # fmt: skip
+        health_changes = evaluate_feed_health(
+            conn, feed, first, run.end, holidays=run.holidays, now=run.now()
+        )
+        # Cleared by what was actually fetched, not by what was asked for.
+        clear_recollect(conn, feed.id, covered_from, plan.fetch_to)
     return changed, health_changes
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 # [0-9], not \d: \d and int() also take other scripts' digits (full-width ones, say).
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -29,6 +29,11 @@ def strict_int(text: str) -> int:
     if not isinstance(text, str) or not _WHOLE.fullmatch(text):
         raise ValueError(f"{text!r} is not a whole number in digits 0-9")
     return int(text)
+
+
+def days_between(first: date, last: date) -> list[date]:
+    """Every date from `first` to `last`, inclusive (empty when last < first)."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def month_bounds(month: str) -> tuple[date, date]:

@@ -37,6 +37,7 @@ from releaf_pipeline.lib.secrets import (
     stale_key_files,
     write_key_file,
 )
+from releaf_pipeline.lib.store.engine import writing
 from releaf_pipeline.lib.store.tokens import SealedToken, replace_sealed, sealed_tokens
 
 Pause = Callable[[str], None]
@@ -87,7 +88,7 @@ def reseal(engine: Engine, keys: Sequence[bytes], *, pause: Pause = _go_on) -> i
     count = 0
     while pending := [t for t in sealed_tokens(engine) if not newest.opens(t.sealed)]:
         for token in pending:
-            with engine.begin() as conn:
+            with writing(engine) as conn:
                 replaced = replace_sealed(conn, token, cipher.rotate(token.sealed))
                 pause(f"token of server {token.server} sealed again, not committed")
             count += replaced

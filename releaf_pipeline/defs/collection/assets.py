@@ -22,7 +22,7 @@ from releaf_pipeline.defs.partitioned import daily_asset, daily_graph_asset
 from releaf_pipeline.defs.partitions import partition_days
 from releaf_pipeline.defs.resources import ClockResource, RulesResource, StoreResource
 from releaf_pipeline.launch import RUN_SUMMARY_TAG_PREFIX
-from releaf_pipeline.lib.store.collection import days_between
+from releaf_pipeline.lib.dates import days_between
 from releaf_pipeline.lib.store.stale_days import mark_past_lookback
 from releaf_pipeline.lib.store.step_outputs import prune_outputs
 

@@ -18,6 +18,7 @@ from releaf_pipeline.lib.catchup import (
     plan_catchup,
     waiting_for,
 )
+from releaf_pipeline.lib.dates import days_between
 from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.lib.store.registry import list_feeds, list_servers
@@ -45,10 +46,8 @@ def busy_days(instance: dg.DagsterInstance, now: float | None = None) -> dict[da
             continue
         covered = requested_days(run.tags)
         if covered is not None:
-            d, end = covered
-            while d <= end:
+            for d in days_between(*covered):
                 days.setdefault(d, run.run_id)
-                d += timedelta(days=1)
     return days
 
 

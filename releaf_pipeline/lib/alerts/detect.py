@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import sqlalchemy as sa
-
 from releaf_pipeline.lib.alerts.messages import (
     FEED_STALE,
     SERVER_UNHEALTHY,
@@ -27,6 +25,7 @@ from releaf_pipeline.lib.dates import month_bounds
 from releaf_pipeline.lib.monthly_close import close_status
 from releaf_pipeline.lib.store.alerts import last_alerts
 from releaf_pipeline.lib.store.collection import feed_day_statuses
+from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds, list_servers
 
@@ -37,21 +36,19 @@ PAST_LOOKBACK_DAYS = 31
 of it is told of within this many days."""
 
 
-def health_changes(
-    engine: sa.Engine, today: date, *, lookback_days: int, links: Links
-) -> list[Alert]:
+def health_changes(db: Db, today: date, *, lookback_days: int, links: Links) -> list[Alert]:
     """Servers and feeds that are unhealthy now, and those that recovered since they were
     reported unhealthy."""
     out: list[Alert] = []
-    with engine.connect() as conn:
+    with reading(db) as conn:
         reported = last_alerts(conn, "server:") | last_alerts(conn, "feed:")
-    feeds = list_feeds(engine)
+    feeds = list_feeds(db)
     window = today - timedelta(days=lookback_days)
     paused: dict[int, list[date]] = {}
-    for row in feed_day_statuses(engine, window, today, problems_only=True):
+    for row in feed_day_statuses(db, window, today, problems_only=True):
         if row.status == PAUSED:
             paused.setdefault(row.feed_id, []).append(row.day)
-    for server in list_servers(engine):
+    for server in list_servers(db):
         mine = [f for f in feeds if f.server_id == server.id and f.collected]
         was_unhealthy = reported.get(f"server:{server.id}", ("", {}))[0] == SERVER_UNHEALTHY
         if server.healthy is False:
@@ -60,7 +57,7 @@ def health_changes(
         elif server.healthy and was_unhealthy:
             waiting = {f: paused[f.id] for f in mine if paused.get(f.id)}
             out.append(server_recovered(server, waiting, links))
-    states = feed_health_states(engine)
+    states = feed_health_states(db)
     for feed in feeds:
         state = states.get(feed.id)
         if state is None or not feed.collected:
@@ -76,16 +73,14 @@ def health_changes(
     return out
 
 
-def person_needed(
-    engine: sa.Engine, today: date, *, lookback_days: int, links: Links
-) -> list[Alert]:
+def person_needed(db: Db, today: date, *, lookback_days: int, links: Links) -> list[Alert]:
     """Feed-days the pipeline will not collect on its own: failures no retry fixes, and
     days past the catch-up's look-back. One alert per feed, cause and run of days."""
-    feeds = {f.id: f for f in list_feeds(engine)}
-    healthy = {s.id: bool(s.healthy) for s in list_servers(engine)}
+    feeds = {f.id: f for f in list_feeds(db)}
+    healthy = {s.id: bool(s.healthy) for s in list_servers(db)}
     start = today - timedelta(days=lookback_days + PAST_LOOKBACK_DAYS)
     groups: dict[tuple[int, str], list[tuple[date, str, str]]] = {}
-    for row in feed_day_statuses(engine, start, today, problems_only=True):
+    for row in feed_day_statuses(db, start, today, problems_only=True):
         feed = feeds.get(row.feed_id)
         if feed is None or not feed.collected:
             continue
@@ -124,7 +119,7 @@ def _person(
     return needs_person(feed, days, cause, why, step, links)
 
 
-def late_months(engine: sa.Engine, today: date, *, grace_days: int, links: Links) -> list[Alert]:
+def late_months(db: Db, today: date, *, grace_days: int, links: Links) -> list[Alert]:
     """Months whose certificates were not all issued on the first night after their end:
     the accounts and what each waits for."""
     out = []
@@ -137,7 +132,7 @@ def late_months(engine: sa.Engine, today: date, *, grace_days: int, links: Links
         # that is still open the day after has missed it.
         if today <= last + timedelta(days=1):
             continue
-        statuses = close_status(engine, month, today, grace_days=grace_days)
+        statuses = close_status(db, month, today, grace_days=grace_days)
         waits = [(s.account, s.waiting) for s in statuses if not s.certified and not s.closable]
         if waits:
             out.append(month_late(month, waits, last + timedelta(days=grace_days), links))

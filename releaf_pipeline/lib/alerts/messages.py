@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from releaf_pipeline.lib.catchup import contiguous_ranges
+from releaf_pipeline.lib.dates import days_between
 from releaf_pipeline.lib.store.alerts import NewAlert
 from releaf_pipeline.lib.store.registry import FeedRecord, ServerRecord
 
@@ -174,7 +175,7 @@ def feed_recovered(
     """A stale feed has data again: the days it missed (from `gap_from`) are read back,
     by the catch-up when `pending`, else already by the night that saw the data."""
     last = pending[1] if pending is not None else since_day
-    days = [gap_from + timedelta(days=i) for i in range((last - gap_from).days + 1)]
+    days = days_between(gap_from, last)
     if pending is not None:
         next_step = f"the catch-up reads back {pending[0]}..{pending[1]} on its next tick"
     else:

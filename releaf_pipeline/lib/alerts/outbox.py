@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-import sqlalchemy as sa
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from releaf_pipeline.lib.alerts.channels import DeliveryError, Message, send_email, send_webhook
 from releaf_pipeline.lib.alerts.config import AlertSettings
 from releaf_pipeline.lib.alerts.messages import Alert, scrub
 from releaf_pipeline.lib.store.alerts import claim_pending, finish, record_alert, release, said
+from releaf_pipeline.lib.store.engine import Db, reading, writing
 
 EMAIL, WEBHOOK = "email", "webhook"
 ATTEMPTS = 3
@@ -102,7 +102,7 @@ def send_retried(send: Sender, message: Message, attempts: int = ATTEMPTS) -> tu
 
 
 def tell(
-    engine: sa.Engine,
+    db: Db,
     settings: AlertSettings,
     alerts: Sequence[Alert],
     now: datetime,
@@ -117,37 +117,35 @@ def tell(
     channels = list(senders(settings))
     if not channels:
         return told
-    with engine.connect() as conn:
+    with reading(db) as conn:
         new = [a for a in alerts if not said(conn, a.key)]
     if new:
         hidden = list(secrets())
-        with engine.begin() as conn:
+        with writing(db) as conn:
             for alert in new:
                 clean = scrubbed(alert, hidden)
                 if record_alert(conn, clean, channels, now):
                     told.recorded.append(clean)
-    deliver(engine, settings, now, told, attempts=attempts)
+    deliver(db, settings, now, told, attempts=attempts)
     return told
 
 
-def deliver(
-    engine: sa.Engine, settings: AlertSettings, now: datetime, told: Told, *, attempts: int
-) -> None:
+def deliver(db: Db, settings: AlertSettings, now: datetime, told: Told, *, attempts: int) -> None:
     """Send what waits on each channel, oldest first; a channel that refuses one message
     after its retries is left for the next call, its other messages untried."""
     for channel, send in senders(settings).items():
-        with engine.begin() as conn:
+        with writing(db) as conn:
             claimed = claim_pending(conn, channel, now)
         for i, delivery in enumerate(claimed):
             message = Message(delivery.title, delivery.text, delivery.event)
             try:
                 answer, tries = send_retried(send, message, attempts)
             except DeliveryError as exc:
-                with engine.begin() as conn:
+                with writing(db) as conn:
                     finish(conn, delivery, now, error=str(exc), tries=attempts)
                     release(conn, claimed[i + 1 :], now)
                 told.failing[channel] = str(exc)
                 break
-            with engine.begin() as conn:
+            with writing(db) as conn:
                 finish(conn, delivery, now, answer=answer, tries=tries)
             told.sent.append((delivery.title, channel, answer))

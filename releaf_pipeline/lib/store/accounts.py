@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
+from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.tables import accounts
 
 
@@ -44,9 +45,9 @@ def set_account_names(conn: Connection, names: Mapping[str, str], *, now: dateti
             )
 
 
-def account_names(engine: Engine) -> dict[str, str]:
+def account_names(db: Db) -> dict[str, str]:
     """Every account that has a display name, and that name."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         rows = conn.execute(
             sa.select(accounts.c.account, accounts.c.display_name).where(
                 accounts.c.display_name.is_not(None)
@@ -55,9 +56,9 @@ def account_names(engine: Engine) -> dict[str, str]:
     return dict(rows)
 
 
-def account_name(engine: Engine, account: str) -> str | None:
+def account_name(db: Db, account: str) -> str | None:
     """The account's display name, or None when it has none."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return conn.execute(
             sa.select(accounts.c.display_name).where(accounts.c.account == account)
         ).scalar()

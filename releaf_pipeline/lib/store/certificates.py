@@ -8,9 +8,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.certificates import Certificate
+from releaf_pipeline.lib.store.engine import Db, reading, writing
 from releaf_pipeline.lib.store.tables import certificates, deposits
 
 
@@ -41,7 +41,7 @@ def _issued(row: sa.Row) -> IssuedCertificate:
 
 
 def list_certificates(
-    engine: Engine, *, month: str | None = None, account: str | None = None
+    db: Db, *, month: str | None = None, account: str | None = None
 ) -> list[IssuedCertificate]:
     """Issued certificates, by month then account."""
     query = sa.select(certificates).order_by(certificates.c.month, certificates.c.account)
@@ -49,20 +49,20 @@ def list_certificates(
         query = query.where(certificates.c.month == month)
     if account:
         query = query.where(certificates.c.account == account)
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return [_issued(r) for r in conn.execute(query)]
 
 
-def get_certificate(engine: Engine, cert_id: str) -> IssuedCertificate | None:
+def get_certificate(db: Db, cert_id: str) -> IssuedCertificate | None:
     """The certificate with this id, or None."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         row = conn.execute(sa.select(certificates).where(certificates.c.id == cert_id)).first()
     return _issued(row) if row else None
 
 
-def account_pages(engine: Engine, account: str, first: date, last: date) -> int:
+def account_pages(db: Db, account: str, first: date, last: date) -> int:
     """The account's deposited pages dated in [first, last], over all its feeds."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         total = conn.execute(
             sa.select(sa.func.coalesce(sa.func.sum(deposits.c.pages), 0)).where(
                 deposits.c.account == account, deposits.c.day.between(first, last)
@@ -71,13 +71,13 @@ def account_pages(engine: Engine, account: str, first: date, last: date) -> int:
     return int(total)
 
 
-def pending_adjustment(engine: Engine, account: str, before: date) -> int:
+def pending_adjustment(db: Db, account: str, before: date) -> int:
     """Pages deposited before `before` that no certificate has credited yet.
 
     Every certificate credits its month's pages as known when issued plus the adjustment
     it carried, so this difference is exactly what arrived late for certified months.
     """
-    with engine.connect() as conn:
+    with reading(db) as conn:
         deposited = conn.execute(
             sa.select(sa.func.coalesce(sa.func.sum(deposits.c.pages), 0)).where(
                 deposits.c.account == account, deposits.c.day < before
@@ -93,13 +93,11 @@ def pending_adjustment(engine: Engine, account: str, before: date) -> int:
     return int(deposited) - int(credited)
 
 
-def record_certificate(
-    engine: Engine, issued: IssuedCertificate, *, now: datetime
-) -> IssuedCertificate:
+def record_certificate(db: Db, issued: IssuedCertificate, *, now: datetime) -> IssuedCertificate:
     """Record a certificate; one already issued for the account and month wins, unchanged
     (with the account name it was issued with)."""
     cert = issued.certificate
-    with engine.begin() as conn:
+    with writing(db) as conn:
         existing = conn.execute(
             sa.select(certificates).where(
                 certificates.c.account == cert.account, certificates.c.month == issued.month
@@ -128,12 +126,12 @@ def record_certificate(
     return issued
 
 
-def certified_months(engine: Engine, months: Collection[str]) -> set[tuple[str, str]]:
+def certified_months(db: Db, months: Collection[str]) -> set[tuple[str, str]]:
     """The (account, month) pairs of `months` (each YYYY-MM) that have a certificate."""
     if not months:
         return set()
     query = sa.select(certificates.c.account, certificates.c.month).where(
         certificates.c.month.in_(sorted(months))
     )
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return {(r.account, r.month) for r in conn.execute(query)}

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
+from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.feed_accounts import account_histories
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.scope import managed_readings_only
@@ -38,15 +38,13 @@ class FeedPart:
     feed the day before its removal (its later days are never collected)."""
 
 
-def month_parts(
-    engine: Engine, feed_list: list[FeedRecord], first: date, last: date
-) -> list[FeedPart]:
+def month_parts(db: Db, feed_list: list[FeedRecord], first: date, last: date) -> list[FeedPart]:
     """The parts of the month [first, last] each feed (removed ones too) deposits on each
     account: a feed active in the month, on every account its history gives it for days
     of the month; a removed feed only while the month holds days before its removal or
     deposits of its own."""
     out = []
-    with engine.connect() as conn:
+    with reading(db) as conn:
         histories = account_histories(conn, feed_list)
         for feed in feed_list:
             if feed.activation_date > last:
@@ -96,10 +94,10 @@ class FeedMonth:
     dated on or after its `through` day yet."""
 
 
-def feed_months(engine: Engine, parts: list[FeedPart]) -> list[FeedMonth]:
+def feed_months(db: Db, parts: list[FeedPart]) -> list[FeedMonth]:
     """The close facts of each feed's part of a month."""
     out = []
-    with engine.connect() as conn:
+    with reading(db) as conn:
         for part in parts:
             feed, start, through = part.feed, part.first, part.through
             facts = FeedMonth(feed, through, days_needed=max(0, (through - start).days + 1))
@@ -139,9 +137,9 @@ def _devices_waiting(conn: sa.Connection, feed: FeedRecord, first: date, last: d
     return int(conn.execute(query).scalar_one())
 
 
-def account_had_deposits(engine: Engine, account: str, first: date, last: date) -> bool:
+def account_had_deposits(db: Db, account: str, first: date, last: date) -> bool:
     """Whether any deposit row of `account` is dated in [first, last]."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return bool(
             conn.execute(
                 sa.select(sa.func.count()).where(

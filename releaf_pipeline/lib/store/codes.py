@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from releaf_pipeline.lib.mpsmonitor.decoding import code_key
-from releaf_pipeline.lib.store.engine import StoreError
+from releaf_pipeline.lib.store.engine import Db, StoreError, writing
 from releaf_pipeline.lib.store.tables import feeds, servers
 
 
@@ -87,8 +87,8 @@ def find_case_twins(conn: Connection) -> list[list[CaseTwin]]:
     return [group for group in by_customer.values() if len(group) > 1]
 
 
-def remove_case_twin(engine: Engine, twin: CaseTwin, *, now: datetime) -> None:
+def remove_case_twin(db: Db, twin: CaseTwin, *, now: datetime) -> None:
     """Remove one of the twins on the store as it is, before it could be upgraded: the
     feed is marked removed, as `releaf feed remove` does, and its history stays."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         conn.execute(feeds.update().where(feeds.c.id == twin.feed_id).values(removed_at=now))

@@ -10,12 +10,12 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
+from releaf_pipeline.lib.dates import days_between
 from releaf_pipeline.lib.mpsmonitor.decoding import device_key
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings
 from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
-from releaf_pipeline.lib.store.engine import upsert
+from releaf_pipeline.lib.store.engine import Db, reading, upsert, writing
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.scope import record_scope
 from releaf_pipeline.lib.store.stale_days import COLLECTION_VIEWS, mark_range
@@ -25,11 +25,6 @@ COLLECTED, PAUSED, FAILED = "collected", "paused", "failed"
 INVALID_COUNTER = "invalid_counter"
 DUPLICATE_READING = "duplicate_reading"
 UNLISTED_DEVICE = "unlisted_device"
-
-
-def days_between(first: date, last: date) -> list[date]:
-    """Every date from `first` to `last`, inclusive (empty when last < first)."""
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _status_rows(
@@ -55,7 +50,7 @@ def _status_rows(
 
 
 def save_collection(
-    engine: Engine,
+    db: Db,
     *,
     feed: FeedRecord,
     device_rows: list[Device],
@@ -80,7 +75,7 @@ def save_collection(
     """
     activation = feed.activation_date
     covered_from = max(fetched_from, activation)
-    with engine.begin() as conn:
+    with writing(db) as conn:
         known = _known_devices(conn, feed.id)
         device_rows, reading_rows = _spelled_as_stored(known, device_rows, reading_rows)
         listed_now = {d.device_id for d in device_rows}
@@ -324,7 +319,7 @@ def _flag_unlisted(conn: sa.Connection, feed_id: int, device_ids: set[str], now:
 
 
 def record_status(
-    engine: Engine,
+    db: Db,
     *,
     feed_id: int,
     first: date,
@@ -335,7 +330,7 @@ def record_status(
     now: datetime,
 ) -> None:
     """Record feed-days as paused or failed, with the reason (deposits are left as they were)."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         upsert(
             conn,
             feed_days,
@@ -346,7 +341,7 @@ def record_status(
 
 
 def feed_day_statuses(
-    engine: Engine, first: date, last: date, *, problems_only: bool = False
+    db: Db, first: date, last: date, *, problems_only: bool = False
 ) -> list[sa.Row]:
     """(feed_id, day, status, reason, run_id) of recorded feed-days in the range (only the
     paused and failed ones with `problems_only`); run_id is the run that recorded it."""
@@ -363,11 +358,11 @@ def feed_day_statuses(
     )
     if problems_only:
         query = query.where(feed_days.c.status != COLLECTED)
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return conn.execute(query).all()
 
 
-def collected_days(engine: Engine, first: date, last: date) -> dict[int, int]:
+def collected_days(db: Db, first: date, last: date) -> dict[int, int]:
     """feed_id -> how many days of [first, last] are recorded as collected (feeds with
     none are left out)."""
     query = (
@@ -375,17 +370,17 @@ def collected_days(engine: Engine, first: date, last: date) -> dict[int, int]:
         .where(feed_days.c.day.between(first, last), feed_days.c.status == COLLECTED)
         .group_by(feed_days.c.feed_id)
     )
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return {feed_id: n for feed_id, n in conn.execute(query)}
 
 
-def device_latest_days(engine: Engine, feed_ids: list[int]) -> dict[int, list[date]]:
+def device_latest_days(db: Db, feed_ids: list[int]) -> dict[int, list[date]]:
     """feed_id -> the date of each listed device's latest mirrored reading (devices with
     one)."""
     out: dict[int, list[date]] = {}
     if not feed_ids:
         return out
-    with engine.connect() as conn:
+    with reading(db) as conn:
         for i in range(0, len(feed_ids), 5000):
             rows = conn.execute(
                 sa.select(devices.c.feed_id, devices.c.latest_day).where(

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED, days_between
+from releaf_pipeline.lib.dates import days_between
+from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
+from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds
 from releaf_pipeline.lib.store.tables import anomalies, deposits, feed_days, readings
 
@@ -59,12 +60,12 @@ class CollectionDay:
         return not self.problems
 
 
-def collection_days(engine: Engine, first: date, last: date) -> list[CollectionDay]:
+def collection_days(db: Db, first: date, last: date) -> list[CollectionDay]:
     """Every day in [first, last], oldest first."""
-    feed_list = list_feeds(engine, removed=True)
+    feed_list = list_feeds(db, removed=True)
     out = {d: CollectionDay(d) for d in days_between(first, last)}
     statuses: dict[tuple[int, date], tuple[str, str]] = {}
-    with engine.connect() as conn:
+    with reading(db) as conn:
         rows = conn.execute(
             sa.select(
                 feed_days.c.feed_id, feed_days.c.day, feed_days.c.status, feed_days.c.reason
@@ -119,7 +120,7 @@ class DepositDay:
     accounts: dict[str, int] = field(default_factory=dict)
 
 
-def deposit_days(engine: Engine, first: date, last: date) -> list[DepositDay]:
+def deposit_days(db: Db, first: date, last: date) -> list[DepositDay]:
     """Every day in [first, last], oldest first, accounts sorted by name."""
     out = {d: DepositDay(d) for d in days_between(first, last)}
     query = (
@@ -130,7 +131,7 @@ def deposit_days(engine: Engine, first: date, last: date) -> list[DepositDay]:
         .group_by(deposits.c.day, deposits.c.account)
         .order_by(deposits.c.day, deposits.c.account)
     )
-    with engine.connect() as conn:
+    with reading(db) as conn:
         for day, account, pages, n in conn.execute(query):
             item = out[day]
             item.accounts[account] = int(pages)
@@ -152,9 +153,9 @@ class Anomaly:
     detail: str | None
 
 
-def anomalies_between(engine: Engine, first: date, last: date) -> list[Anomaly]:
+def anomalies_between(db: Db, first: date, last: date) -> list[Anomaly]:
     """Every anomaly dated in [first, last], by day, feed and device."""
-    by_id = {f.id: f for f in list_feeds(engine, removed=True)}
+    by_id = {f.id: f for f in list_feeds(db, removed=True)}
     query = (
         sa.select(
             anomalies.c.feed_id, anomalies.c.device_id, anomalies.c.day, anomalies.c.kind,
@@ -163,7 +164,7 @@ def anomalies_between(engine: Engine, first: date, last: date) -> list[Anomaly]:
         .where(anomalies.c.day.between(first, last))
         .order_by(anomalies.c.day, anomalies.c.feed_id, anomalies.c.device_id)
     )  # fmt: skip
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return [
             Anomaly(by_id[f], d, day, k, p, c, detail)
             for f, d, day, k, p, c, detail in conn.execute(query)

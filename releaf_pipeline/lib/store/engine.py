@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,37 @@ from releaf_pipeline.lib.store.migrate import current_revision, upgrade
 
 class StoreError(ReleafError, RuntimeError):
     """The store cannot be opened or a write was refused; the message says what to do."""
+
+
+Db = Engine | Connection
+"""Where a store function works: an engine (the function is its own transaction), or a
+connection in the caller's transaction, so that several functions commit together."""
+
+_WRITES = "releaf_writes"
+
+
+@contextlib.contextmanager
+def writing(db: Db) -> Iterator[Connection]:
+    """A connection in a transaction that writes: the caller's, or a new one committed when
+    the block ends (rolled back if it raises). On SQLite it takes the write lock at once."""
+    if isinstance(db, Connection):
+        yield db
+        return
+    with db.connect() as conn:
+        conn.execution_options(**{_WRITES: True})
+        with conn.begin():
+            yield conn
+
+
+@contextlib.contextmanager
+def reading(db: Db) -> Iterator[Connection]:
+    """A connection that only reads: the caller's, or a new one whose snapshot takes no
+    lock, so the UI, sensors and commands never queue behind the night's writer."""
+    if isinstance(db, Connection):
+        yield db
+        return
+    with db.connect() as conn:
+        yield conn
 
 
 def make_engine(url: str, *, may_create: Callable[[], bool] | None = None) -> Engine:
@@ -45,10 +77,11 @@ def make_engine(url: str, *, may_create: Callable[[], bool] | None = None) -> En
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            # IMMEDIATE takes the write lock up front: a transaction that reads and then
-            # writes waits its turn (busy time-out) instead of failing as "locked" when
-            # another process wrote in between, as a deferred one would.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writer takes the write lock up front (IMMEDIATE): a transaction that reads
+            # and then writes waits its turn (busy time-out) instead of failing as "locked"
+            # when another process wrote in between. Readers take none.
+            writes = conn.get_execution_options().get(_WRITES)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     try:
         if may_create is not None and current_revision(engine) is None and not may_create():

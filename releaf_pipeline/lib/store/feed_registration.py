@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from releaf_pipeline.lib.certificates import check_account_name
 from releaf_pipeline.lib.labels import check_label
@@ -17,7 +17,7 @@ from releaf_pipeline.lib.mpsmonitor.contract import MAX_IDENTIFIER_LENGTH, is_id
 from releaf_pipeline.lib.rules import SCOPES
 from releaf_pipeline.lib.store.accounts import set_account_names
 from releaf_pipeline.lib.store.codes import customer_key
-from releaf_pipeline.lib.store.engine import execute_many
+from releaf_pipeline.lib.store.engine import Db, execute_many, writing
 from releaf_pipeline.lib.store.registry import FeedRecord, FeedSpec, RegistryError, list_feeds
 from releaf_pipeline.lib.store.tables import feeds, servers
 
@@ -133,7 +133,7 @@ def _name_account(names: dict[str, str], account: str, given: str) -> None:
         raise RegistryError(f"account {account!r} is given two names, {known!r} and {name!r}")
 
 
-def add_feeds(engine: Engine, specs: list[FeedSpec], *, now: datetime) -> list[FeedRecord]:
+def add_feeds(db: Db, specs: list[FeedSpec], *, now: datetime) -> list[FeedRecord]:
     """Register feeds, all or none: the first bad spec raises and nothing is stored.
 
     Customer codes compare without regard to case: a code that differs from a registered
@@ -143,7 +143,7 @@ def add_feeds(engine: Engine, specs: list[FeedSpec], *, now: datetime) -> list[F
     """
     names: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
-    with engine.begin() as conn:
+    with writing(db) as conn:
         active = sa.select(servers.c.name, servers.c.id, servers.c.dealer_code).where(
             servers.c.removed_at.is_(None)
         )
@@ -191,4 +191,4 @@ def add_feeds(engine: Engine, specs: list[FeedSpec], *, now: datetime) -> list[F
         execute_many(conn, feeds.insert(), rows)
         set_account_names(conn, names, now=now)
     new = {(spec.server, key) for spec, key in zip(specs, keys, strict=True)}
-    return [f for f in list_feeds(engine) if (f.server_name, customer_key(f.customer_code)) in new]
+    return [f for f in list_feeds(db) if (f.server_name, customer_key(f.customer_code)) in new]

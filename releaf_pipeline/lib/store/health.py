@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.business_days import business_days_after, is_stale
+from releaf_pipeline.lib.dates import days_between
 from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
+from releaf_pipeline.lib.store.engine import Db, reading, writing
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.scope import managed_readings_only
 from releaf_pipeline.lib.store.stale_days import mark_problem_days
@@ -47,10 +48,10 @@ def _event(
 
 
 def record_server_health(
-    engine: Engine, server_id: int, *, healthy: bool, reason: str | None, now: datetime
+    db: Db, server_id: int, *, healthy: bool, reason: str | None, now: datetime
 ) -> bool:
     """Store a health check's outcome; returns True when the state changed."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         current = conn.execute(
             sa.select(servers.c.healthy).where(servers.c.id == server_id)
         ).scalar_one()
@@ -93,7 +94,7 @@ def _reading_days(conn: sa.Connection, feed: FeedRecord, since: date, last: date
 
 
 def evaluate_feed_health(
-    engine: Engine,
+    db: Db,
     feed: FeedRecord,
     first: date,
     last: date,
@@ -108,7 +109,7 @@ def evaluate_feed_health(
     Returns the state changes as (day, healthy).
     """
     changes: list[tuple[date, bool]] = []
-    with engine.begin() as conn:
+    with writing(db) as conn:
         state = conn.execute(sa.select(feed_health).where(feed_health.c.feed_id == feed.id)).first()
         start = first if state is None else max(first, state.evaluated_day + timedelta(days=1))
         if start > last:
@@ -127,8 +128,7 @@ def evaluate_feed_health(
         rec_to = None if state is None else state.recollect_to
         idx = 0
         latest: date | None = None
-        day = start
-        while day <= last:
+        for day in days_between(start, last):
             while idx < len(days) and days[idx] <= day:
                 latest = days[idx]
                 idx += 1
@@ -152,7 +152,6 @@ def evaluate_feed_health(
                 _event(conn, "feed", feed.id, True, now, note, day)
             if healthy or last_data is None:
                 last_data = data
-            day += timedelta(days=1)
         values = dict(
             healthy=healthy,
             since_day=since,
@@ -171,9 +170,9 @@ def evaluate_feed_health(
     return changes
 
 
-def clear_recollect(engine: Engine, feed_id: int, first: date, last: date) -> None:
+def clear_recollect(db: Db, feed_id: int, first: date, last: date) -> None:
     """Forget a pending re-collection once [first, last] covered it."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         conn.execute(
             feed_health.update()
             .where(
@@ -185,9 +184,9 @@ def clear_recollect(engine: Engine, feed_id: int, first: date, last: date) -> No
         )
 
 
-def feed_health_states(engine: Engine) -> dict[int, FeedHealth]:
+def feed_health_states(db: Db) -> dict[int, FeedHealth]:
     """The current freshness state of every evaluated feed."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         rows = conn.execute(sa.select(feed_health)).all()
     return {
         r.feed_id: FeedHealth(
@@ -216,40 +215,51 @@ class HealthEvent:
     reason: str | None
 
 
-def health_history(engine: Engine, subject: str | None = None) -> list[HealthEvent]:
+def health_history(db: Db, subject: str | None = None) -> list[HealthEvent]:
     """Every recorded change, oldest first."""
     query = sa.select(health_events).order_by(health_events.c.id)
     if subject:
         query = query.where(health_events.c.subject == subject)
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return [
             HealthEvent(r.subject, r.subject_id, r.healthy, r.day, r.at, r.reason)
             for r in conn.execute(query)
         ]
 
 
-def unhealthy_feeds_on(engine: Engine, day: date) -> list[tuple[int, date, str | None]]:
-    """(feed_id, since, reason) of feeds whose freshness state on `day` was unhealthy."""
-    return unhealthy_feeds_between(engine, day, day)[day]
-
-
 def unhealthy_feeds_between(
-    engine: Engine, first: date, last: date
+    db: Db, first: date, last: date
 ) -> dict[date, list[tuple[int, date, str | None]]]:
     """For each day in [first, last]: (feed_id, since, reason) of the feeds whose freshness
-    state on that day was unhealthy (the latest recorded change dated on or before it)."""
-    events = [ev for ev in health_history(engine, "feed") if ev.day is not None]
+    state on that day was unhealthy (the latest recorded change dated on or before it).
+
+    Two reads, whatever the history's length: each feed's state on `first`, then the
+    changes dated in the range, applied day by day."""
+    dated = sa.and_(health_events.c.subject == "feed", health_events.c.day.is_not(None))
+    latest = (
+        sa.select(sa.func.max(health_events.c.id))
+        .where(dated, health_events.c.day <= first)
+        .group_by(health_events.c.subject_id)
+    )
+    columns = (health_events.c.id, health_events.c.subject_id, health_events.c.healthy,
+               health_events.c.day, health_events.c.reason)  # fmt: skip
+    with reading(db) as conn:
+        at_first = conn.execute(sa.select(*columns).where(health_events.c.id.in_(latest))).all()
+        later = conn.execute(
+            sa.select(*columns)
+            .where(dated, health_events.c.day > first, health_events.c.day <= last)
+            .order_by(health_events.c.day, health_events.c.id)
+        ).all()
+    # The change recorded last wins, as when the states were recorded one after another.
+    state = {r.subject_id: r for r in at_first}
     out: dict[date, list[tuple[int, date, str | None]]] = {}
-    day = first
-    while day <= last:
-        state: dict[int, tuple[bool, date, str | None]] = {}
-        for ev in events:
-            if ev.day is not None and ev.day <= day:
-                state[ev.subject_id] = (ev.healthy, ev.day, ev.reason)
-        out[day] = [
-            (feed_id, since, reason)
-            for feed_id, (healthy, since, reason) in sorted(state.items())
-            if not healthy
-        ]
-        day += timedelta(days=1)
+    pending = iter(later)
+    change = next(pending, None)
+    for day in days_between(first, last):
+        while change is not None and change.day <= day:
+            held = state.get(change.subject_id)
+            if held is None or change.id > held.id:
+                state[change.subject_id] = change
+            change = next(pending, None)
+        out[day] = [(f, r.day, r.reason) for f, r in sorted(state.items()) if not r.healthy]
     return out

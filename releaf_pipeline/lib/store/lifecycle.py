@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from releaf_pipeline.lib.rules import SCOPES
 from releaf_pipeline.lib.store.codes import customer_key
+from releaf_pipeline.lib.store.engine import Db, writing
 from releaf_pipeline.lib.store.feed_accounts import account_histories, move_account_from
 from releaf_pipeline.lib.store.registry import FeedRecord, RegistryError
 from releaf_pipeline.lib.store.stale_days import (
@@ -22,9 +23,9 @@ from releaf_pipeline.lib.store.stale_days import (
 from releaf_pipeline.lib.store.tables import certificates, deposits, feeds, servers
 
 
-def pause_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> bool:
+def pause_feed(db: Db, feed: FeedRecord, *, now: datetime) -> bool:
     """Stop collecting the feed until it is resumed; False if it was paused already."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         done = conn.execute(
             feeds.update()
             .where(feeds.c.id == feed.id, feeds.c.paused_at.is_(None))
@@ -35,11 +36,11 @@ def pause_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> bool:
     return bool(done.rowcount)
 
 
-def resume_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> bool:
+def resume_feed(db: Db, feed: FeedRecord, *, now: datetime) -> bool:
     """Collect the feed again (a removed feed comes back with its history); False if it
     was neither paused nor removed. The nights' re-read window and the catch-up collect
     the days it missed, within their look-back."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         removed = conn.execute(
             sa.select(servers.c.removed_at).where(servers.c.id == feed.server_id)
         ).scalar()
@@ -75,9 +76,9 @@ def resume_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> bool:
     return bool(done.rowcount)
 
 
-def remove_feed(engine: Engine, feed: FeedRecord, *, now: datetime) -> None:
+def remove_feed(db: Db, feed: FeedRecord, *, now: datetime) -> None:
     """Stop the feed for good; its readings, deposits and certificates stay."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         conn.execute(feeds.update().where(feeds.c.id == feed.id).values(removed_at=now))
         mark_missed_days(conn, feed.id, _yesterday(now))
 
@@ -87,9 +88,9 @@ def _yesterday(now: datetime) -> date:
     return now.date() - timedelta(days=1)
 
 
-def remove_server(engine: Engine, name: str, *, now: datetime) -> None:
+def remove_server(db: Db, name: str, *, now: datetime) -> None:
     """Stop checking a server; refused while a feed (not removed) uses it."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         server_id = conn.execute(
             sa.select(servers.c.id).where(servers.c.name == name, servers.c.removed_at.is_(None))
         ).scalar()
@@ -114,7 +115,7 @@ def remove_server(engine: Engine, name: str, *, now: datetime) -> None:
 
 
 def update_feed(
-    engine: Engine,
+    db: Db,
     feed: FeedRecord,
     *,
     now: datetime,
@@ -136,7 +137,7 @@ def update_feed(
       pages; an earlier one needs the days before collected (a backfill, as said).
     """
     said: list[str] = []
-    with engine.begin() as conn:
+    with writing(db) as conn:
         if account is not None and (account != feed.account or account_from is not None):
             said.append(_move_account(conn, feed, account, account_from))
         if scope is not None and scope != feed.scope:

@@ -7,11 +7,12 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from releaf_pipeline.lib.errors import ReleafError
 from releaf_pipeline.lib.labels import check_label
 from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
+from releaf_pipeline.lib.store.engine import Db, reading, writing
 from releaf_pipeline.lib.store.stale_days import mark_problem_days
 from releaf_pipeline.lib.store.tables import feeds, servers
 
@@ -98,7 +99,7 @@ def _connection(
 
 
 def add_server(
-    engine: Engine,
+    db: Db,
     cipher: TokenCipher,
     *,
     name: str,
@@ -122,7 +123,7 @@ def add_server(
     except ValueError as exc:
         raise RegistryError(str(exc)) from None
     values = _connection(cipher, url, token, ca_bundle_pem, dealer_code, now)
-    with engine.begin() as conn:
+    with writing(db) as conn:
         _refuse_same_server(conn, name, url, dealer_code)
         exists = conn.execute(
             sa.select(servers.c.id, servers.c.removed_at).where(servers.c.name == name)
@@ -144,7 +145,7 @@ def add_server(
             if exists:
                 raise RegistryError(f"a server named {name!r} is already registered")
             conn.execute(servers.insert().values(name=name, created_at=now, **values))
-    return get_server(engine, name)
+    return get_server(db, name)
 
 
 def _refuse_same_server(conn: Connection, name: str, url: str, dealer_code: str | None) -> None:
@@ -190,9 +191,9 @@ def _server(row: sa.Row) -> ServerRecord:
 _SERVER_COLS = [c for c in servers.c if c.name != "token_sealed"]
 
 
-def get_server(engine: Engine, name: str) -> ServerRecord:
+def get_server(db: Db, name: str) -> ServerRecord:
     """The server registered as `name`; RegistryError if there is none."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         row = conn.execute(sa.select(*_SERVER_COLS).where(servers.c.name == name)).first()
     if row is None:
         raise RegistryError(
@@ -202,30 +203,30 @@ def get_server(engine: Engine, name: str) -> ServerRecord:
     return _server(row)
 
 
-def list_servers(engine: Engine, *, removed: bool = False) -> list[ServerRecord]:
+def list_servers(db: Db, *, removed: bool = False) -> list[ServerRecord]:
     """Every registered server, by name (the removed ones too with `removed`)."""
     query = sa.select(*_SERVER_COLS).order_by(servers.c.name)
     if not removed:
         query = query.where(servers.c.removed_at.is_(None))
-    with engine.connect() as conn:
+    with reading(db) as conn:
         rows = conn.execute(query).all()
     return [_server(r) for r in rows]
 
 
-def server_token(engine: Engine, cipher: TokenCipher, server_id: int) -> SecretStr:
+def server_token(db: Db, cipher: TokenCipher, server_id: int) -> SecretStr:
     """The server's dealer token, decrypted in memory only."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         sealed = conn.execute(
             sa.select(servers.c.token_sealed).where(servers.c.id == server_id)
         ).scalar_one()
     return cipher.decrypt(sealed)
 
 
-def adopt_dealer_code(engine: Engine, server_id: int, dealer_code: str) -> str:
+def adopt_dealer_code(db: Db, server_id: int, dealer_code: str) -> str:
     """Store `dealer_code` as the server's dealer if it has none yet (registered before
     dealer codes were kept); returns the code now stored, which a concurrent first check
     may have set before this one."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         conn.execute(
             servers.update()
             .where(servers.c.id == server_id, servers.c.dealer_code.is_(None))
@@ -237,7 +238,7 @@ def adopt_dealer_code(engine: Engine, server_id: int, dealer_code: str) -> str:
 
 
 def list_feeds(
-    engine: Engine, feed_ids: list[int] | None = None, *, removed: bool = False
+    db: Db, feed_ids: list[int] | None = None, *, removed: bool = False
 ) -> list[FeedRecord]:
     """Registered feeds (all, or those with the given ids), by server and customer code;
     the removed ones only with `removed`."""
@@ -250,7 +251,7 @@ def list_feeds(
         query = query.where(feeds.c.id.in_(feed_ids))
     if not removed:
         query = query.where(feeds.c.removed_at.is_(None))
-    with engine.connect() as conn:
+    with reading(db) as conn:
         rows = conn.execute(query).all()
     return [
         FeedRecord(
@@ -271,9 +272,7 @@ def list_feeds(
     ]
 
 
-def update_server_connection(
-    engine: Engine, cipher: TokenCipher, **connection: Any
-) -> ServerRecord:
+def update_server_connection(db: Db, cipher: TokenCipher, **connection: Any) -> ServerRecord:
     """Point a registered server at a new URL, token and CA bundle (its feeds stay); takes
     the keyword arguments of `add_server`."""
-    return add_server(engine, cipher, replace=True, **connection)
+    return add_server(db, cipher, replace=True, **connection)

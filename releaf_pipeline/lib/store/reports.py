@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.dates import month_bounds
+from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.tables import deposits, feeds, servers
 
 __all__ = ["AccountMonth", "account_day_pages", "feed_month_pages", "month_bounds", "month_report"]
@@ -23,7 +23,7 @@ class AccountMonth:
     days: dict[date, int] = field(default_factory=dict)
 
 
-def month_report(engine: Engine, month: str) -> list[AccountMonth]:
+def month_report(db: Db, month: str) -> list[AccountMonth]:
     """Every account with a deposit in `month`, sorted by account."""
     first, last = month_bounds(month)
     query = (
@@ -33,7 +33,7 @@ def month_report(engine: Engine, month: str) -> list[AccountMonth]:
         .order_by(deposits.c.account, deposits.c.day)
     )
     out: dict[str, AccountMonth] = {}
-    with engine.connect() as conn:
+    with reading(db) as conn:
         for account, day, pages in conn.execute(query):
             acct = out.setdefault(account, AccountMonth(account))
             acct.days[day] = int(pages)
@@ -41,7 +41,7 @@ def month_report(engine: Engine, month: str) -> list[AccountMonth]:
     return [out[a] for a in sorted(out)]
 
 
-def feed_month_pages(engine: Engine, month: str) -> list[tuple[str, str, str, int]]:
+def feed_month_pages(db: Db, month: str) -> list[tuple[str, str, str, int]]:
     """(account, server, customer code, pages) per feed with deposits in `month`."""
     first, last = month_bounds(month)
     query = (
@@ -53,22 +53,22 @@ def feed_month_pages(engine: Engine, month: str) -> list[tuple[str, str, str, in
         .group_by(deposits.c.account, servers.c.name, feeds.c.customer_code)
         .order_by(deposits.c.account, servers.c.name, feeds.c.customer_code)
     )  # fmt: skip
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return [(a, s, c, int(p)) for a, s, c, p in conn.execute(query)]
 
 
-def account_day_pages(engine: Engine, first: date, last: date) -> dict[tuple[str, date], int]:
+def account_day_pages(db: Db, first: date, last: date) -> dict[tuple[str, date], int]:
     """(account, day) -> pages deposited, for the days in [first, last]."""
     query = (
         sa.select(deposits.c.account, deposits.c.day, sa.func.sum(deposits.c.pages))
         .where(deposits.c.day.between(first, last))
         .group_by(deposits.c.account, deposits.c.day)
     )
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return {(a, d): int(p) for a, d, p in conn.execute(query)}
 
 
-def pages_per_account(engine: Engine, first: date, last: date) -> list[tuple[str, int]]:
+def pages_per_account(db: Db, first: date, last: date) -> list[tuple[str, int]]:
     """(account, pages) deposited in [first, last], by account."""
     query = (
         sa.select(deposits.c.account, sa.func.sum(deposits.c.pages))
@@ -76,5 +76,5 @@ def pages_per_account(engine: Engine, first: date, last: date) -> list[tuple[str
         .group_by(deposits.c.account)
         .order_by(deposits.c.account)
     )
-    with engine.connect() as conn:
+    with reading(db) as conn:
         return [(a, int(p)) for a, p in conn.execute(query)]

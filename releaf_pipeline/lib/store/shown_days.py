@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.store.engine import upsert
+from releaf_pipeline.lib.store.engine import Db, reading, upsert, writing
 from releaf_pipeline.lib.store.tables import shown_days
 
 FIGURES = "figures"
@@ -36,12 +35,12 @@ class ShownPart:
 Shown = dict[date, dict[str, ShownPart]]
 
 
-def shown(engine: Engine, asset: str, days: Iterable[date]) -> Shown:
+def shown(db: Db, asset: str, days: Iterable[date]) -> Shown:
     """The parts shown of each of `days` of `asset` (a day never shown has none)."""
     wanted = set(days)
     if not wanted:
         return {}
-    with engine.connect() as conn:
+    with reading(db) as conn:
         rows = conn.execute(
             sa.select(shown_days).where(
                 shown_days.c.asset == asset, shown_days.c.day.between(min(wanted), max(wanted))
@@ -69,7 +68,7 @@ def unchanged(parts: Mapping[str, ShownPart], digests: Mapping[str, str]) -> boo
 
 
 def record_shown(
-    engine: Engine, asset: str, part: str, digests: Mapping[date, str], publication: str
+    db: Db, asset: str, part: str, digests: Mapping[date, str], publication: str
 ) -> None:
     """Record `part` of each day in `digests` as shown by `publication`."""
     rows = [
@@ -77,5 +76,5 @@ def record_shown(
         for d, digest in sorted(digests.items())
     ]
     if rows:
-        with engine.begin() as conn:
+        with writing(db) as conn:
             upsert(conn, shown_days, rows, ["asset", "day", "part"])

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
+from releaf_pipeline.lib.dates import days_between
+from releaf_pipeline.lib.store.engine import Db, reading, writing
 from releaf_pipeline.lib.store.tables import feed_days, feeds, stale_days
 
 # A feed-day's status once collected (the collection module's COLLECTED, which records
@@ -45,13 +47,9 @@ def mark_days(conn: Connection, days: Iterable[date], assets: Iterable[str]) -> 
         conn.execute(stale_days.insert(), rows)
 
 
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
 def mark_range(conn: Connection, first: date, last: date, assets: Iterable[str]) -> None:
     """`mark_days` for every day of [first, last]."""
-    mark_days(conn, _days(first, last), assets)
+    mark_days(conn, days_between(first, last), assets)
 
 
 def mark_missed_days(conn: Connection, feed_id: int, last: date) -> None:
@@ -69,7 +67,9 @@ def mark_missed_days(conn: Connection, feed_id: int, last: date) -> None:
             )
         ).scalars()
     )
-    mark_days(conn, (d for d in _days(activation, last) if d not in collected), COLLECTION_VIEWS)
+    mark_days(
+        conn, (d for d in days_between(activation, last) if d not in collected), COLLECTION_VIEWS
+    )
 
 
 def mark_problem_days(conn: Connection, server_id: int) -> None:
@@ -84,11 +84,11 @@ def mark_problem_days(conn: Connection, server_id: int) -> None:
     mark_days(conn, days, COLLECTION_VIEWS)
 
 
-def mark_past_lookback(engine: Engine, today: date, lookback_days: int) -> None:
+def mark_past_lookback(db: Db, today: date, lookback_days: int) -> None:
     """The days that fell past the catch-up's look-back in the last few days: a feed-day
     missing on them now needs a person, which their checks must say."""
     edge = today - timedelta(days=lookback_days)
-    with engine.begin() as conn:
+    with writing(db) as conn:
         mark_range(conn, edge - timedelta(days=LOOKBACK_EDGE_DAYS), edge - timedelta(days=1),
                    COLLECTION_VIEWS)  # fmt: skip
 
@@ -107,19 +107,19 @@ class StaleDays:
     through_id: int
 
 
-def pending(engine: Engine, asset: str) -> StaleDays:
+def pending(db: Db, asset: str) -> StaleDays:
     """The days of `asset` recorded as behind the store, oldest first."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         rows = conn.execute(
             sa.select(stale_days.c.id, stale_days.c.day).where(stale_days.c.asset == asset)
         ).all()
     return StaleDays(asset, sorted({r.day for r in rows}), max((r.id for r in rows), default=0))
 
 
-def clear(engine: Engine, taken: StaleDays) -> None:
+def clear(db: Db, taken: StaleDays) -> None:
     """Forget the records `pending` returned, once their days are published; a day
     recorded since stays."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         conn.execute(
             stale_days.delete().where(
                 stale_days.c.asset == taken.asset, stale_days.c.id <= taken.through_id

@@ -7,9 +7,8 @@ import json
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
-from releaf_pipeline.lib.store.engine import upsert
+from releaf_pipeline.lib.store.engine import Db, reading, upsert, writing
 from releaf_pipeline.lib.store.tables import step_outputs
 
 KEEP = timedelta(days=35)
@@ -18,7 +17,7 @@ failure in the UI within the catch-up's look-back."""
 
 
 def save_output(
-    engine: Engine,
+    db: Db,
     *,
     run_id: str,
     step_key: str,
@@ -37,15 +36,15 @@ def save_output(
         "value": json.dumps(value, sort_keys=True),
         "written_at": now,
     }
-    with engine.begin() as conn:
+    with writing(db) as conn:
         upsert(conn, step_outputs, [row], ["run_id", "step_key", "output", "mapping_key"])
 
 
 def load_output(
-    engine: Engine, *, run_id: str, step_key: str, output: str, mapping_key: str | None
+    db: Db, *, run_id: str, step_key: str, output: str, mapping_key: str | None
 ) -> object:
     """The value a step's output was saved with; LookupError when there is none."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         value = conn.execute(
             sa.select(step_outputs.c.value).where(
                 step_outputs.c.run_id == run_id,
@@ -62,8 +61,8 @@ def load_output(
     return json.loads(value)
 
 
-def prune_outputs(engine: Engine, *, now: datetime) -> int:
+def prune_outputs(db: Db, *, now: datetime) -> int:
     """Forget the outputs older than `KEEP`; returns how many went."""
-    with engine.begin() as conn:
+    with writing(db) as conn:
         gone = conn.execute(sa.delete(step_outputs).where(step_outputs.c.written_at < now - KEEP))
     return gone.rowcount or 0

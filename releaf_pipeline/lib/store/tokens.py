@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
+from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.tables import servers
 
 
@@ -18,9 +19,9 @@ class SealedToken(NamedTuple):
     sealed: str
 
 
-def sealed_tokens(engine: Engine) -> list[SealedToken]:
+def sealed_tokens(db: Db) -> list[SealedToken]:
     """Every stored token, removed servers' included (one may be registered again)."""
-    with engine.connect() as conn:
+    with reading(db) as conn:
         rows = conn.execute(
             sa.select(servers.c.id, servers.c.name, servers.c.token_sealed).order_by(servers.c.id)
         ).all()

@@ -84,3 +84,45 @@ def test_holidays_extend_the_grace(setup):
         engine, feed, A, date(2026, 9, 16), holidays={date(2026, 9, 14)}, now=NOW
     )
     assert changes == []
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_unhealthy_feeds_between_is_each_days_latest_recorded_change(store_url, seed):
+    """Changes recorded in any order of their days (a re-evaluation records an earlier
+    day after a later one): on each day, a feed's state is the change recorded last among
+    those dated on or before it, as replaying them one by one gives."""
+    import random
+
+    import sqlalchemy as sa
+
+    from releaf_pipeline.lib.store.health import unhealthy_feeds_between
+    from releaf_pipeline.lib.store.tables import health_events
+
+    rnd = random.Random(seed)
+    events = [
+        {"subject": rnd.choice(["feed", "feed", "server"]), "subject_id": rnd.randint(1, 4),
+         "healthy": rnd.random() < 0.5, "at": NOW, "reason": f"r{i}",
+         "day": None if rnd.random() < 0.1 else A + timedelta(days=rnd.randint(0, 30))}
+        for i in range(rnd.randint(0, 40))
+    ]  # fmt: skip
+    engine = make_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(health_events))
+            for event in events:
+                conn.execute(health_events.insert().values(**event))
+        first = A + timedelta(days=rnd.randint(0, 15))
+        last = first + timedelta(days=rnd.randint(0, 20))
+        found = unhealthy_feeds_between(engine, first, last)
+    finally:
+        engine.dispose()
+    day = first
+    while day <= last:
+        state = {}
+        for ev in events:
+            if ev["subject"] == "feed" and ev["day"] is not None and ev["day"] <= day:
+                state[ev["subject_id"]] = (ev["healthy"], ev["day"], ev["reason"])
+        expected = [(f, since, why) for f, (ok, since, why) in sorted(state.items()) if not ok]
+        assert found[day] == expected, day
+        day += timedelta(days=1)
+    assert sorted(found) == [first + timedelta(days=i) for i in range((last - first).days + 1)]

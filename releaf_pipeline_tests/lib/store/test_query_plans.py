@@ -67,3 +67,45 @@ def test_without_the_index_the_day_count_scans_every_reading(engine: Engine) -> 
         conn.exec_driver_sql("DROP INDEX ix_readings_day")
     stmt = sa.select(sa.func.count()).where(readings.c.day.between(FIRST, LAST))
     assert "SCAN readings" in _plan(engine, stmt)
+
+
+def _executed(engine: Engine, call) -> list[tuple[str, object]]:
+    """The statements `call` sends to the store, with their parameters."""
+    sent: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("name", "table"),
+    [("credit_through", "deposits"), ("unhealthy_feeds_between", "health_events")],
+)
+def test_the_checks_queries_search_by_index(engine: Engine, name: str, table: str) -> None:
+    """The certificates' credit check and the days' health read search their tables by an
+    index, as the store's history grows, never scanning it whole."""
+    from releaf_pipeline.lib.store.credit import credit_through
+    from releaf_pipeline.lib.store.health import unhealthy_feeds_between
+
+    calls = {
+        "credit_through": lambda: credit_through(engine, "2026-10"),
+        "unhealthy_feeds_between": lambda: unhealthy_feeds_between(engine, FIRST, LAST),
+    }
+    sent = _executed(engine, calls[name])
+    assert sent
+    for statement, parameters in sent:
+        with engine.connect() as conn:
+            plan = "\n".join(
+                str(r[-1])
+                for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+        assert f"SCAN {table}" not in plan, plan
+        assert f"SEARCH {table}" in plan, plan

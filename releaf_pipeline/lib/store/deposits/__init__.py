@@ -26,7 +26,6 @@ from datetime import datetime
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.store.deposits.changes import (
     OUT_OF_SCOPE,
@@ -45,7 +44,7 @@ from releaf_pipeline.lib.store.deposits.work import (
     batches,
     pending_work,
 )
-from releaf_pipeline.lib.store.engine import execute_many, upsert
+from releaf_pipeline.lib.store.engine import Db, execute_many, reading, upsert, writing
 from releaf_pipeline.lib.store.feed_accounts import account_histories
 from releaf_pipeline.lib.store.registry import list_feeds
 from releaf_pipeline.lib.store.stale_days import DEPOSIT_VIEWS, mark_days
@@ -66,7 +65,7 @@ __all__ = [
 
 
 def update_deposits(
-    engine: Engine,
+    db: Db,
     *,
     now: datetime,
     feed_ids: list[int] | None = None,
@@ -78,15 +77,13 @@ def update_deposits(
     from its baseline (the slow, obviously-right path the incremental one must agree with).
     """
     summary = DepositSummary()
-    for batch in batches(pending_work(list_feeds(engine, feed_ids), everything=everything)):
-        _update_batch(engine, batch, now, summary)
+    for batch in batches(pending_work(list_feeds(db, feed_ids), everything=everything)):
+        _update_batch(db, batch, now, summary)
     return summary
 
 
-def _update_batch(
-    engine: Engine, batch: list[Work], now: datetime, summary: DepositSummary
-) -> None:
-    with engine.connect() as conn:
+def _update_batch(db: Db, batch: list[Work], now: datetime, summary: DepositSummary) -> None:
+    with reading(db) as conn:
         computed = recompute(conn, batch)
         histories = account_histories(conn, [w.feed for w in batch])
     data, result, by_id = computed.data, computed.result, computed.by_id
@@ -114,7 +111,7 @@ def _update_batch(
     full_ids = [w.feed.id for w in batch if w.full]
     # The days whose pages or anomalies this batch rewrites: their view is published again.
     rewritten = {*dep_rows["day"], *(r["day"] for r in (*add_meters, *drop_meters))}
-    with engine.begin() as conn:
+    with writing(db) as conn:
         if full_ids:
             # The days before a moved activation, whose deposits go below.
             rewritten.update(

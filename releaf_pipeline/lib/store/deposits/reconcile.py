@@ -7,11 +7,11 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.store.deposits.changes import dates
 from releaf_pipeline.lib.store.deposits.recompute import recompute
 from releaf_pipeline.lib.store.deposits.work import Work, batches
+from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.registry import list_feeds
 
 
@@ -25,7 +25,7 @@ class DepositMismatch:
     expected: int | None
 
 
-def reconcile_deposits(engine: Engine, first: date, last: date) -> list[DepositMismatch]:
+def reconcile_deposits(db: Db, first: date, last: date) -> list[DepositMismatch]:
     """Every feed-day in [first, last] whose stored pages differ from a recomputation.
 
     Each feed is recomputed from `first` (from its baseline when it activated in the
@@ -34,7 +34,7 @@ def reconcile_deposits(engine: Engine, first: date, last: date) -> list[DepositM
     changed since their last deposit update are left out: they are not due yet.
     """
     work = []
-    for feed in list_feeds(engine):
+    for feed in list_feeds(db):
         through = feed.synced_through
         if through is None or through < first or feed.activation_date > last:
             continue
@@ -44,7 +44,7 @@ def reconcile_deposits(engine: Engine, first: date, last: date) -> list[DepositM
         work.append(Work(feed, start, start == feed.activation_date))
     out: list[DepositMismatch] = []
     for batch in batches(work):
-        with engine.connect() as conn:
+        with reading(db) as conn:
             computed = recompute(conn, batch, seeds_from_rows=False)
         out += _compare(computed.result.deposits, computed.data["old_deposits"], batch, last)
     return sorted(out, key=lambda m: (m.day, m.feed_id))
