@@ -143,7 +143,7 @@ def run_in_this_process() -> None:
     """Make the home's instance execute each run in the process that submits it (Dagster's
     synchronous run launcher), so that the timers see the run: the home is a copy made for
     this measurement."""
-    from releaf_pipeline.launch import IN_PROCESS_INSTANCE_YAML, NO_COMPUTE_LOGS_YAML
+    from releaf_pipeline_tests.instances import IN_PROCESS_INSTANCE_YAML, NO_COMPUTE_LOGS_YAML
 
     home = Path(os.environ["DAGSTER_HOME"])
     (home / "dagster.yaml").write_text(IN_PROCESS_INSTANCE_YAML + NO_COMPUTE_LOGS_YAML)

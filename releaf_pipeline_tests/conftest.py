@@ -16,15 +16,15 @@ import pytest
 
 from releaf_pipeline import cli
 from releaf_pipeline.dagster_internals import forget_loaded_jobs
-from releaf_pipeline.launch import (
-    IN_PROCESS_INSTANCE_YAML,
-    NO_COMPUTE_LOGS_YAML,
-    one_file_event_log_yaml,
-)
 from releaf_pipeline.simulator.config import FleetConfig
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests import postgres
+from releaf_pipeline_tests.instances import (
+    IN_PROCESS_INSTANCE_YAML,
+    NO_COMPUTE_LOGS_YAML,
+    one_file_event_log_yaml,
+)
 
 MEMORY_DIR = Path("/dev/shm")
 MEMORY_NEEDED = 4 << 30

@@ -91,7 +91,7 @@ def test_the_in_process_instance_file_executes_runs_in_the_submitting_process(
     tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    from releaf_pipeline.launch import (
+    from releaf_pipeline_tests.instances import (
         IN_PROCESS_INSTANCE_YAML,
         NO_COMPUTE_LOGS_YAML,
         one_file_event_log_yaml,

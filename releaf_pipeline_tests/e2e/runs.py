@@ -16,8 +16,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from releaf_pipeline.launch import one_file_event_log_yaml, run_progress
+from releaf_pipeline.launch import run_progress
 from releaf_pipeline.simulator.server import Simulator
+from releaf_pipeline_tests.instances import one_file_event_log_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 10, 16)
