@@ -413,9 +413,7 @@ BREAKAGES = [
     pytest.param("port: 5432", "port: fivefour", id="helm-postgres-port"),
     pytest.param("value: k8s", "value: kubernetes", id="helm-executor-setting"),
     pytest.param('["-m", "releaf_pipeline.definitions"]', '["-m", "releaf"]', id="helm-code"),
-    pytest.param(
-        "export RELEAF_EXECUTOR=celery", "export RELEAF_EXECUTOR=celeri", id="env-executor"
-    ),
+    pytest.param("\nRELEAF_EXECUTOR=celery", "\nRELEAF_EXECUTOR=celeri", id="env-executor"),
     pytest.param("postgresql+psycopg2://releaf:", "postgresql://releaf:", id="env-store-driver"),
     pytest.param("redis://redis.example.com:6379/1", "amqp://rabbit//", id="env-backend"),
 ]

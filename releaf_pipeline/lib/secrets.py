@@ -115,10 +115,12 @@ def load_keys(home: Path, configured: str | None = None, *, sealed_tokens: int =
     if not path.exists() and not path.is_symlink():
         if sealed_tokens:
             raise SecretKeyError(
-                f"the key file {path} is missing, and {sealed_tokens} stored dealer token(s) "
-                f"were sealed with it: restore it from a backup (or set {KEY_ENV} to its "
-                f"key); if it is lost for good, set {KEY_ENV} to a new key (`releaf secrets "
-                "new-key`) and give each server its token again with `releaf server update`"
+                f"{KEY_ENV} is not set and the key file {path} is missing, and "
+                f"{sealed_tokens} stored dealer token(s) were sealed with a key: set {KEY_ENV} "
+                "to it (a store on Postgres is shared, so every host needs it set) or restore "
+                f"the key file from a backup; if it is lost for good, set {KEY_ENV} to a new "
+                "key (`releaf secrets new-key`) and give each server its token again with "
+                "`releaf server update`"
             )
         _create_key_file(home, path)
     try:

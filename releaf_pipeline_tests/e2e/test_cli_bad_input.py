@@ -522,10 +522,11 @@ def test_bad_input_is_one_line_and_changes_nothing(world: World, path, bad: Case
     assert not NOISE.search(done.stdout + done.stderr), shown
     # The catch-all for bugs names itself: bad input must be refused on purpose.
     assert "a bug in releaf" not in done.stderr, shown
-    if bad.damage == "store cut in half" and "the store failed" in done.stderr:
+    if bad.damage == "store cut in half" and "the SQLite store failed" in done.stderr:
         # Where the cut falls, the damage may show only when the run reads those pages:
         # the run is there, failed, with the same line at the top of its failure.
-        assert re.search(r"step meter_readings\S* failed: the store failed", done.stderr), shown
+        failed = r"step meter_readings\S* failed: the SQLite store failed"
+        assert re.search(failed, done.stderr), shown
         before["dagster runs"] = int(before["dagster runs"]) + 1  # type: ignore[call-overload]
     assert after == before, shown
 

@@ -57,7 +57,8 @@ def test_wrong_key_is_a_clear_error():
 def test_a_lost_key_file_is_an_error_never_a_new_key(tmp_path):
     made = load_keys(tmp_path)
     (tmp_path / KEY_FILE_NAME).unlink()
-    with pytest.raises(SecretKeyError, match="is missing, and 2 stored dealer token"):
+    missing = r"RELEAF_SECRET_KEY is not set and the key file .* is missing, and 2 stored"
+    with pytest.raises(SecretKeyError, match=missing):
         load_keys(tmp_path, sealed_tokens=2)
     assert not (tmp_path / KEY_FILE_NAME).exists(), "no key may be made in its place"
     # With no token sealed yet a new key is harmless.

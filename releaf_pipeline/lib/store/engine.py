@@ -100,9 +100,14 @@ def store_failure(
     server gone), naming the store when `engine` is known and what was being done."""
     why = " ".join(str(exc.orig).split())
     if engine is None:
+        if type(exc.orig).__module__.startswith("sqlite3"):
+            return StoreError(
+                f"the SQLite store failed: {why}; check that its disk has space and its file "
+                "is writable, and restore a damaged file from a backup (`releaf db check`)"
+            )
         return StoreError(
-            f"the store failed: {why}; check that its disk has space, its file is writable "
-            "and its database is running (`releaf db check`)"
+            f"the store failed: {why}; check RELEAF_DATABASE_URL and that the database is "
+            "running (`releaf db check`)"
         )
     if engine.dialect.name == "sqlite":
         return StoreError(
