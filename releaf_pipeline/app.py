@@ -346,17 +346,19 @@ def night_problems(app: App, night: Night) -> list[str]:
         days |= _run_days(run.start, run.end)
     feeds = {f.id: f for f in list_feeds(app.engine)}
     healthy = {s.name: bool(s.healthy) for s in list_servers(app.engine)}
-    found: dict[tuple[int, str, str], list[date]] = {}
+    found: dict[tuple[int, str, str, str | None], list[date]] = {}
     for row in feed_day_statuses(app.engine, min(days), max(days), problems_only=True):
         if row.day in days:
-            key = (row.feed_id, row.status, " ".join((row.reason or "").split()))
-            found.setdefault(key, []).append(row.day)
+            reason = " ".join((row.reason or "").split())
+            found.setdefault((row.feed_id, row.status, reason, row.failure_kind), []).append(
+                row.day
+            )
     problems = []
-    for (feed_id, status, reason), found_days in found.items():
+    for (feed_id, status, reason, kind), found_days in found.items():
         feed = feeds[feed_id]
         for first, last in contiguous_ranges(found_days):
             step = next_step(
-                status, reason, first, today=night.at.date(), server=feed.server_name,
+                status, kind, first, today=night.at.date(), server=feed.server_name,
                 server_healthy=healthy.get(feed.server_name, False),
                 customer_code=feed.customer_code,
                 lookback_days=app.settings.catchup_lookback_days, last=last,

@@ -38,9 +38,9 @@ PERMANENT_FAILURES = frozenset(
 )
 
 
-def is_permanent(reason: str | None) -> bool:
-    """Whether a failed feed-day's reason (``"<kind>: <message>"``) is one no retry fixes."""
-    return bool(reason) and reason.split(":", 1)[0].strip() in PERMANENT_FAILURES
+def is_permanent(kind: str | None) -> bool:
+    """Whether a failed feed-day's kind of failure is one no retry fixes."""
+    return kind in PERMANENT_FAILURES
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class NextStep:
 
 def next_step(
     status: str,
-    reason: str | None,
+    kind: str | None,
     day: date,
     *,
     today: date,
@@ -65,14 +65,14 @@ def next_step(
     last: date | None = None,
 ) -> NextStep:
     """What the pipeline will do about paused or failed feed-days (`day`, or `day` to
-    `last`), in a sentence."""
+    `last`), in a sentence; `kind` is a failure's kind (None for a pause)."""
     end = last or day
     by_hand = f"`releaf backfill --start {day} --end {end} --feed {server}/{customer_code}`"
     if day < today - timedelta(days=lookback_days):
         return NextStep(
             f"past the {lookback_days}-day catch-up look-back: collect it with {by_hand}", False
         )
-    if status == FAILED and is_permanent(reason):
+    if status == FAILED and is_permanent(kind):
         return NextStep(f"not retried: fix the cause above, then run {by_hand}", False)
     again = "re-collected" if status == PAUSED else "retried"
     if server_healthy:
@@ -151,7 +151,7 @@ def plan_catchup(
         schedule's) with no materialization, for example after the daemon was down or a
         run that failed part way: only their feeds not collected yet are collected.
     Days in `busy` (covered by a queued or running collection: day to its run id) are left
-    alone for (a), (c).
+    alone for (a), (c). `feed_days` are (feed_id, day, status, failure kind, run_id).
     """
     window_start = max(today - timedelta(days=lookback_days), first_partition)
     yesterday = today - timedelta(days=1)
@@ -166,9 +166,9 @@ def plan_catchup(
         per_day: dict[date, set[int]] = {}
         # Which run left each feed-day so: a second outage of the same days is new work.
         state: dict[date, set[str]] = {}
-        for feed_id, day, st, reason, run_id in feed_days:
+        for feed_id, day, st, kind, run_id in feed_days:
             due = st == status and window_start <= day <= yesterday and day not in busy
-            due = due and not (st == FAILED and is_permanent(reason))
+            due = due and not (st == FAILED and is_permanent(kind))
             if due and usable(feed_id):
                 per_day.setdefault(day, set()).add(feed_id)
                 state.setdefault(day, set()).add(f"{feed_id}@{day}@{run_id}")
@@ -216,7 +216,7 @@ def waiting_for(
     Empty when every feed-day of the look-back window is collected."""
     window_start = today - timedelta(days=lookback_days)
     waits: dict[str, list[date]] = {}
-    for feed_id, day, status, reason, _run_id in feed_days:
+    for feed_id, day, status, kind, _run_id in feed_days:
         feed = feeds.get(feed_id)
         if feed is None or not feed.collected or day < window_start:
             continue
@@ -224,7 +224,7 @@ def waiting_for(
             why = f"{feed.server_name} to pass its health check"
         elif day in busy:
             why = f"collection run {busy[day]}, already running for these days"
-        elif status == FAILED and is_permanent(reason):
+        elif status == FAILED and is_permanent(kind):
             why = "an operator: failures no retry fixes (see `releaf feed list`)"
         else:
             continue

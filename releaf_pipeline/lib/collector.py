@@ -284,10 +284,12 @@ async def _within_server_days(
     return replace(run, end=lived), {**plans, **narrowed}, []
 
 
-async def _record(run: _Run, feed: FeedRecord, first: date, status: str, reason: str) -> None:
+async def _record(
+    run: _Run, feed: FeedRecord, first: date, status: str, reason: str, kind: str | None = None
+) -> None:
     await run.write(
         record_status, run.engine, feed_id=feed.id, first=first, last=run.end, status=status,
-        reason=reason, run_id=run.run_id, now=run.now(),
+        reason=reason, run_id=run.run_id, now=run.now(), kind=kind,
     )  # fmt: skip
 
 
@@ -383,12 +385,12 @@ async def _collect_feed(
         raise
     except Exception as exc:  # one feed's failure must not stop the others
         if isinstance(exc, MPSMonitorError):
-            reason = f"{exc.reason}: {exc}"
+            kind, reason = exc.kind, f"{exc.kind}: {exc}"
         else:
-            reason = f"internal error ({type(exc).__name__}): {exc}"
+            kind, reason = "internal", f"internal error ({type(exc).__name__}): {exc}"
             log.exception("feed %s on %s failed unexpectedly", feed.customer_code, server.name)
         log.warning("feed %s on %s failed: %s", feed.customer_code, server.name, reason)
-        await _record(run, feed, first, FAILED, reason)
+        await _record(run, feed, first, FAILED, reason, kind)
         out = _outcome(server, feed, FAILED, reason, first, run.end)
         out.seconds = time.monotonic() - began
         run.report.feeds_done += 1

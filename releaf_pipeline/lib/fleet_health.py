@@ -94,7 +94,7 @@ def _feed_state(
     feed: FeedRecord,
     server: ServerState,
     health: FeedHealth | None,
-    problems: list[tuple[date, str, str]],
+    problems: list[tuple[date, str, str, str | None]],
     today: date,
     lookback_days: int,
 ) -> FeedState:
@@ -105,8 +105,8 @@ def _feed_state(
             feed, PAUSED_BY_OPERATOR, feed.paused_at, "paused by an operator",
             f"not collected until `releaf feed resume {code}`",
         )  # fmt: skip
-    paused = sorted(d for d, status, _ in problems if status == PAUSED)
-    failed = sorted((d, r) for d, status, r in problems if status != PAUSED)
+    paused = sorted(d for d, status, _, _ in problems if status == PAUSED)
+    failed = sorted((d, r, k or "") for d, status, r, k in problems if status != PAUSED)
     if server.state == UNHEALTHY:
         days = f"re-collect {_span(paused)}" if paused else "collect its days"
         return FeedState(
@@ -114,14 +114,14 @@ def _feed_state(
             f"{days} once {name} answers its health check",
         )  # fmt: skip
     if paused or failed:
-        day, reason = failed[-1] if failed else (paused[-1], "paused")
-        days = [*paused, *(d for d, _ in failed)]
+        day, reason, kind = failed[-1] if failed else (paused[-1], "paused", None)
+        days = [*paused, *(d for d, _, _ in failed)]
         step = next_step(
-            "failed" if failed else PAUSED, reason, min(days), last=max(days),
+            "failed" if failed else PAUSED, kind, min(days), last=max(days),
             today=today, server=name, server_healthy=server.state == HEALTHY,
             customer_code=feed.customer_code, lookback_days=lookback_days,
         )  # fmt: skip
-        span = _span([*paused, *(d for d, _ in failed)])
+        span = _span(days)
         return FeedState(feed, FAILING, day, f"{span}: {reason}", step.text)
     if health is None or feed.synced_through is None:
         return FeedState(feed, WAITING, None, "", "collected by the next nightly run")
@@ -152,10 +152,12 @@ def fleet_health(
     """Every server and feed: state, since when, why, and what happens next."""
     servers = {s.id: _server_state(s, check_seconds) for s in list_servers(engine)}
     states = feed_health_states(engine)
-    problems: dict[int, list[tuple[date, str, str]]] = {}
+    problems: dict[int, list[tuple[date, str, str, str | None]]] = {}
     start = today - timedelta(days=lookback_days)
     for row in feed_day_statuses(engine, start, today, problems_only=True):
-        problems.setdefault(row.feed_id, []).append((row.day, row.status, row.reason or ""))
+        problems.setdefault(row.feed_id, []).append(
+            (row.day, row.status, row.reason or "", row.failure_kind)
+        )
     feeds = []
     for f in list_feeds(engine):
         server, found = servers[f.server_id], problems.get(f.id, [])

@@ -49,10 +49,11 @@ def test_each_feed_says_its_state_why_and_what_next(engine):
                   now=NOW)  # fmt: skip
     record_status(engine, feed_id=by_code["B"].id, first=date(2026, 10, 19),
                   last=date(2026, 10, 19), status="failed",
-                  reason="customer_not_found: no customer B", run_id=None, now=NOW)  # fmt: skip
+                  reason="customer_not_found: no customer B", run_id=None, now=NOW,
+                  kind="customer_not_found")  # fmt: skip
     record_status(engine, feed_id=by_code["C"].id, first=date(2026, 10, 19),
                   last=date(2026, 10, 19), status="failed", reason="timeout: slow", run_id=None,
-                  now=NOW)  # fmt: skip
+                  now=NOW, kind="timeout")  # fmt: skip
     with engine.begin() as conn:
         conn.execute(feeds.update().values(synced_through=date(2026, 10, 19)))
         conn.execute(feed_health.insert().values(

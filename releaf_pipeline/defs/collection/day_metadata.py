@@ -67,7 +67,7 @@ def _next(p: FeedDayProblem, day: date, *, today: date, healthy: bool, lookback:
             False,
         )
     return next_step(
-        p.status, p.reason, day, today=today, server=feed.server_name, server_healthy=healthy,
+        p.status, p.kind, day, today=today, server=feed.server_name, server_healthy=healthy,
         customer_code=feed.customer_code, lookback_days=lookback,
     )  # fmt: skip
 

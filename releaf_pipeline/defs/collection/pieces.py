@@ -251,7 +251,7 @@ def _record_failed_piece(
         first = max(report.start, feed.activation_date)
         record_status(
             engine, feed_id=feed.id, first=first, last=report.end, status=FAILED,
-            reason=reason, run_id=context.run.run_id, now=clock.now(),
+            reason=reason, run_id=context.run.run_id, now=clock.now(), kind=kind,
         )  # fmt: skip
         outcome = FeedOutcome(
             feed_id=feed.id, server=mine.server, customer_code=feed.customer_code,

@@ -83,7 +83,7 @@ def plan(
     feeds = {f.id: f for f in list_feeds(engine)}
     lookback_start = today - timedelta(days=lookback)
     statuses = [
-        (r.feed_id, r.day, r.status, r.reason, r.run_id)
+        (r.feed_id, r.day, r.status, r.failure_kind, r.run_id)
         for r in feed_day_statuses(engine, lookback_start, today, problems_only=True)
     ]
     materialized = {

@@ -85,14 +85,14 @@ def person_needed(db: Db, today: date, *, lookback_days: int, links: Links) -> l
         if feed is None or not feed.collected:
             continue
         step = next_step(
-            row.status, row.reason, row.day, today=today, server=feed.server_name,
+            row.status, row.failure_kind, row.day, today=today, server=feed.server_name,
             server_healthy=healthy.get(feed.server_id, False), customer_code=feed.customer_code,
             lookback_days=lookback_days,
         )  # fmt: skip
         if step.automatic:
             continue
         past = row.day < today - timedelta(days=lookback_days)
-        cause = "lookback" if past else (row.reason or "failed").split(":", 1)[0].strip()
+        cause = "lookback" if past else row.failure_kind or row.status
         groups.setdefault((feed.id, cause), []).append((row.day, row.reason or row.status, cause))
     out = []
     for (feed_id, cause), rows in sorted(groups.items()):

@@ -35,6 +35,7 @@ def _status_rows(
     reason: str | None,
     run_id: str | None,
     now: datetime,
+    kind: str | None = None,
 ) -> list[dict]:
     return [
         {
@@ -44,6 +45,7 @@ def _status_rows(
             "reason": reason,
             "run_id": run_id,
             "updated_at": now,
+            "failure_kind": kind,
         }
         for d in days_between(first, last)
     ]
@@ -328,13 +330,15 @@ def record_status(
     reason: str,
     run_id: str | None,
     now: datetime,
+    kind: str | None = None,
 ) -> None:
-    """Record feed-days as paused or failed, with the reason (deposits are left as they were)."""
+    """Record feed-days as paused or failed, with the reason and a failure's kind (deposits
+    are left as they were)."""
     with writing(db) as conn:
         upsert(
             conn,
             feed_days,
-            _status_rows(feed_id, first, last, status, reason, run_id, now),
+            _status_rows(feed_id, first, last, status, reason, run_id, now, kind),
             ["feed_id", "day"],
         )
         mark_range(conn, first, last, COLLECTION_VIEWS)
@@ -343,8 +347,9 @@ def record_status(
 def feed_day_statuses(
     db: Db, first: date, last: date, *, problems_only: bool = False
 ) -> list[sa.Row]:
-    """(feed_id, day, status, reason, run_id) of recorded feed-days in the range (only the
-    paused and failed ones with `problems_only`); run_id is the run that recorded it."""
+    """(feed_id, day, status, reason, run_id, failure_kind) of recorded feed-days in the
+    range (only the paused and failed ones with `problems_only`); run_id is the run that
+    recorded it."""
     query = (
         sa.select(
             feed_days.c.feed_id,
@@ -352,6 +357,7 @@ def feed_day_statuses(
             feed_days.c.status,
             feed_days.c.reason,
             feed_days.c.run_id,
+            feed_days.c.failure_kind,
         )
         .where(feed_days.c.day.between(first, last))
         .order_by(feed_days.c.feed_id, feed_days.c.day)

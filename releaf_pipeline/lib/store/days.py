@@ -32,6 +32,8 @@ class FeedDayProblem:
     feed: FeedRecord
     status: str
     reason: str
+    kind: str | None = None
+    """A failure's kind (whether a retry can fix it is decided on it)."""
 
 
 @dataclass
@@ -64,15 +66,16 @@ def collection_days(db: Db, first: date, last: date) -> list[CollectionDay]:
     """Every day in [first, last], oldest first."""
     feed_list = list_feeds(db, removed=True)
     out = {d: CollectionDay(d) for d in days_between(first, last)}
-    statuses: dict[tuple[int, date], tuple[str, str]] = {}
+    statuses: dict[tuple[int, date], tuple[str, str, str | None]] = {}
     with reading(db) as conn:
         rows = conn.execute(
             sa.select(
-                feed_days.c.feed_id, feed_days.c.day, feed_days.c.status, feed_days.c.reason
+                feed_days.c.feed_id, feed_days.c.day, feed_days.c.status, feed_days.c.reason,
+                feed_days.c.failure_kind,
             ).where(feed_days.c.day.between(first, last))
-        )
-        for feed_id, day, status, reason in rows:
-            statuses[(feed_id, day)] = (status, reason or "")
+        )  # fmt: skip
+        for feed_id, day, status, reason, kind in rows:
+            statuses[(feed_id, day)] = (status, reason or "", kind)
         counts = conn.execute(
             sa.select(readings.c.day, sa.func.count())
             .where(readings.c.day.between(first, last))
@@ -84,7 +87,7 @@ def collection_days(db: Db, first: date, last: date) -> list[CollectionDay]:
         for feed in feed_list:
             if feed.activation_date > day:
                 continue
-            status, reason = statuses.get((feed.id, day), (NOT_COLLECTED, ""))
+            status, reason, kind = statuses.get((feed.id, day), (NOT_COLLECTED, "", None))
             if status == COLLECTED:
                 item.feeds_active += 1
                 item.collected += 1
@@ -104,7 +107,7 @@ def collection_days(db: Db, first: date, last: date) -> list[CollectionDay]:
                 continue
             item.paused += status == PAUSED
             item.failed += status == FAILED
-            item.problems.append(FeedDayProblem(feed, status, reason))
+            item.problems.append(FeedDayProblem(feed, status, reason, kind))
     for item in out.values():
         item.problems.sort(key=lambda p: (p.feed.server_name, p.feed.customer_code))
     return list(out.values())

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_263_001
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 """The newest migration's revision (a test holds it to the migration scripts)."""
 
 

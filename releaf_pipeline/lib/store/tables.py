@@ -173,6 +173,9 @@ feed_days = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("run_id", sa.String(64), nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # A failure's kind (an error's `kind`: "timeout", "customer_not_found"...): whether a
+    # retry can fix it is decided on this, never on the reason's text.
+    sa.Column("failure_kind", sa.String(40), nullable=True),
     sa.CheckConstraint("status in ('collected', 'paused', 'failed')", name="ck_feed_day_status"),
     # The catch-up sensor looks for paused and failed days across every feed.
     sa.Index("ix_feed_days_day_status", "day", "status"),

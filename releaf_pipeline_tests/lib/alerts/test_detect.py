@@ -74,9 +74,10 @@ def test_feed_days_a_person_must_collect(engine):
                   reason="server east unhealthy", run_id=None, now=NOW)  # fmt: skip
     record_status(engine, feed_id=1, first=TODAY - timedelta(days=2), last=TODAY - timedelta(1),
                   status="failed", reason="customer_not_found: no such customer C1",
-                  run_id=None, now=NOW)  # fmt: skip
+                  run_id=None, now=NOW, kind="customer_not_found")  # fmt: skip
     record_status(engine, feed_id=1, first=TODAY, last=TODAY, status="failed",
-                  reason="timeout: read timed out", run_id=None, now=NOW)  # fmt: skip
+                  reason="timeout: read timed out", run_id=None, now=NOW,
+                  kind="timeout")  # fmt: skip
     found = person_needed(engine, TODAY, lookback_days=35, links=LINKS)
     assert [(a.event["days"][0], a.event["days"][-1]) for a in found] == [
         ((TODAY - timedelta(days=2)).isoformat(), (TODAY - timedelta(1)).isoformat()),
