@@ -22,7 +22,7 @@ from releaf_pipeline.defs.health.freshness import (
 )
 from releaf_pipeline.defs.health.sensors import catchup_sensor
 from releaf_pipeline.defs.health.server_health import (
-    fleet_health_asset,
+    fleet_health,
     server_health_job,
     server_health_schedule,
 )
@@ -92,7 +92,7 @@ defs = dg.Definitions(
         daily_deposits,
         monthly_pages,
         reforestation_certificates,
-        fleet_health_asset,
+        fleet_health,
     ],
     asset_checks=[
         feeds_fresh,

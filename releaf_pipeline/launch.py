@@ -134,7 +134,7 @@ class CollectionRequest:
 
     The days are run as one run over the range, as a single-run backfill is, or, with
     `as_partition` and one day, as that day's partition (what the nightly schedule asks).
-    `trigger` says who asked (cli, backfill, nightly, catch-up, demo); `reason` why a
+    `trigger` says who asked (cli, backfill, nightly, catchup, demo); `reason` why a
     catch-up did.
     """
 

@@ -30,9 +30,9 @@ JSON = click.option("--json", "as_json", is_flag=True, help="print JSON")
 
 def _fleet(app: App) -> FleetHealth:
     """Every server and feed as the pipeline sees them today."""
-    from releaf_pipeline.lib.fleet_health import fleet_health
+    from releaf_pipeline.lib.fleet_health import assess_fleet
 
-    return fleet_health(
+    return assess_fleet(
         app.engine,
         app.now().date(),
         check_seconds=app.settings.health_check_seconds,

@@ -142,7 +142,7 @@ def _feed_state(
     )
 
 
-def fleet_health(
+def assess_fleet(
     engine: Engine,
     today: date,
     *,

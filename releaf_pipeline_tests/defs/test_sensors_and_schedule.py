@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from releaf_pipeline.defs.health.sensors import catchup_sensor
-from releaf_pipeline.defs.health.server_health import fleet_health_asset
+from releaf_pipeline.defs.health.server_health import fleet_health
 from releaf_pipeline.defs.resources import (
     ClockResource,
     MPSMonitorResource,
@@ -85,9 +85,7 @@ def _fleet_tables(instance) -> tuple[dict, list[dict], list[dict]]:
 
 def _health_check(instance, store, when: str) -> dict[str, dg.AssetCheckEvaluation]:
     """The server_health job's one asset, materialized at `when`; its checks' results."""
-    result = dg.materialize(
-        [fleet_health_asset], instance=instance, resources=_resources(store, when)
-    )
+    result = dg.materialize([fleet_health], instance=instance, resources=_resources(store, when))
     assert result.success
     return {c.check_name: c for c in result.get_asset_check_evaluations()}
 

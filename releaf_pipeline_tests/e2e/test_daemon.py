@@ -190,7 +190,7 @@ def test_a_run_whose_daemon_was_killed_is_failed_and_its_days_caught_up(
                 return [(a["account"], a["days"]) for a in got["accounts"]] == want
 
             until("the catch-up collects the lost run's days", collected, WAIT_SECONDS)
-            catchups = instance.get_runs(filters=dg.RunsFilter(tags={"releaf/trigger": "catch-up"}))
+            catchups = instance.get_runs(filters=dg.RunsFilter(tags={"releaf/trigger": "catchup"}))
             assert catchups and all(
                 r.status == dg.DagsterRunStatus.SUCCESS for r in catchups if r.is_finished
             )

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from releaf_pipeline.defs.health.server_health import fleet_health_asset
+from releaf_pipeline.defs.health.server_health import fleet_health
 from releaf_pipeline.defs.resources import (
     ClockResource,
     MPSMonitorResource,
@@ -109,9 +109,7 @@ def test_the_health_check_refuses_a_wrong_key_before_it_writes(registered, monke
         "rules": RulesResource(),
     }
     with pytest.raises(SecretKeyError, match="RELEAF_SECRET_KEY opens none"):
-        dg.materialize(
-            [fleet_health_asset], instance=dg.DagsterInstance.ephemeral(), resources=resources
-        )
+        dg.materialize([fleet_health], instance=dg.DagsterInstance.ephemeral(), resources=resources)
     assert _written(registered) == before
 
 

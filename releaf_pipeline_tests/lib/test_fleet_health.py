@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 from cryptography.fernet import Fernet
 
-from releaf_pipeline.lib.fleet_health import fleet_health
+from releaf_pipeline.lib.fleet_health import assess_fleet
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import record_status
 from releaf_pipeline.lib.store.engine import make_engine
@@ -35,7 +35,7 @@ def engine(tmp_path):
 
 
 def _state(engine, customer: str) -> dict:
-    fleet = fleet_health(engine, TODAY, check_seconds=300, lookback_days=35)
+    fleet = assess_fleet(engine, TODAY, check_seconds=300, lookback_days=35)
     (f,) = [f for f in fleet.feeds if f.feed.customer_code == customer]
     return {"state": f.state, "why": f.why, "next": f.next, "since": f.since}
 
@@ -80,6 +80,6 @@ def test_each_feed_says_its_state_why_and_what_next(engine):
     assert d["next"] == "re-collected from 2026-10-10 once its devices report again"
     assert _state(engine, "E")["state"] == "collecting"
 
-    fleet = fleet_health(engine, TODAY, check_seconds=300)
+    fleet = assess_fleet(engine, TODAY, check_seconds=300)
     assert [s.state for s in fleet.servers] == ["unhealthy", "healthy"]
     assert [f.feed.customer_code for f in fleet.troubled_feeds] == ["A", "B", "C", "D"]

@@ -28,7 +28,7 @@ from releaf_pipeline.lib.fleet_health import (
     UNHEALTHY,
     WAITING,
     FleetHealth,
-    fleet_health,
+    assess_fleet,
 )
 from releaf_pipeline.lib.store.registry import list_servers
 
@@ -170,7 +170,7 @@ def fleet_checks(fleet: FleetHealth) -> list[dg.AssetCheckResult]:
 
 def current_fleet(engine: Engine, today: date, rules: RulesResource) -> FleetHealth:
     """The fleet as of `today`, with the rules' check interval and look-back."""
-    return fleet_health(
+    return assess_fleet(
         engine, today, check_seconds=rules.health_check_seconds, lookback_days=rules.lookback_days
     )
 

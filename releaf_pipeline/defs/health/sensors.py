@@ -131,7 +131,7 @@ def to_run_request(req: CatchupRequest, feeds: int, max_seconds: int) -> dg.RunR
     sized from its feeds (`feeds`: every active feed, for a request naming none)."""
     return CollectionRequest(
         req.start, req.end, feed_ids=req.feed_ids, missing_only=req.missing_only,
-        trigger="catch-up", reason=req.reason, run_key=req.key,
+        trigger="catchup", reason=req.reason, run_key=req.key,
         feed_count=len(req.feed_ids) or feeds,
         max_seconds=max_seconds,
     ).run_request()  # fmt: skip

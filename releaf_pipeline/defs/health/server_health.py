@@ -30,7 +30,6 @@ SERVER_HEALTH_JOB = "server_health"
 
 
 @dg.asset(
-    key=FLEET_HEALTH,
     group_name="health",
     owners=OWNERS,
     kinds={"python"},
@@ -44,7 +43,7 @@ SERVER_HEALTH_JOB = "server_health"
         "unhealthy (ERROR) or a feed is failing or stale (WARN)."
     ),
 )
-def fleet_health_asset(
+def fleet_health(
     context: dg.AssetExecutionContext,
     store: StoreResource,
     mpsmonitor: MPSMonitorResource,
