@@ -5,6 +5,7 @@ partitions from that day's month), so the UI's partition bars cover the pipeline
 history and nothing before it. Every process must see the same value.
 """
 
+import warnings
 from datetime import date, timedelta
 
 import dagster as dg
@@ -13,6 +14,19 @@ from releaf_pipeline.defs.at_load import SETTINGS_AT_LOAD
 
 PARTITIONS_START = SETTINGS_AT_LOAD.partitions_start.isoformat()
 """The earliest day the pipeline can collect; backfills before it are impossible."""
+
+# The daily assets run a range of days as one run (a single-run backfill policy, which
+# Dagster 1.13 labels beta) and their checks judge each day (partitioned checks, preview).
+# It warns of both each time the code location loads, which every `releaf` command does,
+# saying nothing an operator can act on: those two warnings, and only those, are silenced.
+warnings.filterwarnings(
+    "ignore", message="Parameter `backfill_policy` of function", category=dg.BetaWarning
+)
+warnings.filterwarnings(
+    "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning
+)
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+"""A range of days materialized in one run, as the nightly job and backfills ask."""
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
 monthly_partitions = dg.MonthlyPartitionsDefinition(

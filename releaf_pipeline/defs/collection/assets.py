@@ -18,8 +18,7 @@ from releaf_pipeline.defs.failures import one_line_failures
 from releaf_pipeline.defs.health.fleet import report_fleet_health
 from releaf_pipeline.defs.logs import safe_log
 from releaf_pipeline.defs.metadata import OWNERS
-from releaf_pipeline.defs.partitioned import daily_asset, daily_graph_asset
-from releaf_pipeline.defs.partitions import partition_days
+from releaf_pipeline.defs.partitions import SINGLE_RUN, daily_partitions, partition_days
 from releaf_pipeline.defs.resources import ClockResource, RulesResource, StoreResource
 from releaf_pipeline.launch import RUN_SUMMARY_TAG_PREFIX
 from releaf_pipeline.lib.dates import days_between
@@ -57,7 +56,9 @@ def publish_readings(
     prune_outputs(engine, now=clock.now())
 
 
-@daily_graph_asset(
+@dg.graph_asset(
+    partitions_def=daily_partitions,
+    backfill_policy=SINGLE_RUN,
     group_name="collection",
     kinds={"python", "sql"},
     owners=OWNERS,
@@ -98,7 +99,9 @@ def _summarise_run(
     )
 
 
-@daily_asset(
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=SINGLE_RUN,
     deps=[
         dg.AssetDep(
             meter_readings, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1)
@@ -109,6 +112,7 @@ def _summarise_run(
     owners=OWNERS,
     tags={"cadence": "daily"},
 )
+@one_line_failures
 def daily_deposits(
     context: dg.AssetExecutionContext,
     store: StoreResource,

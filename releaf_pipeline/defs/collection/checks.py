@@ -5,10 +5,12 @@ from datetime import date
 
 import dagster as dg
 
+from releaf_pipeline.defs.check_results import checked_targets, report
 from releaf_pipeline.defs.collection.assets import daily_deposits
 from releaf_pipeline.defs.collection.day_view import CheckOutcome, check_outcomes
 from releaf_pipeline.defs.collection.publish import record_outcomes
-from releaf_pipeline.defs.partitioned import checked_targets, partitioned_check, report
+from releaf_pipeline.defs.failures import one_line_failures
+from releaf_pipeline.defs.partitions import daily_partitions
 from releaf_pipeline.defs.resources import ClockResource, RulesResource, StoreResource
 
 
@@ -38,58 +40,43 @@ def report_days(
         record_outcomes(store.engine(), spec.key, shown, publication)
 
 
-@partitioned_check(
-    asset=daily_deposits,
-    name="deposits_complete",
-    description=(
-        "Every feed the day expects was collected, so its pages are all there: WARN while "
-        "the catch-up will collect the missing feed-days, ERROR once a person must act "
-        "(a failure no retry fixes, a feed paused by an operator, a day past the look-back)."
-    ),
+def day_check(asset: dg.AssetsDefinition, name: str, description: str) -> dg.AssetChecksDefinition:
+    """A check of `asset` with a result for each day a run evaluates, judged by `day_view`
+    (the check is known there by `name`)."""
+
+    @dg.asset_check(
+        asset=asset, name=name, description=description, partitions_def=daily_partitions,
+        blocking=False,
+    )  # fmt: skip
+    @one_line_failures
+    def check(
+        context: dg.AssetCheckExecutionContext,
+        store: StoreResource,
+        clock: ClockResource,
+        rules: RulesResource,
+    ) -> None:
+        report_days(context, store, clock, rules)
+
+    return check
+
+
+deposits_complete = day_check(
+    daily_deposits,
+    "deposits_complete",
+    "Every feed the day expects was collected, so its pages are all there: WARN while the "
+    "catch-up will collect the missing feed-days, ERROR once a person must act (a failure "
+    "no retry fixes, a feed paused by an operator, a day past the look-back); each feed "
+    "not collected is named with what happens next.",
 )
-def deposits_complete(
-    context: dg.AssetCheckExecutionContext,
-    store: StoreResource,
-    clock: ClockResource,
-    rules: RulesResource,
-) -> None:
-    """Fails on each day with a feed not collected, naming it and what happens next."""
-    report_days(context, store, clock, rules)
-
-
-@partitioned_check(
-    asset=daily_deposits,
-    name="deposits_reconcile",
-    description=(
-        "Each day's stored deposits equal a recomputation from the mirrored readings "
-        "(ERROR otherwise)."
-    ),
+deposits_reconcile = day_check(
+    daily_deposits,
+    "deposits_reconcile",
+    "Each day's stored deposits equal a recomputation from the mirrored readings, each "
+    "device seeded by its own latest reading before the day (ERROR otherwise).",
 )
-def deposits_reconcile(
-    context: dg.AssetCheckExecutionContext,
-    store: StoreResource,
-    clock: ClockResource,
-    rules: RulesResource,
-) -> None:
-    """Recomputes the days from the readings, each device seeded by its own latest
-    reading before them, and fails on each day where a stored deposit differs."""
-    report_days(context, store, clock, rules)
-
-
-@partitioned_check(
-    asset=daily_deposits,
-    name="meter_anomalies",
-    description=(
-        "Meter resets, meter glitches and impossible counters found on the day, each named "
-        "with its feed and device (WARN)."
-    ),
+meter_anomalies = day_check(
+    daily_deposits,
+    "meter_anomalies",
+    "Meter resets, meter glitches and impossible counters found on the day, each named "
+    "with its feed and device (WARN).",
 )
-def meter_anomalies(
-    context: dg.AssetCheckExecutionContext,
-    store: StoreResource,
-    clock: ClockResource,
-    rules: RulesResource,
-) -> None:
-    """Fails (WARN) on each day with a meter reset or glitch or an impossible reading,
-    listing them."""
-    report_days(context, store, clock, rules)

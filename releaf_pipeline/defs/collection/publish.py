@@ -21,6 +21,7 @@ import dagster as dg
 from sqlalchemy.engine import Engine
 
 from releaf_pipeline.dagster_internals import new_report_id, report_check_evaluation
+from releaf_pipeline.defs.check_results import check_evaluation, latest_materialization
 from releaf_pipeline.defs.collection.day_metadata import SERIES_PREFIX
 from releaf_pipeline.defs.collection.day_view import (
     DAILY_CHECKS,
@@ -29,7 +30,6 @@ from releaf_pipeline.defs.collection.day_view import (
     check_outcomes,
     figures,
 )
-from releaf_pipeline.defs.partitioned import check_evaluation, latest_materialization
 from releaf_pipeline.defs.partitions import daily_partitions
 from releaf_pipeline.lib.store.shown_days import FIGURES, record_shown, shown, unchanged
 from releaf_pipeline.lib.store.stale_days import StaleDays, clear, pending

@@ -4,8 +4,9 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from releaf_pipeline.defs.check_results import checked_targets, report
+from releaf_pipeline.defs.failures import one_line_failures
 from releaf_pipeline.defs.metadata import table
-from releaf_pipeline.defs.partitioned import checked_targets, partitioned_check, report
 from releaf_pipeline.defs.partitions import monthly_partitions
 from releaf_pipeline.defs.resources import StoreResource
 from releaf_pipeline.defs.rollup.assets import reforestation_certificates
@@ -14,16 +15,18 @@ if TYPE_CHECKING:
     from releaf_pipeline.lib.store.credit import AccountCredit
 
 
-@partitioned_check(
+@dg.asset_check(
     asset=reforestation_certificates,
     name="certificates_credit_deposits",
     partitions_def=monthly_partitions,
+    blocking=False,
     description=(
         "The account's certificates through the month credit exactly the pages deposited "
         "through it, but for pages that changed after the issue and wait for the next "
         "certificate (ERROR otherwise)."
     ),
 )
+@one_line_failures
 def certificates_credit_deposits(
     context: dg.AssetCheckExecutionContext, store: StoreResource
 ) -> None:

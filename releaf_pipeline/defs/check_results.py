@@ -1,76 +1,14 @@
-"""Daily assets run as one run per range, and checks evaluated partition by partition.
-
-Both use Dagster features that 1.13 labels beta (a single-run backfill policy) or preview
-(partitioned checks) and warns about each time the code location loads, which every
-`releaf` command does. The warnings say nothing an operator can act on, so they are
-silenced here, where these definitions are made, and nowhere else.
-"""
+"""Partitioned checks' results: which partitions a check evaluates, and each result
+pointed at the materialization it judges, so the UI counts it against that partition."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 
 from releaf_pipeline.dagster_internals import AssetCheckEvaluationTargetMaterializationData
-from releaf_pipeline.defs.failures import one_line_failures
-from releaf_pipeline.defs.partitions import daily_partitions
-
-
-@contextmanager
-def _labelled_features() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=dg.PreviewWarning)
-        warnings.simplefilter("ignore", category=dg.BetaWarning)
-        yield
-
-
-def daily_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
-    """`dg.asset` on the daily partitions, a range of days materialized in one run."""
-
-    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
-        with _labelled_features():
-            return dg.asset(
-                partitions_def=daily_partitions,
-                backfill_policy=dg.BackfillPolicy.single_run(),
-                **kwargs,
-            )(one_line_failures(fn))
-
-    return decorate
-
-
-def daily_graph_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
-    """`dg.graph_asset` on the daily partitions, a range of days materialized in one run:
-    for an asset whose work is split into steps an executor can place apart."""
-
-    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
-        with _labelled_features():
-            return dg.graph_asset(
-                partitions_def=daily_partitions,
-                backfill_policy=dg.BackfillPolicy.single_run(),
-                **kwargs,
-            )(fn)
-
-    return decorate
-
-
-def partitioned_check(
-    *, partitions_def: dg.PartitionsDefinition = daily_partitions, **kwargs: Any
-) -> Callable[[Callable[..., Any]], dg.AssetChecksDefinition]:
-    """`dg.asset_check` on partitions, never blocking: a ranged run gets one result per
-    day, each reported with `report`."""
-
-    def decorate(fn: Callable[..., Any]) -> dg.AssetChecksDefinition:
-        with _labelled_features():
-            return dg.asset_check(partitions_def=partitions_def, blocking=False, **kwargs)(
-                one_line_failures(fn)
-            )
-
-    return decorate
-
 
 Target = AssetCheckEvaluationTargetMaterializationData | None
 """The materialization a partition's check result judges (None: it has none yet)."""
