@@ -56,7 +56,7 @@ lint: $(BIN)/.installed
 ## settings-table: write the settings table, rendered from the settings model, into
 ## docs/operating.md
 settings-table: $(BIN)/.installed
-	$(BIN)/python -m releaf_pipeline.settings_table
+	$(BIN)/python scripts/settings_table.py
 
 format: $(BIN)/.installed
 	$(BIN)/ruff format .

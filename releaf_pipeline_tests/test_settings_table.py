@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from releaf_pipeline.settings import Settings
-from releaf_pipeline.settings_table import DOCS, END, START, render, with_table
+from scripts.settings_table import DOCS, END, START, render, with_table
 
 
 def test_the_settings_table_in_the_docs_is_the_one_the_model_renders() -> None:

@@ -12,7 +12,7 @@ from pydantic.fields import FieldInfo
 from releaf_pipeline.settings import VARIABLES, Settings
 
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "operating.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "operating.md"
 
 
 def _default(field: FieldInfo) -> str:
