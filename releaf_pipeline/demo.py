@@ -307,7 +307,9 @@ def _story(app: App, sim: Any, fleet: Fleet, today: date, last_month: date, tabl
     rows = []
     for month in months:
         for acct in month_json(app.engine, month)["accounts"]:
-            rows.append((month, acct["account"], f"{acct['pages']:,}", f"{acct['trees']:.2f}"))
+            rows.append(
+                (month, acct["account"], f"{acct['pages']:,}", format_trees(trees(acct["pages"])))
+            )
     table(["month", "account", "pages", "trees"], rows)
     summary = collection_summary(app, last_month, end)
     print(f"pages per account, {last_month} to {end}:")

@@ -16,8 +16,9 @@ from releaf_pipeline.lib.dates import days_between
 from releaf_pipeline.lib.rules import REREAD_LOOKBACK_DAYS as DEFAULT_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.health import FeedHealth
 from releaf_pipeline.lib.store.registry import FeedRecord
+from releaf_pipeline.lib.store.tables import FAILED, PAUSED
 
-PAUSED, FAILED, RECOVERED, MISSING = "paused", "failed", "recovered", "missing"
+RECOVERED, MISSING = "recovered", "missing"
 
 # Failures a retry cannot fix: the server said no to this customer or this token, or its
 # answer breaks the contract (the same request gets the same answer). The catch-up leaves

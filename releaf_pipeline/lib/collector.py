@@ -32,9 +32,6 @@ from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
 from releaf_pipeline.lib.server_identity import confirm_dealer
 from releaf_pipeline.lib.store.certificates import certified_months
 from releaf_pipeline.lib.store.collection import (
-    COLLECTED,
-    FAILED,
-    PAUSED,
     device_latest_days,
     record_status,
     save_collection,
@@ -47,6 +44,7 @@ from releaf_pipeline.lib.store.health import (
     record_server_health,
 )
 from releaf_pipeline.lib.store.registry import FeedRecord, ServerRecord, server_token
+from releaf_pipeline.lib.store.tables import COLLECTED, FAILED, PAUSED
 
 log = safe_logger(__name__)
 

@@ -10,9 +10,10 @@ from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.catchup import contiguous_ranges, next_step
 from releaf_pipeline.lib.rules import REREAD_LOOKBACK_DAYS
-from releaf_pipeline.lib.store.collection import PAUSED, feed_day_statuses
+from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.health import FeedHealth, feed_health_states
 from releaf_pipeline.lib.store.registry import FeedRecord, ServerRecord, list_feeds, list_servers
+from releaf_pipeline.lib.store.tables import FAILED, PAUSED
 
 HEALTHY, UNHEALTHY, UNCHECKED = "healthy", "unhealthy", "not checked yet"
 COLLECTING, PAUSED_STATE, FAILING, STALE, RECOVERING, WAITING = (
@@ -117,7 +118,7 @@ def _feed_state(
         day, reason, kind = failed[-1] if failed else (paused[-1], "paused", None)
         days = [*paused, *(d for d, _, _ in failed)]
         step = next_step(
-            "failed" if failed else PAUSED, kind, min(days), last=max(days),
+            FAILED if failed else PAUSED, kind, min(days), last=max(days),
             today=today, server=name, server_healthy=server.state == HEALTHY,
             customer_code=feed.customer_code, lookback_days=lookback_days,
         )  # fmt: skip

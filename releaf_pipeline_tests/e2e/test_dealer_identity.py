@@ -14,9 +14,9 @@ from releaf_pipeline.definitions import defs
 from releaf_pipeline.defs.health.fleet import servers_summary
 from releaf_pipeline.defs.health.server_health import SERVER_HEALTH_JOB
 from releaf_pipeline.launch import clock_config, execute
-from releaf_pipeline.lib.store.collection import PAUSED, feed_day_statuses
+from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.engine import make_engine
-from releaf_pipeline.lib.store.tables import servers
+from releaf_pipeline.lib.store.tables import PAUSED, servers
 from releaf_pipeline.replay import night_time
 from releaf_pipeline.simulator.config import FleetConfig
 from releaf_pipeline.simulator.fleet import Fleet

@@ -4,7 +4,7 @@ import resource
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
+from releaf_pipeline.lib.store.tables import COLLECTED, FAILED, PAUSED
 
 if TYPE_CHECKING:
     from releaf_pipeline.lib.collector import CollectionReport

@@ -30,7 +30,7 @@ from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO
 from releaf_pipeline.launch import PROGRESS_TAG, CollectionConfig
 from releaf_pipeline.lib.errors import ReleafError
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
-from releaf_pipeline.lib.store.collection import COLLECTED, FAILED
+from releaf_pipeline.lib.store.tables import COLLECTED, FAILED
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

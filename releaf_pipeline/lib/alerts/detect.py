@@ -20,7 +20,7 @@ from releaf_pipeline.lib.alerts.messages import (
     server_recovered,
     server_unhealthy,
 )
-from releaf_pipeline.lib.catchup import PAUSED, contiguous_ranges, next_step
+from releaf_pipeline.lib.catchup import contiguous_ranges, next_step
 from releaf_pipeline.lib.dates import month_bounds
 from releaf_pipeline.lib.monthly_close import close_status
 from releaf_pipeline.lib.store.alerts import last_alerts
@@ -28,6 +28,7 @@ from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds, list_servers
+from releaf_pipeline.lib.store.tables import PAUSED
 
 MONTHS_BACK = 4
 """Months looked at for a late close: as many as the monthly close looks at."""

@@ -12,6 +12,7 @@ from releaf_pipeline.lib.store.feed_accounts import account_histories
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.scope import managed_readings_only
 from releaf_pipeline.lib.store.tables import (
+    COLLECTED,
     deposits,
     device_readings,
     devices,
@@ -110,7 +111,7 @@ def feed_months(db: Db, parts: list[FeedPart]) -> list[FeedMonth]:
                 )
             ).all()
             facts.days_recorded = len(rows)
-            facts.not_collected = sorted((r.day, r.status) for r in rows if r.status != "collected")
+            facts.not_collected = sorted((r.day, r.status) for r in rows if r.status != COLLECTED)
             facts.recollect_from = conn.execute(
                 sa.select(feed_health.c.recollect_from).where(feed_health.c.feed_id == feed.id)
             ).scalar()

@@ -19,9 +19,15 @@ from releaf_pipeline.lib.store.engine import Db, reading, upsert, writing
 from releaf_pipeline.lib.store.registry import FeedRecord
 from releaf_pipeline.lib.store.scope import record_scope
 from releaf_pipeline.lib.store.stale_days import COLLECTION_VIEWS, mark_range
-from releaf_pipeline.lib.store.tables import anomalies, devices, feed_days, feeds, readings
+from releaf_pipeline.lib.store.tables import (
+    COLLECTED,
+    anomalies,
+    devices,
+    feed_days,
+    feeds,
+    readings,
+)
 
-COLLECTED, PAUSED, FAILED = "collected", "paused", "failed"
 INVALID_COUNTER = "invalid_counter"
 DUPLICATE_READING = "duplicate_reading"
 UNLISTED_DEVICE = "unlisted_device"

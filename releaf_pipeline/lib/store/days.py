@@ -13,10 +13,17 @@ from datetime import date
 import sqlalchemy as sa
 
 from releaf_pipeline.lib.dates import days_between
-from releaf_pipeline.lib.store.collection import COLLECTED, FAILED, PAUSED
 from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.registry import FeedRecord, list_feeds
-from releaf_pipeline.lib.store.tables import anomalies, deposits, feed_days, readings
+from releaf_pipeline.lib.store.tables import (
+    COLLECTED,
+    FAILED,
+    PAUSED,
+    anomalies,
+    deposits,
+    feed_days,
+    readings,
+)
 
 OPERATOR_PAUSED = "paused by operator"
 """A feed-day not collected because an operator paused the feed."""

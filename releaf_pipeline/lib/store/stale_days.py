@@ -26,11 +26,10 @@ from sqlalchemy.engine import Connection
 
 from releaf_pipeline.lib.dates import days_between
 from releaf_pipeline.lib.store.engine import Db, reading, writing
-from releaf_pipeline.lib.store.tables import feed_days, feeds, stale_days
+from releaf_pipeline.lib.store.tables import COLLECTED, feed_days, feeds, stale_days
 
 # A feed-day's status once collected (the collection module's COLLECTED, which records
 # its writes through this module and so cannot be imported by it).
-_COLLECTED = "collected"
 
 METER_READINGS = "meter_readings"
 DAILY_DEPOSITS = "daily_deposits"
@@ -62,7 +61,7 @@ def mark_missed_days(conn: Connection, feed_id: int, last: date) -> None:
         conn.execute(
             sa.select(feed_days.c.day).where(
                 feed_days.c.feed_id == feed_id,
-                feed_days.c.status == _COLLECTED,
+                feed_days.c.status == COLLECTED,
                 feed_days.c.day.between(activation, last),
             )
         ).scalars()
@@ -79,7 +78,7 @@ def mark_problem_days(conn: Connection, server_id: int) -> None:
         sa.select(feed_days.c.day)
         .distinct()
         .join(feeds, feeds.c.id == feed_days.c.feed_id)
-        .where(feeds.c.server_id == server_id, feed_days.c.status != _COLLECTED)
+        .where(feeds.c.server_id == server_id, feed_days.c.status != COLLECTED)
     ).scalars()
     mark_days(conn, days, COLLECTION_VIEWS)
 

@@ -163,12 +163,14 @@ readings = sa.Table(
     sa.Index("ix_readings_day", "day"),
 )
 
+COLLECTED, PAUSED, FAILED = "collected", "paused", "failed"
+"""A feed-day's status: collected, paused (its server failed its health check) or failed."""
+
 feed_days = sa.Table(
     "feed_days",
     metadata,
     sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id"), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
-    # collected | paused | failed
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("run_id", sa.String(64), nullable=True),
@@ -176,7 +178,9 @@ feed_days = sa.Table(
     # A failure's kind (an error's `kind`: "timeout", "customer_not_found"...): whether a
     # retry can fix it is decided on this, never on the reason's text.
     sa.Column("failure_kind", sa.String(40), nullable=True),
-    sa.CheckConstraint("status in ('collected', 'paused', 'failed')", name="ck_feed_day_status"),
+    sa.CheckConstraint(
+        f"status in ('{COLLECTED}', '{PAUSED}', '{FAILED}')", name="ck_feed_day_status"
+    ),
     # The catch-up sensor looks for paused and failed days across every feed.
     sa.Index("ix_feed_days_day_status", "day", "status"),
 )
