@@ -57,11 +57,9 @@ class App:
     def cipher(self) -> TokenCipher:
         """Seals and opens dealer tokens; refused in one line when the key opens none of
         the stored tokens (the wrong key, or a key file lost or damaged)."""
-        from releaf_pipeline.lib.secrets import open_cipher
-        from releaf_pipeline.lib.store.tokens import sealed_tokens
+        from releaf_pipeline.lib.store.tokens import store_cipher
 
-        sealed = [t.sealed for t in sealed_tokens(self.engine)]
-        return open_cipher(self.settings.home, revealed(self.settings.secret_keys), sealed)
+        return store_cipher(self.engine, self.settings.home, revealed(self.settings.secret_keys))
 
     @cached_property
     def sealing_cipher(self) -> TokenCipher:

@@ -72,11 +72,9 @@ class StoreResource(dg.ConfigurableResource):
     def cipher(self) -> TokenCipher:
         """Opens dealer tokens, in memory only; fails at once, before the step writes,
         when the key opens none of the stored tokens."""
-        from releaf_pipeline.lib.secrets import open_cipher
-        from releaf_pipeline.lib.store.tokens import sealed_tokens
+        from releaf_pipeline.lib.store.tokens import store_cipher
 
-        sealed = [t.sealed for t in sealed_tokens(self.engine())]
-        return open_cipher(self.home_path(), self.secret_key or None, sealed)
+        return store_cipher(self.engine(), self.home_path(), self.secret_key or None)
 
 
 class MPSMonitorResource(dg.ConfigurableResource):

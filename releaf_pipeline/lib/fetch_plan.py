@@ -27,11 +27,6 @@ class FetchPlan:
     fetch_from: date
     fetch_to: date
 
-    @property
-    def covers(self) -> tuple[date, date]:
-        """The fetched days, as (first, last)."""
-        return self.fetch_from, self.fetch_to
-
 
 def plan_fetch(
     feed: FeedRecord,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from releaf_pipeline.lib.secrets import TokenCipher, open_cipher
 from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.tables import servers
 
@@ -26,6 +28,12 @@ def sealed_tokens(db: Db) -> list[SealedToken]:
             sa.select(servers.c.id, servers.c.name, servers.c.token_sealed).order_by(servers.c.id)
         ).all()
     return [SealedToken(*row) for row in rows]
+
+
+def store_cipher(db: Db, home: Path, configured: str | None) -> TokenCipher:
+    """The cipher for the store's dealer tokens: the configured keys (`RELEAF_SECRET_KEY`),
+    else the home's key file, refused in one line when it opens none of them."""
+    return open_cipher(home, configured, [t.sealed for t in sealed_tokens(db)])
 
 
 def replace_sealed(conn: Connection, token: SealedToken, sealed: str) -> bool:

@@ -222,9 +222,3 @@ def concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-
-
-def _per_feed(frame: pd.DataFrame, values: dict[int, date]) -> np.ndarray:
-    """The per-feed day of `values` for each row of `frame`, as datetime64."""
-    mapped = frame["feed_id"].map({k: pd.Timestamp(v) for k, v in values.items()})
-    return mapped.to_numpy(dtype="datetime64[ns]")
