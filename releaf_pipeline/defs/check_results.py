@@ -82,24 +82,11 @@ def check_evaluation(
     )
 
 
-def report(
-    context: dg.AssetCheckExecutionContext,
-    key: str,
-    *,
-    target: Target,
-    passed: bool,
-    severity: dg.AssetCheckSeverity,
-    metadata: Mapping[str, Any],
-    description: str,
-) -> None:
-    """One partition's result of the check being executed."""
+def report(context: dg.AssetCheckExecutionContext, key: str, **result: Any) -> None:
+    """One partition's result of the check being executed (`result`: the keywords of
+    `check_evaluation`)."""
     (spec,) = context.check_specs
-    context.op_execution_context.log_event(
-        check_evaluation(
-            spec.key, key, target=target, passed=passed, severity=severity,
-            metadata=metadata, description=description,
-        )
-    )  # fmt: skip
+    context.op_execution_context.log_event(check_evaluation(spec.key, key, **result))
 
 
 def latest_materialization(
