@@ -116,6 +116,7 @@ def _not_collected(
     out=dg.Out(dict, io_manager_key=STEP_OUTPUTS_IO),
     tags={"releaf/part": "piece"},
 )
+@one_line_failures
 def collect_piece(
     context: dg.OpExecutionContext,
     piece: dict,
