@@ -8,6 +8,7 @@ import click
 
 from releaf_pipeline.app import App, UserError, store_url_checked
 from releaf_pipeline.cli.output import WholeNumber
+from releaf_pipeline.simulator.main import simulator
 
 
 @click.group("secrets", help="the key that seals dealer tokens")
@@ -148,20 +149,6 @@ def demo(no_ui: bool, port: int) -> int:
     from releaf_pipeline.demo import run_demo
 
     return run_demo(App(), ui=not no_ui, port=port, table=print_table)
-
-
-@click.command(
-    "simulator",
-    help="run the MPS Monitor simulator over HTTPS (`releaf simulator --help`)",
-    context_settings={"ignore_unknown_options": True, "help_option_names": []},
-    add_help_option=False,
-)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def simulator(args: tuple[str, ...]) -> int:
-    # Its options are the simulator's own: everything after the word is handed over.
-    from releaf_pipeline.simulator.main import main
-
-    return main(list(args))
 
 
 def register(group: click.Group) -> None:

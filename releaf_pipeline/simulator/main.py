@@ -1,132 +1,99 @@
 """`releaf simulator`: serve a synthetic MPS Monitor fleet over HTTPS until Ctrl-C.
 
-Options are checked before anything heavy is imported; a bad value, a port in use or a
-missing `simulator` extra is one line on stderr, never a traceback (exit status 2 for
-bad options, 1 when the server cannot start).
+Options are checked by click before anything heavy is imported; a bad value, a port in
+use or a missing `simulator` extra is one line on stderr, never a traceback (exit status 2
+for bad options, 1 when the server cannot start).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
-import re
 import signal
-import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+import click
+
+from releaf_pipeline.lib.dates import strict_date
 from releaf_pipeline.simulator.config import FleetConfig
 
-__all__ = ["main"]
 
-_PROG = "releaf simulator"
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-class _UsageError(Exception):
-    """A bad command line; its message is argparse's, for one line on stderr."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
-def _whole(text: str, low: int, high: int | None, what: str) -> int:
+def _today(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
     try:
-        value = int(text)
+        return None if value is None else strict_date(value)
     except ValueError:
-        value = None
-    if value is None or value < low or (high is not None and value > high):
-        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        raise click.BadParameter(f"must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not math.isfinite(value):
+        raise click.BadParameter(f"must be a number of seconds, 0 or more, got {value}")
     return value
 
 
-def _port(text: str) -> int:
-    return _whole(text, 0, 65535, "a port number from 0 to 65535 (0: any free port)")
-
-
-def _customers(text: str) -> int:
-    return _whole(text, 0, None, "a whole number, 0 or more")
-
-
-def _devices(text: str) -> int:
-    return _whole(text, 1, None, "a whole number, 1 or more")
-
-
-def _latency(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text!r}")
-    return value
-
-
-def _today(text: str) -> date:
-    try:
-        if _ISO_DATE.fullmatch(text):
-            return date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"must be a date as YYYY-MM-DD, got {text!r}")
-
-
-def _parser() -> _Parser:
-    parser = _Parser(
-        prog=_PROG,
-        description="Serve a synthetic MPS Monitor fleet over HTTPS for testing.",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=_port, default=8443, help="port to listen on (0: any)")
-    parser.add_argument("--seed", type=int, default=FleetConfig.seed, help="fleet seed")
-    parser.add_argument("--customers", type=_customers, default=FleetConfig.customers)
-    parser.add_argument(
-        "--devices", type=_devices, default=FleetConfig.devices_per_customer, help="per customer"
-    )
-    parser.add_argument(
-        "--today",
-        type=_today,
-        default=None,
-        metavar="YYYY-MM-DD",
-        help="the server's clock starts at 05:00 UTC of this date (default: the real date)",
-    )
-    parser.add_argument("--latency", type=_latency, default=0.0, metavar="SECONDS")
-    parser.add_argument(
-        "--local-time-publication",
-        action="store_true",
-        help="publish each day's readings 30 minutes after the day ends in the customer's "
-        "time zone (default: at 00:00 UTC)",
-    )
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=Path(".releaf/simulator"),
-        metavar="DIR",
-        help="where the CA bundle and the server certificate are kept across restarts",
-    )
-    return parser
-
-
-def _fail(message: str) -> None:
-    print(f"{_PROG}: error: {message}", file=sys.stderr)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run a simulator until Ctrl-C or SIGTERM; the exit status."""
-    try:
-        args = _parser().parse_args(argv)
-    except _UsageError as exc:
-        _fail(str(exc))
-        return 2
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else 0
-
+@click.command("simulator", help="run the MPS Monitor simulator over HTTPS until Ctrl-C")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8443,
+    show_default=True,
+    help="port to listen on (0: any free one)",
+)
+@click.option("--seed", type=int, default=FleetConfig.seed, show_default=True, help="fleet seed")
+@click.option(
+    "--customers", type=click.IntRange(min=0), default=FleetConfig.customers, show_default=True
+)
+@click.option(
+    "--devices",
+    type=click.IntRange(min=1),
+    show_default=True,
+    default=FleetConfig.devices_per_customer,
+    help="per customer",
+)
+@click.option(
+    "--today",
+    callback=_today,
+    metavar="YYYY-MM-DD",
+    help="the server's clock starts at 05:00 UTC of this date (default: the real date)",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    callback=_seconds,
+    metavar="SECONDS",
+    help="added to every answer",
+)
+@click.option(
+    "--local-time-publication",
+    is_flag=True,
+    help="publish each day's readings 30 minutes after the day ends in the "
+    "customer's time zone (default: at 00:00 UTC)",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=Path(".releaf/simulator"),
+    show_default=True,
+    metavar="DIR",
+    help="where the CA bundle and the server certificate are kept across restarts",
+)
+def simulator(
+    host: str,
+    port: int,
+    seed: int,
+    customers: int,
+    devices: int,
+    today: date | None,
+    latency: float,
+    local_time_publication: bool,
+    workdir: Path,
+) -> int:
     # Imported only now: a bad option is refused without loading the HTTP stack.
     from releaf_pipeline.simulator.certs import MissingExtraError
     from releaf_pipeline.simulator.contract import DEFAULT_TOKEN
@@ -136,33 +103,32 @@ def main(argv: list[str] | None = None) -> int:
     env_token = os.environ.get("RELEAF_DEALER_TOKEN")
     fleet = Fleet(
         FleetConfig(
-            seed=args.seed,
-            customers=args.customers,
-            devices_per_customer=args.devices,
-            publish_in_local_time=args.local_time_publication,
+            seed=seed,
+            customers=customers,
+            devices_per_customer=devices,
+            publish_in_local_time=local_time_publication,
         )
     )
     try:
         sim = Simulator(
             fleet,
             token=env_token or DEFAULT_TOKEN,
-            today=args.today,
-            host=args.host,
-            port=args.port,
-            latency=args.latency,
-            workdir=args.workdir,
+            today=today,
+            host=host,
+            port=port,
+            latency=latency,
+            workdir=workdir,
         )
     except MissingExtraError as exc:
-        _fail(str(exc))
-        return 1
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
-        _fail(f"cannot keep certificates in {args.workdir}: {exc.strerror or exc}")
-        return 1
+        why = exc.strerror or exc
+        raise click.ClickException(f"cannot keep certificates in {workdir}: {why}") from None
     try:
         sim.start()
     except OSError as exc:
-        _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
-        return 1
+        why = exc.strerror or exc
+        raise click.ClickException(f"cannot listen on {host}:{port}: {why}") from None
 
     def _terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -171,19 +137,19 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(ValueError):
         # Only possible from the main thread; lets `kill` stop the server cleanly too.
         previous = signal.signal(signal.SIGTERM, _terminate)
-
-    print(f"MPS Monitor simulator listening on {sim.url}")
-    print(f"CA bundle: {sim.ca_bundle.resolve()}")
-    print(
-        "dealer token: from RELEAF_DEALER_TOKEN"
+    token = (
+        "from RELEAF_DEALER_TOKEN"
         if env_token
-        else f"dealer token: {DEFAULT_TOKEN} (default; set RELEAF_DEALER_TOKEN to change)"
+        else (f"{DEFAULT_TOKEN} (default; set RELEAF_DEALER_TOKEN to change)")
     )
-    print(f"now: {sim.now.strftime('%Y-%m-%dT%H:%M:%SZ')}")
-    print("customer codes:")
+    click.echo(
+        f"MPS Monitor simulator listening on {sim.url}\n"
+        f"CA bundle: {sim.ca_bundle.resolve()}\ndealer token: {token}\n"
+        f"now: {sim.now.strftime('%Y-%m-%dT%H:%M:%SZ')}\ncustomer codes:"
+    )
     for code in fleet.customer_codes:
-        print(f"  {code}")
-    print("Press Ctrl-C to stop.", flush=True)
+        click.echo(f"  {code}")
+    click.echo("Press Ctrl-C to stop.")
     try:
         while True:
             time.sleep(3600)
@@ -194,7 +160,3 @@ def main(argv: list[str] | None = None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from releaf_pipeline.cli import main as releaf
+from releaf_pipeline.lib.mpsmonitor.contract import PING_PATH
 from releaf_pipeline.simulator.certs import CA_BUNDLE_NAME
 from releaf_pipeline.simulator.config import FleetConfig
-from releaf_pipeline.simulator.contract import PING_PATH
 from releaf_pipeline.simulator.fleet import Fleet
-from releaf_pipeline.simulator.main import main
 from releaf_pipeline_tests.simulator.helpers import (
     TOKEN,
     served_dates,
@@ -37,9 +37,8 @@ def test_main_serves_until_interrupted(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys\n"
-            "from releaf_pipeline.simulator.main import main\n"
-            "sys.exit(main(sys.argv[1:]))",
+            "from releaf_pipeline.cli import console; console()",
+            "simulator",
             "--port",
             "0",
             "--today",
@@ -87,9 +86,8 @@ def test_main_local_time_publication(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys\n"
-            "from releaf_pipeline.simulator.main import main\n"
-            "sys.exit(main(sys.argv[1:]))",
+            "from releaf_pipeline.cli import console; console()",
+            "simulator",
             "--port",
             "0",
             "--today",
@@ -162,11 +160,11 @@ def test_main_local_time_publication(tmp_path: Path) -> None:
 def test_a_bad_option_is_one_line_and_status_2(
     args: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([*args, "--workdir", str(tmp_path / "sim")]) == 2
+    assert releaf(["simulator", *args, "--workdir", str(tmp_path / "sim")]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err.endswith("\n") and err.count("\n") == 1, err
-    assert err.startswith("releaf simulator: error: ") and named in err
+    assert err.startswith("releaf: error: ") and named in err
     assert "Traceback" not in err
     assert not (tmp_path / "sim").exists(), "nothing is made before the options are checked"
 
@@ -177,7 +175,7 @@ def test_good_edge_values_are_accepted(tmp_path: Path, capsys: pytest.CaptureFix
         port = str(taken.getsockname()[1])
         args = ["--port", port, "--customers", "0", "--devices", "1", "--latency", "0"]
         args += ["--today", "2024-02-29", "--seed", "-3", "--workdir", str(tmp_path)]
-        assert main(args) == 1
+        assert releaf(["simulator", *args]) == 1
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "in use" in err
 
@@ -185,10 +183,15 @@ def test_good_edge_values_are_accepted(tmp_path: Path, capsys: pytest.CaptureFix
 def test_a_port_in_use_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        assert main(["--port", str(port), "--customers", "1", "--workdir", str(tmp_path)]) == 1
+        assert (
+            releaf(
+                ["simulator", "--port", str(port), "--customers", "1", "--workdir", str(tmp_path)]
+            )
+            == 1
+        )
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == f"releaf simulator: error: cannot listen on 127.0.0.1:{port}: " + (
+    assert err == f"releaf: error: cannot listen on 127.0.0.1:{port}: " + (
         "Address already in use\n"
     )
 
@@ -197,7 +200,7 @@ def test_without_trustme_main_says_what_to_install(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "trustme", None)
-    assert main(["--port", "0", "--customers", "1", "--workdir", str(tmp_path)]) == 1
+    assert releaf(["simulator", "--port", "0", "--customers", "1", "--workdir", str(tmp_path)]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1
     assert "pip install 'releaf-pipeline[simulator]'" in err and "Traceback" not in err
@@ -209,8 +212,8 @@ def test_options_are_checked_before_the_http_stack_loads() -> None:
         "from releaf_pipeline.simulator.config import FleetConfig\n"
         "from releaf_pipeline.simulator.fleet import Fleet\n"
         "Fleet(FleetConfig(customers=1)).resets\n"
-        "from releaf_pipeline.simulator.main import main\n"
-        "assert main(['--port', 'x']) == 2\n"
+        "from releaf_pipeline.cli import main\n"
+        "assert main(['simulator', '--port', 'x']) == 2\n"
         "print(sorted(m for m in ('uvicorn', 'starlette', 'trustme') if m in sys.modules))\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -221,7 +224,13 @@ def _serve(workdir: Path) -> tuple[subprocess.Popen[str], str]:
     """`releaf simulator` in a process of its own, on a free port; (process, url)."""
     args = ["--port", "0", "--customers", "1", "--workdir", str(workdir)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "releaf_pipeline.simulator.main", *args],
+        [
+            sys.executable,
+            "-c",
+            "from releaf_pipeline.cli import console; console()",
+            "simulator",
+            *args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
