@@ -39,7 +39,7 @@ def _token_or_stored(app: App, server_id: int) -> tuple[str, bool]:
             return given.strip(), True
     from releaf_pipeline.lib.store.registry import server_token
 
-    return server_token(app.engine, app.cipher, server_id).reveal(), False
+    return server_token(app.engine, app.cipher, server_id).get_secret_value(), False
 
 
 @server.command(
@@ -57,7 +57,7 @@ def _token_or_stored(app: App, server_id: int) -> tuple[str, bool]:
 def server_update(
     name: str, url: str | None, ca_bundle: str | None, dealer_code: str | None
 ) -> int:
-    from releaf_pipeline.lib.mpsmonitor.client import require_https
+    from releaf_pipeline.lib.mpsmonitor.endpoint import require_https
     from releaf_pipeline.lib.server_identity import another_dealer
     from releaf_pipeline.lib.store.registry import get_server, update_server_connection
 

@@ -65,7 +65,7 @@ def secrets_to_hide(store: StoreResource, alerts: AlertsResource) -> list[str]:
         return out  # no token can be opened here, so none can be in a reason either
     for token in sealed_tokens(store.engine()):
         if cipher.opens(token.sealed):
-            out.append(cipher.decrypt(token.sealed).reveal())
+            out.append(cipher.decrypt(token.sealed).get_secret_value())
     return out
 
 
@@ -145,7 +145,7 @@ def alerts_sensor(
     """Record what changed, then send every message waiting."""
     if not alerts.settings().configured:
         return dg.SkipReason(NOT_CONFIGURED)
-    found = current_alerts(store, alerts, clock, rules, reforestation.grace())
+    found = current_alerts(store, alerts, clock, rules, reforestation.grace_days)
     return dg.SkipReason(told_summary(_tell(context, store, alerts, clock, found)))
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -24,11 +25,12 @@ from releaf_pipeline.lib.fetch_plan import (
     months_to_reread,
     plan_fetch,
 )
-from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
+from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings, Ping
+from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
 from releaf_pipeline.lib.safe_text import safe_logger
-from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
+from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.server_identity import confirm_dealer
 from releaf_pipeline.lib.store.certificates import certified_months
 from releaf_pipeline.lib.store.collection import (
@@ -95,7 +97,7 @@ def default_client_factory(
 ) -> MPSMonitorClient:
     """A client verifying the server against its registered CA bundle or the system store."""
     return MPSMonitorClient(
-        server.url, token.reveal(), ca_data=server.ca_bundle_pem, settings=settings
+        server.url, token.get_secret_value(), ca_data=server.ca_bundle_pem, settings=settings
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import SecretStr
 
 from releaf_pipeline.lib.errors import ReleafError
 
@@ -24,30 +25,6 @@ KEY_FILE_NAME = "releaf.key"
 
 class SecretKeyError(ReleafError, RuntimeError):
     """The encryption key is missing, malformed or does not open a stored token."""
-
-
-class SecretStr:
-    """A string that never shows itself in `repr`, `str`, logs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself; call only where it is sent to its server."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "SecretStr('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SecretStr) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 def _parse_keys(raw: str, where: str) -> list[bytes]:

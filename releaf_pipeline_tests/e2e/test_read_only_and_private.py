@@ -17,15 +17,16 @@ from pathlib import Path
 import pytest
 
 from releaf_pipeline.defs.resources import ClockResource, MPSMonitorResource, StoreResource
-from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
-from releaf_pipeline.lib.mpsmonitor.errors import TLSError, UnauthorizedError
-from releaf_pipeline.lib.store.registry import add_server, server_token
-from releaf_pipeline.simulator.contract import (
+from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
+from releaf_pipeline.lib.mpsmonitor.contract import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
     DEVICE_LIST_PATH,
     PING_PATH,
 )
+from releaf_pipeline.lib.mpsmonitor.errors import TLSError, UnauthorizedError
+from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
+from releaf_pipeline.lib.store.registry import add_server, server_token
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.conftest import capture_compute_logs
 from releaf_pipeline_tests.e2e.test_collect_month import (
@@ -235,7 +236,7 @@ def test_token_never_in_a_repr(home, sim, tmp_path):
         now=datetime(2026, 9, 1, tzinfo=UTC),
     )  # fmt: skip
     sealed = server_token(store.engine(), store.cipher(), server.id)
-    assert sealed.reveal() == token
+    assert sealed.get_secret_value() == token
     from releaf_pipeline.definitions import defs
 
     shown += [

@@ -60,7 +60,7 @@ def test_rotate_with_the_key_file(registered, home, sim, releaf):
     assert new_key != old_key
     after = _sealed(registered)
     assert after != before
-    assert server_token(registered, TokenCipher([new_key]), 1).reveal() == sim.token
+    assert server_token(registered, TokenCipher([new_key]), 1).get_secret_value() == sim.token
     with pytest.raises(Exception, match="cannot be decrypted"):
         server_token(registered, TokenCipher([old_key]), 1)
     assert (home / "releaf.key").stat().st_mode & 0o777 == 0o600
@@ -78,7 +78,7 @@ def test_rotate_with_the_environment_needs_new_and_old(registered, home, sim, re
     assert releaf("secrets", "rotate").code == 0
     monkeypatch.setenv("RELEAF_SECRET_KEY", new)  # the old key dropped everywhere
     keys = load_keys(home, revealed(read_settings().secret_keys))
-    assert server_token(registered, TokenCipher(keys), 1).reveal() == sim.token
+    assert server_token(registered, TokenCipher(keys), 1).get_secret_value() == sim.token
     assert new not in releaf("server", "list", "--json").out
 
 
@@ -94,7 +94,7 @@ def test_a_rotation_stopped_after_its_new_key_is_completed_by_the_next(
     assert r.code == 0, r.err
     (key,) = load_keys(home)
     assert key not in (old, interrupted)
-    assert server_token(registered, TokenCipher([key]), 1).reveal() == sim.token
+    assert server_token(registered, TokenCipher([key]), 1).get_secret_value() == sim.token
 
 
 def test_a_token_no_key_opens_stops_the_rotation_before_it_writes(registered, home, releaf):
@@ -172,7 +172,8 @@ def _every_token_opens(home: Path, sims: dict[str, Simulator], configured: str |
         # Sealed under the newest key alone, and each the token its server accepts.
         newest = TokenCipher([keys[0]])
         for server in list_servers(engine):
-            assert server_token(engine, newest, server.id).reveal() == sims[server.name].token
+            token = server_token(engine, newest, server.id).get_secret_value()
+            assert token == sims[server.name].token
     finally:
         engine.dispose()
 

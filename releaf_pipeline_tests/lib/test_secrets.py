@@ -3,11 +3,11 @@ import stat
 
 import pytest
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
 from releaf_pipeline.lib.secrets import (
     KEY_FILE_NAME,
     SecretKeyError,
-    SecretStr,
     TokenCipher,
     load_key,
     load_keys,
@@ -42,7 +42,7 @@ def test_tokens_round_trip_sealed_and_never_show():
     sealed = cipher.encrypt("dealer-secret-123")
     assert "dealer-secret-123" not in sealed
     opened = cipher.decrypt(sealed)
-    assert opened.reveal() == "dealer-secret-123"
+    assert opened.get_secret_value() == "dealer-secret-123"
     assert "dealer-secret-123" not in repr(opened) + str(opened) + f"{opened}"
     assert "dealer" not in repr(cipher)
     assert opened == SecretStr("dealer-secret-123")

@@ -2,8 +2,7 @@
 
 A value the pipeline cannot use is refused with one line naming the variable. Secrets (the
 SMTP password, a webhook URL, which often carries its own token) are pydantic's
-`SecretStr`: they show as `**********` in any repr or log line. Pydantic is loaded only
-when a channel is configured, so that commands which never alert start without it.
+`SecretStr`: they show as `**********` in any repr or log line.
 """
 
 from __future__ import annotations
@@ -12,11 +11,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote, urlsplit
 
-if TYPE_CHECKING:
-    from pydantic import SecretStr
+from pydantic import SecretStr
 
 SMTP_PORT = 587
 """`smtp://`'s port when the URL names none: mail submission, with STARTTLS."""
@@ -138,8 +135,6 @@ def _smtp(env: Mapping[str, str]) -> SmtpChannel | None:
     recipients = tuple(_address(EMAIL_TO, r.strip()) for r in to.split(",") if r.strip())
     if not recipients:
         raise AlertSettingsError(f"{EMAIL_TO} must name at least one address")
-    from pydantic import SecretStr
-
     return SmtpChannel(
         scheme=parts.scheme, host=parts.hostname, port=port, username=username,
         password=SecretStr(secret) if secret else None, sender=_address(EMAIL_FROM, sender),
@@ -162,8 +157,6 @@ def _webhook(env: Mapping[str, str]) -> WebhookChannel | None:
     bundle = Path(ca) if ca else None
     if bundle is not None and not bundle.is_file():
         raise AlertSettingsError(f"{WEBHOOK_CA} names no file: {ca}")
-    from pydantic import SecretStr
-
     return WebhookChannel(url=SecretStr(raw), ca_bundle=bundle)
 
 

@@ -7,11 +7,12 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import SecretStr
 from sqlalchemy.engine import Connection
 
 from releaf_pipeline.lib.errors import ReleafError
 from releaf_pipeline.lib.labels import check_label
-from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
+from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.engine import Db, reading, writing
 from releaf_pipeline.lib.store.stale_days import mark_problem_days
 from releaf_pipeline.lib.store.tables import feeds, servers

@@ -60,7 +60,7 @@ def _every_stored_value(engine) -> list[str]:
 
 def test_server_token_is_sealed_in_the_database(engine, cipher):
     server = _server(engine, cipher)
-    assert server_token(engine, cipher, server.id).reveal() == "tok-1"
+    assert server_token(engine, cipher, server.id).get_secret_value() == "tok-1"
     with engine.connect() as conn:
         sealed = conn.execute(sa.text("SELECT token_sealed FROM servers")).scalars().all()
     assert len(sealed) == 1 and "tok-1" not in sealed[0]
