@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, SecretStr
 
 from releaf_pipeline.lib.alerts.config import AlertSettings, read_alert_settings
 from releaf_pipeline.lib.certificates import ForestryProject
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from releaf_pipeline.defs.collection.day_view import Judged
     from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
-    from releaf_pipeline.lib.secrets import SecretStr, TokenCipher
+    from releaf_pipeline.lib.secrets import TokenCipher
     from releaf_pipeline.lib.store.registry import ServerRecord
     from releaf_pipeline.settings import Settings
 
@@ -57,10 +57,6 @@ class StoreResource(dg.ConfigurableResource):
             others = instance.get_runs_count() - (1 if context.run is not None else 0)
             self._instance_has_runs = others > 0
 
-    def home_path(self) -> Path:
-        """The directory holding the SQLite store and the key file."""
-        return Path(self.home)
-
     def url(self) -> str:
         """The SQLAlchemy URL in use."""
         return self.database_url or f"sqlite:///{Path(self.home).resolve() / 'releaf.db'}"
@@ -74,7 +70,7 @@ class StoreResource(dg.ConfigurableResource):
         when the key opens none of the stored tokens."""
         from releaf_pipeline.lib.store.tokens import store_cipher
 
-        return store_cipher(self.engine(), self.home_path(), self.secret_key or None)
+        return store_cipher(self.engine(), Path(self.home), self.secret_key or None)
 
 
 class MPSMonitorResource(dg.ConfigurableResource):
@@ -166,14 +162,6 @@ class ReforestationResource(dg.ConfigurableResource):
     def project(self) -> ForestryProject:
         """The forestry project named on certificates."""
         return ForestryProject(self.project_name, self.project_location)
-
-    def grace(self) -> int:
-        """Days after a month's end after which it closes with what is known."""
-        return self.grace_days
-
-    def directory(self, store: StoreResource) -> Path:
-        """Where certificate PDFs are written."""
-        return Path(self.certificates_dir)
 
 
 class AlertsResource(dg.ConfigurableResource):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -27,6 +27,7 @@ from releaf_pipeline.lib.fleet_health import (
     UNCHECKED,
     UNHEALTHY,
     WAITING,
+    FeedState,
     FleetHealth,
     assess_fleet,
 )
@@ -87,13 +88,17 @@ def fleet_metadata(fleet: FleetHealth) -> dict[str, dg.MetadataValue]:
             [(s.server.name, s.server.url, s.state, s.since, s.why, s.next)
              for s in fleet.servers],
         ),
-        "feeds_in_trouble": table(
-            [("server", "string"), ("customer", "string"), ("account", "string"),
-             ("state", "string"), ("since", "string"), ("why", "string"), ("next", "string")],
-            [(f.feed.server_name, f.feed.customer_code, f.feed.account, f.state, f.since,
-              f.why, f.next) for f in troubled[:FEEDS_LISTED]],
-        ),
+        "feeds_in_trouble": _feeds_table(troubled),
     }  # fmt: skip
+
+
+def _feeds_table(feeds: Sequence[FeedState]) -> dg.TableMetadataValue:
+    return table(
+        [(name, "string") for name in ("server", "customer", "account", "state", "since",
+                                       "why", "next")],
+        [(f.feed.server_name, f.feed.customer_code, f.feed.account, f.state, f.since,
+          f.why, f.next) for f in feeds[:FEEDS_LISTED]],
+    )  # fmt: skip
 
 
 def fleet_summary(fleet: FleetHealth) -> str:
@@ -156,13 +161,7 @@ def fleet_checks(fleet: FleetHealth) -> list[dg.AssetCheckResult]:
         metadata={
             "feeds_failing": fleet.count(FAILING),
             "feeds_stale": fleet.count(STALE),
-            "feeds_failing_or_stale": table(
-                [("server", "string"), ("customer", "string"), ("account", "string"),
-                 ("state", "string"), ("since", "string"), ("why", "string"),
-                 ("next", "string")],
-                [(f.feed.server_name, f.feed.customer_code, f.feed.account, f.state, f.since,
-                  f.why, f.next) for f in troubled[:FEEDS_LISTED]],
-            ),
+            "feeds_failing_or_stale": _feeds_table(troubled),
         },
     )  # fmt: skip
     return [servers, feeds]

@@ -1,6 +1,7 @@
 """Monthly pages and trees per account, and the Certificates of Reforestation."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 
@@ -101,7 +102,7 @@ def reforestation_certificates(
 
     month = _month(context)
     engine = store.engine()
-    directory = reforestation.directory(store)
+    directory = Path(reforestation.certificates_dir)
     issued, statuses = issue_certificates(
         engine,
         month,
@@ -109,7 +110,7 @@ def reforestation_certificates(
         now=clock.now,
         project=reforestation.project(),
         directory=directory,
-        grace_days=reforestation.grace(),
+        grace_days=reforestation.grace_days,
     )
     for c in issued:
         safe_log(context).info(

@@ -44,7 +44,7 @@ def monthly_close_sensor(
     today = clock.now().date()
     requests = []
     for month in months_to_check(today):
-        statuses = close_status(store.engine(), month, today, grace_days=reforestation.grace())
+        statuses = close_status(store.engine(), month, today, grace_days=reforestation.grace_days)
         closable = [s.account for s in statuses if s.closable]
         if closable:
             safe_log(context).info(f"{month} closes for {', '.join(closable)}")
