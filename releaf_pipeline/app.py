@@ -131,8 +131,9 @@ def store_url_checked() -> Iterator[None]:
 
 def verify_server(url: str, token: str, ca_pem: str | None) -> Ping:
     """Ping `url` with `token`; a UserError saying why when it fails."""
-    from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
+    from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
     from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
+    from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
 
     async def ping() -> Ping:
         settings = ClientSettings(timeout=10.0, max_attempts=2, backoff_base=0.2)

@@ -23,7 +23,7 @@ def alerts() -> None:
 
 @alerts.command("test", help="send a test message on every configured channel")
 def test() -> int:
-    from releaf_pipeline.lib.alerts.channels import DeliveryError, Message
+    from releaf_pipeline.lib.alerts.message import DeliveryError, Message
     from releaf_pipeline.lib.alerts.messages import test_message
     from releaf_pipeline.lib.alerts.outbox import channel_names, send_retried, senders
 

@@ -63,7 +63,7 @@ def server() -> None:
 @click.option("--url", required=True, help="https:// URL of the server")
 @click.option("--ca-bundle", help="PEM file of the CA that signed the server's certificate")
 def server_add(name: str, url: str, ca_bundle: str | None) -> int:
-    from releaf_pipeline.lib.mpsmonitor.client import require_https
+    from releaf_pipeline.lib.mpsmonitor.endpoint import require_https
     from releaf_pipeline.lib.store.registry import add_server, list_servers
 
     url = require_https(url)

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from releaf_pipeline.lib.collector import ClientFactory, default_client_factory
-from releaf_pipeline.lib.mpsmonitor.client import ClientSettings
 from releaf_pipeline.lib.mpsmonitor.errors import MPSMonitorError
+from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
 from releaf_pipeline.lib.secrets import SecretKeyError, TokenCipher
 from releaf_pipeline.lib.server_identity import confirm_dealer
 from releaf_pipeline.lib.store.health import record_server_health

@@ -32,14 +32,6 @@ from cryptography.hazmat.primitives.serialization import (
 if TYPE_CHECKING:
     import trustme
 
-__all__ = [
-    "CA_BUNDLE_NAME",
-    "MissingExtraError",
-    "ServerCertificate",
-    "ensure_certificates",
-    "server_names",
-]
-
 CA_BUNDLE_NAME = "mpsmonitor-sim-ca.pem"
 """The CA certificate a client registers to trust the simulator (public)."""
 _CA_KEY_NAME = "mpsmonitor-sim-ca.key"

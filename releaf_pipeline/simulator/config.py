@@ -14,21 +14,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-__all__ = [
-    "AddedDevice",
-    "CustomerOutage",
-    "DeviceOutage",
-    "FleetConfig",
-    "ManagedChange",
-    "ManagedFlip",
-    "MeterGlitch",
-    "MeterReset",
-    "MissingDay",
-    "OutOfOrderUpload",
-    "StaleSpan",
-    "check_config",
-]
-
 
 class DeviceOutage(NamedTuple):
     """One device's DCA is offline while the customer's other devices keep reporting.

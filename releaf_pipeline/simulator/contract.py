@@ -28,25 +28,6 @@ from releaf_pipeline.lib.mpsmonitor.contract import (
 )
 from releaf_pipeline.simulator.fleet import Fleet
 
-__all__ = [
-    "COUNTER_LIST_PATH",
-    "CUSTOMER_PATH",
-    "DEFAULT_TOKEN",
-    "DEVICE_LIST_PATH",
-    "MAX_BODY_BYTES",
-    "MAX_PAGE_ROWS",
-    "PING_PATH",
-    "BadRequest",
-    "Reply",
-    "answer",
-    "authorized",
-    "envelope",
-    "error",
-    "invalid",
-    "parse_body",
-    "route",
-]
-
 DEFAULT_TOKEN = "sim-dealer-token-0001"
 """The dealer token a simulator accepts unless it is given another."""
 

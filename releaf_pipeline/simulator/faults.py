@@ -17,8 +17,6 @@ from typing import Any
 from releaf_pipeline.lib.mpsmonitor.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH
 from releaf_pipeline.simulator.contract import Reply, error
 
-__all__ = ["FAULT_KINDS", "Fault", "FaultQueue", "apply_after", "apply_before", "body_customers"]
-
 FAULT_KINDS = frozenset(
     {
         "status",

@@ -41,8 +41,6 @@ from releaf_pipeline.simulator.config import (
 from releaf_pipeline.simulator.generation import generate_devices, make_customers
 from releaf_pipeline.simulator.model import DAY, Calendar, Customer, Device, moment, seconds
 
-__all__ = ["Fleet"]
-
 
 class Fleet:
     """The deterministic synthetic fleet of one dealer.

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from releaf_pipeline.lib.mpsmonitor.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH
-from releaf_pipeline.simulator.contract import MAX_PAGE_ROWS, Reply
-
-__all__ = ["GhostDevice", "RekeyedDevice", "apply_membership"]
+from releaf_pipeline.lib.mpsmonitor.contract import (
+    COUNTER_LIST_PATH,
+    DEVICE_LIST_PATH,
+    MAX_PAGE_ROWS,
+)
+from releaf_pipeline.simulator.contract import Reply
 
 Published = Callable[[str, date], bool]
 """Whether the customer's reading dated that day has been published yet."""

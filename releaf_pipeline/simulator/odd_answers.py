@@ -22,8 +22,6 @@ from typing import Any
 from releaf_pipeline.lib.mpsmonitor.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH
 from releaf_pipeline.simulator.contract import Reply
 
-__all__ = ["DuplicateReadings", "NullCounter", "RecasedIds", "apply_odd_answers"]
-
 _COUNTERS = {"Mono": "Color", "Color": "Mono"}
 
 

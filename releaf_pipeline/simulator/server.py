@@ -25,12 +25,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from releaf_pipeline.simulator.certs import ensure_certificates, server_names
-from releaf_pipeline.simulator.contract import (
+from releaf_pipeline.lib.mpsmonitor.contract import (
     COUNTER_LIST_PATH,
-    DEFAULT_TOKEN,
     DEVICE_LIST_PATH,
     MAX_PAGE_ROWS,
+)
+from releaf_pipeline.simulator.certs import ensure_certificates, server_names
+from releaf_pipeline.simulator.contract import (
+    DEFAULT_TOKEN,
     Reply,
     answer,
     authorized,

@@ -57,8 +57,6 @@ class Simulator(Protocol):
     def _answer(self, method: str, path: str, token: str | None, raw: bytes) -> Reply: ...
 
 
-__all__ = ["BackgroundServer", "build_app"]
-
 # The scope extension through which a request reaches its connection's transport.
 _TRANSPORT = "releaf.simulator.transport"
 # A body over the limit is still read (and dropped) up to this size, so the client gets

@@ -20,13 +20,13 @@ from releaf_pipeline.defs.resources import (
     StoreResource,
 )
 from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO, step_outputs_io_manager
+from releaf_pipeline.lib.mpsmonitor.contract import COUNTER_LIST_PATH
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.registry import FeedSpec, add_server, list_feeds
 from releaf_pipeline.lib.store.tables import COLLECTED, FAILED
 from releaf_pipeline.simulator.config import FleetConfig
-from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 

@@ -24,8 +24,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from releaf_pipeline.launch import PROGRESS_TAG
+from releaf_pipeline.lib.mpsmonitor.contract import COUNTER_LIST_PATH
 from releaf_pipeline.simulator.config import FleetConfig
-from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests import redis_server

@@ -22,6 +22,12 @@ from releaf_pipeline.defs.resources import (
     StoreResource,
 )
 from releaf_pipeline.defs.step_outputs import STEP_OUTPUTS_IO, step_outputs_io_manager
+from releaf_pipeline.lib.mpsmonitor.contract import (
+    COUNTER_LIST_PATH,
+    CUSTOMER_PATH,
+    DEVICE_LIST_PATH,
+    PING_PATH,
+)
 from releaf_pipeline.lib.store.collection import INVALID_COUNTER, feed_day_statuses
 from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.registry import (
@@ -32,12 +38,6 @@ from releaf_pipeline.lib.store.registry import (
 )
 from releaf_pipeline.lib.store.tables import anomalies, deposits
 from releaf_pipeline.simulator.config import FleetConfig
-from releaf_pipeline.simulator.contract import (
-    COUNTER_LIST_PATH,
-    CUSTOMER_PATH,
-    DEVICE_LIST_PATH,
-    PING_PATH,
-)
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.ground_truth import expected_feed_deposits

@@ -16,12 +16,12 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from releaf_pipeline.lib.mpsmonitor.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH
 from releaf_pipeline.lib.store.collection import DUPLICATE_READING, UNLISTED_DEVICE
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.tables import anomalies
 from releaf_pipeline.replay import night_time
 from releaf_pipeline.simulator.config import FleetConfig
-from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.e2e.nights import Feed, live_nights, register_feeds

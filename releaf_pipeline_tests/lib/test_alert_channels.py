@@ -11,14 +11,10 @@ from ipaddress import ip_address
 import pytest
 from pydantic import SecretStr
 
-from releaf_pipeline.lib.alerts.channels import (
-    DeliveryError,
-    Message,
-    is_loopback_relay,
-    send_email,
-    send_webhook,
-)
 from releaf_pipeline.lib.alerts.config import SmtpChannel, WebhookChannel
+from releaf_pipeline.lib.alerts.message import DeliveryError, Message
+from releaf_pipeline.lib.alerts.smtp import is_loopback_relay, send_email
+from releaf_pipeline.lib.alerts.webhook import send_webhook
 from releaf_pipeline_tests.alert_receivers import SmtpReceiver, WebhookReceiver
 
 PASSWORD = "s3cret-never-shown"

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH
+from releaf_pipeline.lib.mpsmonitor.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH
 from releaf_pipeline.simulator.server import Simulator
 
 TODAY = date(2026, 11, 27)

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 import releaf_pipeline.simulator
+from releaf_pipeline.lib.mpsmonitor.contract import PING_PATH
 from releaf_pipeline.simulator.certs import CA_BUNDLE_NAME, MissingExtraError
 from releaf_pipeline.simulator.config import FleetConfig
-from releaf_pipeline.simulator.contract import PING_PATH
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.simulator.helpers import TODAY, TOKEN

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from releaf_pipeline.lib.mpsmonitor.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH, PING_PATH
 from releaf_pipeline.simulator.config import (
     CustomerOutage,
     DeviceOutage,
@@ -18,7 +19,6 @@ from releaf_pipeline.simulator.config import (
     ManagedChange,
     ManagedFlip,
 )
-from releaf_pipeline.simulator.contract import COUNTER_LIST_PATH, DEVICE_LIST_PATH, PING_PATH
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.simulator.helpers import (

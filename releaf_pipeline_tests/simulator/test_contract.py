@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from releaf_pipeline.simulator.config import FleetConfig
-from releaf_pipeline.simulator.contract import (
+from releaf_pipeline.lib.mpsmonitor.contract import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
     DEVICE_LIST_PATH,
     PING_PATH,
 )
+from releaf_pipeline.simulator.config import FleetConfig
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.simulator.helpers import (

@@ -7,7 +7,7 @@ from datetime import date
 import httpx
 import pytest
 
-from releaf_pipeline.simulator.contract import CUSTOMER_PATH, PING_PATH
+from releaf_pipeline.lib.mpsmonitor.contract import CUSTOMER_PATH, PING_PATH
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.simulator.helpers import (

@@ -11,13 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
-from releaf_pipeline.simulator.contract import (
+from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
+from releaf_pipeline.lib.mpsmonitor.contract import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
     DEVICE_LIST_PATH,
     PING_PATH,
 )
+from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.simulator.helpers import (
     TOKEN,

@@ -16,15 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from releaf_pipeline.simulator.certs import CA_BUNDLE_NAME
-from releaf_pipeline.simulator.config import FleetConfig
-from releaf_pipeline.simulator.contract import (
+from releaf_pipeline.lib.mpsmonitor.contract import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
     DEVICE_LIST_PATH,
-    MAX_BODY_BYTES,
     PING_PATH,
 )
+from releaf_pipeline.simulator.certs import CA_BUNDLE_NAME
+from releaf_pipeline.simulator.config import FleetConfig
+from releaf_pipeline.simulator.contract import MAX_BODY_BYTES
 from releaf_pipeline.simulator.fleet import Fleet
 from releaf_pipeline.simulator.server import Simulator
 from releaf_pipeline_tests.simulator.helpers import (

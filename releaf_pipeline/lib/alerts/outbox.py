@@ -14,9 +14,11 @@ from datetime import datetime
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from releaf_pipeline.lib.alerts.channels import DeliveryError, Message, send_email, send_webhook
 from releaf_pipeline.lib.alerts.config import AlertSettings
+from releaf_pipeline.lib.alerts.message import DeliveryError, Message
 from releaf_pipeline.lib.alerts.messages import Alert, scrub
+from releaf_pipeline.lib.alerts.smtp import send_email
+from releaf_pipeline.lib.alerts.webhook import send_webhook
 from releaf_pipeline.lib.store.alerts import claim_pending, finish, record_alert, release, said
 from releaf_pipeline.lib.store.engine import Db, reading, writing
 

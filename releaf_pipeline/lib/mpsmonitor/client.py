@@ -28,29 +28,12 @@ from releaf_pipeline.lib.mpsmonitor.contract import (
     CUSTOMER_PATH,
     DEVICE_LIST_PATH,
     DEVICE_STATUSES,
-    MAX_PAGE_ROWS,
     PING_PATH,
 )
-from releaf_pipeline.lib.mpsmonitor.decoding import MAX_LIFE_COUNT, Malformed
-from releaf_pipeline.lib.mpsmonitor.endpoint import require_https
+from releaf_pipeline.lib.mpsmonitor.decoding import Malformed
 from releaf_pipeline.lib.mpsmonitor.models import Customer, Device, DeviceReadings, Ping
-from releaf_pipeline.lib.mpsmonitor.settings import MAX_WINDOW_DAYS, ClientSettings
-from releaf_pipeline.lib.mpsmonitor.transport import AdaptiveLimit, ServerTransport
-
-__all__ = [
-    "COUNTER_LIST_PATH",
-    "CUSTOMER_PATH",
-    "DEVICE_LIST_PATH",
-    "DEVICE_STATUSES",
-    "MAX_LIFE_COUNT",
-    "MAX_PAGE_ROWS",
-    "MAX_WINDOW_DAYS",
-    "PING_PATH",
-    "AdaptiveLimit",
-    "ClientSettings",
-    "MPSMonitorClient",
-    "require_https",
-]
+from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
+from releaf_pipeline.lib.mpsmonitor.transport import ServerTransport
 
 _Envelope = dict[str, Any]
 _DEFAULT_SETTINGS = ClientSettings()

@@ -11,8 +11,6 @@ from releaf_pipeline.lib.dates import month_bounds
 from releaf_pipeline.lib.store.engine import Db, reading
 from releaf_pipeline.lib.store.tables import deposits, feeds, servers
 
-__all__ = ["AccountMonth", "account_day_pages", "feed_month_pages", "month_bounds", "month_report"]
-
 
 @dataclass
 class AccountMonth:

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from releaf_pipeline.lib.mpsmonitor.client import ClientSettings, MPSMonitorClient
+from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
+from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
 
 BASE = "https://mps.example.test"
 TOKEN = "tok-SECRET-7f3a9c"

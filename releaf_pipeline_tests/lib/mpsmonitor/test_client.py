@@ -12,13 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from releaf_pipeline.lib.mpsmonitor.client import (
+from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
+from releaf_pipeline.lib.mpsmonitor.contract import (
     COUNTER_LIST_PATH,
     CUSTOMER_PATH,
     DEVICE_LIST_PATH,
     PING_PATH,
-    ClientSettings,
-    MPSMonitorClient,
 )
 from releaf_pipeline.lib.mpsmonitor.errors import (
     CustomerNotFoundError,
@@ -26,6 +25,7 @@ from releaf_pipeline.lib.mpsmonitor.errors import (
     ServerError,
 )
 from releaf_pipeline.lib.mpsmonitor.models import Customer, Device, DeviceReadings, Ping
+from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
 from releaf_pipeline_tests.lib.mpsmonitor.support import (
     BASE,
     CUSTOMER,

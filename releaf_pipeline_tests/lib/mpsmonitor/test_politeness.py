@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from releaf_pipeline.lib.mpsmonitor.client import AdaptiveLimit, ClientSettings, MPSMonitorClient
+from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
+from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
+from releaf_pipeline.lib.mpsmonitor.transport import AdaptiveLimit
 from releaf_pipeline.simulator.server import Simulator
 
 

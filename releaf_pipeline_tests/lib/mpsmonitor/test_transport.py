@@ -18,12 +18,9 @@ import httpx
 import pytest
 import trustme
 
-from releaf_pipeline.lib.mpsmonitor.client import (
-    PING_PATH,
-    ClientSettings,
-    MPSMonitorClient,
-    require_https,
-)
+from releaf_pipeline.lib.mpsmonitor.client import MPSMonitorClient
+from releaf_pipeline.lib.mpsmonitor.contract import PING_PATH
+from releaf_pipeline.lib.mpsmonitor.endpoint import require_https
 from releaf_pipeline.lib.mpsmonitor.errors import (
     CustomerNotFoundError,
     InsecureURLError,
@@ -38,6 +35,7 @@ from releaf_pipeline.lib.mpsmonitor.errors import (
     UnreachableError,
 )
 from releaf_pipeline.lib.mpsmonitor.models import Ping
+from releaf_pipeline.lib.mpsmonitor.settings import ClientSettings
 from releaf_pipeline.lib.mpsmonitor.transport import AdaptiveLimit
 from releaf_pipeline_tests.lib.mpsmonitor.support import (
     BASE,
