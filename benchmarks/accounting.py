@@ -42,7 +42,7 @@ from benchmarks.accounting_data import FIRST, LAST, MONTH, Accounted, Synthetic
 from benchmarks.accounting_steps import daily_deposits_step, monthly_pages_step, timed
 from benchmarks.accounting_store import fill_store, forget_deposits, mirror_day, redo_night
 from benchmarks.phases import Timings, instrument_deposits, instrument_engine_begin
-from releaf_pipeline.lib.accounting import compute_deposits
+from releaf_pipeline.lib.accounting.compute import compute_deposits
 from releaf_pipeline.lib.store.engine import make_engine
 
 

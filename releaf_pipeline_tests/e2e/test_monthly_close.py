@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from releaf_pipeline.lib.accounting import format_trees, trees
+from releaf_pipeline.lib.trees import format_trees, trees
 from releaf_pipeline_tests.e2e.nights import live_nights, register_feeds
 from releaf_pipeline_tests.ground_truth import expected_account_days
 

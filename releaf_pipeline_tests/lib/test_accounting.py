@@ -12,14 +12,9 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from releaf_pipeline.lib.accounting import (
-    BASELINE_LOOKBACK_DAYS,
-    TREE_SHEETS,
-    AccountingResult,
-    compute_deposits,
-    format_trees,
-    trees,
-)
+from releaf_pipeline.lib.accounting.compute import AccountingResult, compute_deposits
+from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS, TREE_SHEETS
+from releaf_pipeline.lib.trees import format_trees, trees
 
 A = date(2026, 11, 10)
 

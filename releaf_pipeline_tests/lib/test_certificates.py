@@ -16,7 +16,6 @@ import pytest
 from pypdf import PdfReader
 
 from releaf_pipeline.lib import certificate_pdf
-from releaf_pipeline.lib.accounting import trees
 from releaf_pipeline.lib.certificate_pdf import render_certificate_pdf
 from releaf_pipeline.lib.certificates import (
     ACCOUNT_NAME_MAX,
@@ -25,6 +24,7 @@ from releaf_pipeline.lib.certificates import (
     certificate_text,
     check_account_name,
 )
+from releaf_pipeline.lib.trees import trees
 
 START = date(2026, 9, 1)
 END = date(2026, 9, 30)

@@ -182,7 +182,7 @@ def fresh_outcomes(engine: Engine, days: list[date]) -> dict[date, CheckOutcome]
 
 def reconcile_outcomes(engine: Engine, days: list[date]) -> dict[date, CheckOutcome]:
     """Whether each day's stored deposits equal a recomputation from the readings (ERROR)."""
-    from releaf_pipeline.lib.store.deposits import reconcile_deposits
+    from releaf_pipeline.lib.store.deposits.reconcile import reconcile_deposits
 
     feeds = {f.id: f for f in list_feeds(engine, removed=True)}
     wrong: dict[date, list] = {}

@@ -12,17 +12,3 @@ rounding drift between runs and between implementations.
 Day columns are returned as `datetime64[ns]` values normalised to midnight, the form pandas
 groups, merges and compares fastest; callers wanting `date` objects use `.dt.date`.
 """
-
-from releaf_pipeline.lib.accounting.compute import AccountingResult, compute_deposits
-from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS, SCOPES, TREE_SHEETS
-from releaf_pipeline.lib.trees import format_trees, trees
-
-__all__ = [
-    "BASELINE_LOOKBACK_DAYS",
-    "SCOPES",
-    "TREE_SHEETS",
-    "AccountingResult",
-    "compute_deposits",
-    "format_trees",
-    "trees",
-]

@@ -18,7 +18,8 @@ from releaf_pipeline.lib.store.collection import (
     device_latest_days,
     save_collection,
 )
-from releaf_pipeline.lib.store.deposits import reconcile_deposits, update_deposits
+from releaf_pipeline.lib.store.deposits import update_deposits
+from releaf_pipeline.lib.store.deposits.reconcile import reconcile_deposits
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.feed_registration import add_feeds
 from releaf_pipeline.lib.store.migrate import upgrade

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from releaf_pipeline.lib.accounting import compute_deposits
+from releaf_pipeline.lib.accounting.compute import compute_deposits
 from releaf_pipeline.lib.mpsmonitor.models import Device, DeviceReadings
 from releaf_pipeline.lib.secrets import TokenCipher
 from releaf_pipeline.lib.store.collection import save_collection

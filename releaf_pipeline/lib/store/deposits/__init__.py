@@ -28,17 +28,13 @@ import numpy as np
 import sqlalchemy as sa
 
 from releaf_pipeline.lib.store.deposits.changes import (
-    OUT_OF_SCOPE,
     changed_deposits,
     device_counts,
     meter_changes,
 )
-from releaf_pipeline.lib.store.deposits.load import EPOCH, METER_GLITCH, METER_RESET
+from releaf_pipeline.lib.store.deposits.load import EPOCH
 from releaf_pipeline.lib.store.deposits.recompute import recompute
-from releaf_pipeline.lib.store.deposits.reconcile import DepositMismatch, reconcile_deposits
 from releaf_pipeline.lib.store.deposits.work import (
-    FEEDS_PER_BATCH,
-    READINGS_PER_BATCH,
     DepositSummary,
     Work,
     batches,
@@ -49,19 +45,6 @@ from releaf_pipeline.lib.store.feed_accounts import account_histories
 from releaf_pipeline.lib.store.registry import list_feeds
 from releaf_pipeline.lib.store.stale_days import DEPOSIT_VIEWS, mark_days
 from releaf_pipeline.lib.store.tables import anomalies, deposits, devices, feeds
-
-__all__ = [
-    "FEEDS_PER_BATCH",
-    "METER_GLITCH",
-    "METER_RESET",
-    "OUT_OF_SCOPE",
-    "READINGS_PER_BATCH",
-    "DepositMismatch",
-    "DepositSummary",
-    "pending_work",
-    "reconcile_deposits",
-    "update_deposits",
-]
 
 
 def update_deposits(

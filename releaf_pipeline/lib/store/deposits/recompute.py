@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from releaf_pipeline.lib.accounting import AccountingResult, compute_deposits
+from releaf_pipeline.lib.accounting.compute import AccountingResult, compute_deposits
 from releaf_pipeline.lib.rules import BASELINE_LOOKBACK_DAYS
 from releaf_pipeline.lib.store.deposits.changes import per_feed
 from releaf_pipeline.lib.store.deposits.load import (
