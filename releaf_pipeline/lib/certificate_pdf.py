@@ -10,8 +10,6 @@ the same bytes on every machine and run (given the same font files).
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import threading
 from dataclasses import asdict, dataclass
 from hashlib import sha256
@@ -31,6 +29,7 @@ from releaf_pipeline.lib.certificates import (
     certificate_subject,
 )
 from releaf_pipeline.lib.errors import ReleafError
+from releaf_pipeline.lib.files import replace_file
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 """Where Debian's fonts-dejavu-core puts the fonts (a test may point it elsewhere)."""
@@ -322,26 +321,12 @@ def render_certificate_pdf(cert: Certificate, path: Path) -> Path:
     """
     path = Path(path)
     data = _pdf_bytes(cert)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # os.open with 0o666 lets the umask decide the final permissions, as for any other
-        # file the pipeline writes; mkstemp would force 0600.
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        replace_file(path, data)
     except OSError as exc:
         raise CertificateFileError(
-            f"cannot write the certificate PDF {path} ({exc.strerror or type(exc).__name__}): "
+            f"cannot write the certificate PDF {path} ({exc.strerror or exc}): "
             "make RELEAF_CERTIFICATES_DIR a writable directory; the month closes on the next "
             "run"
         ) from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            # Without fsync a power cut after the rename can leave an empty file behind.
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return path

@@ -10,7 +10,6 @@ decrypted in memory, right before a request needs it.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
 from releaf_pipeline.lib.errors import ReleafError
+from releaf_pipeline.lib.files import replace_file
 
 KEY_ENV = "RELEAF_SECRET_KEY"
 KEY_FILE_NAME = "releaf.key"
@@ -52,29 +52,12 @@ def key_file(home: Path) -> Path:
 def write_key_file(
     home: Path, keys: list[bytes], *, pause: Callable[[str], None] = lambda _: None
 ) -> None:
-    """Replace the key file with `keys` (newest first), atomically: a private temporary
-    file is written and synced, then renamed over it, so a reader or a crash sees either
-    the old file or the new one, never a part. `pause` is called before the rename."""
-    path = key_file(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp: mode 0600 and a name no other process is using.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(b"\n".join(keys) + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        pause("key file written, not yet in place")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    # The rename itself is durable only once the directory is.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Replace the key file with `keys` (newest first), whole (`files.replace_file`), readable
+    by its owner only. `pause` is called before the rename."""
+    replace_file(
+        key_file(home), b"\n".join(keys) + b"\n", private=True,
+        before_rename=lambda: pause("key file written, not yet in place"),
+    )  # fmt: skip
 
 
 def stale_key_files(home: Path) -> list[Path]:

@@ -12,8 +12,6 @@ imported here only, and only when something has to be made.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
@@ -28,6 +26,8 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_private_key,
 )
+
+from releaf_pipeline.lib.files import replace_file
 
 if TYPE_CHECKING:
     import trustme
@@ -79,8 +79,8 @@ def ensure_certificates(workdir: Path, names: list[str]) -> ServerCertificate:
         return paths
     ca = _load_ca(workdir) or _new_ca(workdir)
     leaf = ca.issue_cert(*names)
-    _write(paths.keyfile, leaf.private_key_pem.bytes(), private=True)
-    _write(paths.certfile, b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    replace_file(paths.keyfile, leaf.private_key_pem.bytes(), private=True)
+    replace_file(paths.certfile, b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     return paths
 
 
@@ -111,8 +111,8 @@ def _load_ca(workdir: Path) -> trustme.CA | None:
 
 def _new_ca(workdir: Path) -> trustme.CA:
     ca = _trustme().CA()
-    _write(workdir / _CA_KEY_NAME, ca.private_key_pem.bytes(), private=True)
-    _write(workdir / CA_BUNDLE_NAME, ca.cert_pem.bytes())
+    replace_file(workdir / _CA_KEY_NAME, ca.private_key_pem.bytes(), private=True)
+    replace_file(workdir / CA_BUNDLE_NAME, ca.cert_pem.bytes())
     return ca
 
 
@@ -149,16 +149,3 @@ def _key_matches(cert_pem: bytes, key_pem: bytes) -> bool:
     key = load_pem_private_key(key_pem, password=None)
     spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki)
-
-
-def _write(path: Path, data: bytes, *, private: bool = False) -> None:
-    """Write `path` whole or not at all; private keys are readable by the owner only."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o600 if private else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

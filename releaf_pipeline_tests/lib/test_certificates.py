@@ -16,7 +16,7 @@ import pytest
 from pypdf import PdfReader
 
 from releaf_pipeline.lib import certificate_pdf
-from releaf_pipeline.lib.certificate_pdf import render_certificate_pdf
+from releaf_pipeline.lib.certificate_pdf import CertificateFileError, render_certificate_pdf
 from releaf_pipeline.lib.certificates import (
     ACCOUNT_NAME_MAX,
     Certificate,
@@ -168,7 +168,7 @@ def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:
         raise OSError("disk gone")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk gone"):
+    with pytest.raises(CertificateFileError, match=r"cert\.pdf \(disk gone\): make"):
         render_certificate_pdf(make_cert(), target)
     assert sorted(os.listdir(tmp_path)) == ["cert.pdf"]
     assert target.read_bytes() == b"previous"
