@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from releaf_pipeline.app import App, UserError
-from releaf_pipeline.cli.formats import count, signed, trees
+from releaf_pipeline.cli.formats import count, signed
 from releaf_pipeline.cli.output import check_month, emit, say
+from releaf_pipeline.lib.trees import format_trees
 
 
 @click.group("certificates", help="issued Certificates of Reforestation")
@@ -33,7 +34,7 @@ def certificates_list(month: str | None, as_json: bool) -> int:
         headers=["id", "account", "month", "pages", "adjustment", "trees", "issued", "pdf"],
         table=lambda r: (
             r["id"], r["account"], r["month"], count(r["pages"]), signed(r["adjustment_pages"]),
-            trees(r["trees"]), r["issued_on"], r["pdf"],
+            format_trees(r["trees"], grouped=True), r["issued_on"], r["pdf"],
         ),
     )  # fmt: skip
     return 0

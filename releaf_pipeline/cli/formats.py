@@ -11,7 +11,6 @@ import re
 import ssl
 import sys
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 
 from releaf_pipeline.lib.dates import utc_text
 
@@ -49,13 +48,6 @@ def count(value: int | None) -> str:
 def signed(value: int) -> str:
     """An adjustment: `+1,204`, `-35`, or "" when there is none."""
     return f"{value:+,}" if value else ""
-
-
-def trees(value: Decimal | float) -> str:
-    """Trees to 2 decimals, halves rounded up as everywhere else, with thousands
-    separators (`1,204.50`)."""
-    exact = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"{exact:,}"
 
 
 def ca_sha256(pem: str | None) -> str | None:

@@ -7,8 +7,9 @@ import json
 import click
 
 from releaf_pipeline.app import App
-from releaf_pipeline.cli.formats import count, trees
+from releaf_pipeline.cli.formats import count
 from releaf_pipeline.cli.output import check_month, print_table, say
+from releaf_pipeline.lib.trees import format_trees
 
 
 def month_waiting(app: App, month: str) -> list[tuple[str, str]]:
@@ -48,8 +49,8 @@ def report(month: str, as_json: bool) -> int:
     click.echo(f"pages and trees per account, {month}:")
     print_table(
         ["account", "pages", "trees", "days", "certificate"],
-        [(a["account"], count(a["pages"]), trees(a["trees"]), count(len(a["days"])),
-          a["certificate"] or "not issued")
+        [(a["account"], count(a["pages"]), format_trees(a["trees"], grouped=True),
+          count(len(a["days"])), a["certificate"] or "not issued")
          for a in data["accounts"]],
     )  # fmt: skip
     for account, why in month_waiting(app, month):

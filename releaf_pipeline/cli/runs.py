@@ -17,8 +17,9 @@ from releaf_pipeline.app import (
     night_problems,
     run_collection,
 )
-from releaf_pipeline.cli.formats import count, moment, trees
+from releaf_pipeline.cli.formats import count, moment
 from releaf_pipeline.cli.output import parse_date, print_table, say
+from releaf_pipeline.lib.trees import format_trees, trees
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -28,14 +29,12 @@ if TYPE_CHECKING:
 
 def _summary(app: App, start: date, end: date) -> None:
     """Pages per account for the range, and every feed that was not collected, with why."""
-    from releaf_pipeline.lib.trees import trees as to_trees
-
     summary = collection_summary(app, start, end)
     click.echo(f"pages per account, {start} to {end}:")
     if summary.pages:
         print_table(
             ["account", "pages", "trees"],
-            [(a, count(p), trees(to_trees(p))) for a, p in summary.pages],
+            [(a, count(p), format_trees(trees(p), grouped=True)) for a, p in summary.pages],
         )
     else:
         click.echo("no pages deposited")

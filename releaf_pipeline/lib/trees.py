@@ -20,8 +20,10 @@ def trees(pages: int) -> Decimal:
         return Decimal(operator.index(pages)) / Decimal(TREE_SHEETS)
 
 
-def format_trees(value: Decimal) -> str:
-    """Show a tree count to 2 decimals, halves rounded up (e.g. ``"1.40"``)."""
+def format_trees(value: Decimal | float, *, grouped: bool = False) -> str:
+    """Show a tree count to 2 decimals, halves rounded up (e.g. ``"1.40"``); `grouped`, with
+    thousands separators as the terminal's tables show it (``"1,204.50"``)."""
     with localcontext() as ctx:
         ctx.prec = _DECIMAL_PRECISION
-        return format(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), "f")
+        exact = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return format(exact, ",f" if grouped else "f")
