@@ -8,6 +8,7 @@ replay judge other runs with `run_alive`.
 from __future__ import annotations
 
 import signal
+import threading
 import time as clock
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -41,6 +42,8 @@ Progress = Callable[[dg.DagsterRun], None]
 """Called while a command waits for its run, about once a second, with the run as it is."""
 
 POLL_SECONDS = 0.2
+STOP_SECONDS = 30
+"""How long a stopped command gives its run to end before it marks it canceled and exits."""
 NO_DAEMON_NOTICE_SECONDS = 30
 """A run still queued after this long, on an instance whose daemon does not answer, is
 said to be waiting for one."""
@@ -104,12 +107,21 @@ def wait_for_run(
 
 def _terminate(instance: dg.DagsterInstance, run: dg.DagsterRun, signum: int) -> None:
     """Ask the instance to end `run` (a queued run is canceled; a started one terminated
-    through its launcher), wait up to a minute for it to end, then raise `RunStopped`."""
+    through its launcher), wait for it to end, then raise `RunStopped`. All of it within
+    STOP_SECONDS: past them (a code server that does not answer), the run is marked
+    canceled and left to its launcher and the daemon's run monitoring."""
     name = signal.Signals(signum).name
-    # Its code server gone, the run cannot be reached: it is marked canceled below.
-    with suppress(dg.DagsterError):
-        instance.run_coordinator.cancel_run(run.run_id)
-    deadline = clock.monotonic() + 60
+    deadline = clock.monotonic() + STOP_SECONDS
+
+    def cancel() -> None:
+        # Its code server gone, the run cannot be reached: it is marked canceled below.
+        with suppress(dg.DagsterError):
+            instance.run_coordinator.cancel_run(run.run_id)
+
+    # In a thread of its own: Dagster's request to the code server may wait a minute.
+    asking = threading.Thread(target=cancel, name="releaf-cancel-run", daemon=True)
+    asking.start()
+    asking.join(timeout=STOP_SECONDS)
     while clock.monotonic() < deadline:
         current = instance.get_run_by_id(run.run_id)
         if current is None or current.is_finished:
