@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
 
@@ -31,12 +31,7 @@ class IssuedCertificate:
 
 
 def _issued(row: sa.Row) -> IssuedCertificate:
-    cert = Certificate(
-        id=row.id, account=row.account, period_start=row.period_start,
-        period_end=row.period_end, pages=row.pages, adjustment_pages=row.adjustment_pages,
-        project_name=row.project_name, project_location=row.project_location,
-        issued_on=row.issued_on, account_name=row.account_name,
-    )  # fmt: skip
+    cert = Certificate(**{f.name: row._mapping[f.name] for f in fields(Certificate)})
     return IssuedCertificate(cert, row.month, row.closed_by, row.pdf_path)
 
 
@@ -105,23 +100,9 @@ def record_certificate(db: Db, issued: IssuedCertificate, *, now: datetime) -> I
         ).first()
         if existing:
             return _issued(existing)
+        values = {**asdict(cert), "month": issued.month, "closed_by": issued.closed_by}
         conn.execute(
-            certificates.insert().values(
-                id=cert.id,
-                account=cert.account,
-                month=issued.month,
-                period_start=cert.period_start,
-                period_end=cert.period_end,
-                pages=cert.pages,
-                adjustment_pages=cert.adjustment_pages,
-                project_name=cert.project_name,
-                project_location=cert.project_location,
-                issued_on=cert.issued_on,
-                account_name=cert.account_name,
-                closed_by=issued.closed_by,
-                pdf_path=issued.pdf_path,
-                created_at=now,
-            )
+            certificates.insert().values(**values, pdf_path=issued.pdf_path, created_at=now)
         )
     return issued
 

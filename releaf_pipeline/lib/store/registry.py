@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -173,23 +173,12 @@ def _refuse_same_server(conn: Connection, name: str, url: str, dealer_code: str 
             )
 
 
+_SERVER_COLS = [servers.c[f.name] for f in fields(ServerRecord)]
+_FEED_COLS = [feeds.c[f.name] for f in fields(FeedRecord) if f.name != "server_name"]
+
+
 def _server(row: sa.Row) -> ServerRecord:
-    return ServerRecord(
-        id=row.id,
-        name=row.name,
-        url=row.url,
-        ca_bundle_pem=row.ca_bundle_pem,
-        dealer_code=row.dealer_code,
-        created_at=row.created_at,
-        healthy=row.healthy,
-        health_since=row.health_since,
-        health_reason=row.health_reason,
-        health_checked_at=row.health_checked_at,
-        removed_at=row.removed_at,
-    )
-
-
-_SERVER_COLS = [c for c in servers.c if c.name != "token_sealed"]
+    return ServerRecord(**row._mapping)
 
 
 def get_server(db: Db, name: str) -> ServerRecord:
@@ -244,7 +233,7 @@ def list_feeds(
     """Registered feeds (all, or those with the given ids), by server and customer code;
     the removed ones only with `removed`."""
     query = (
-        sa.select(feeds, servers.c.name.label("server_name"))
+        sa.select(*_FEED_COLS, servers.c.name.label("server_name"))
         .join(servers, servers.c.id == feeds.c.server_id)
         .order_by(servers.c.name, feeds.c.customer_code)
     )
@@ -254,23 +243,7 @@ def list_feeds(
         query = query.where(feeds.c.removed_at.is_(None))
     with reading(db) as conn:
         rows = conn.execute(query).all()
-    return [
-        FeedRecord(
-            id=r.id,
-            server_id=r.server_id,
-            server_name=r.server_name,
-            customer_code=r.customer_code,
-            account=r.account,
-            activation_date=r.activation_date,
-            scope=r.scope,
-            synced_through=r.synced_through,
-            dirty_from=r.dirty_from,
-            inputs_version=r.inputs_version,
-            paused_at=r.paused_at,
-            removed_at=r.removed_at,
-        )
-        for r in rows
-    ]
+    return [FeedRecord(**r._mapping) for r in rows]
 
 
 def update_server_connection(db: Db, cipher: TokenCipher, **connection: Any) -> ServerRecord:
