@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 
 from releaf_pipeline.definitions import default_resources
-from releaf_pipeline.defs.health.sensors import plan_requests
+from releaf_pipeline.defs.health.sensors import plan
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.health import feed_health_states, health_history
 from releaf_pipeline.replay import night_time
@@ -261,7 +261,7 @@ def test_a_recovery_from_before_activation_clears(home, releaf, monkeypatch, tmp
         register_feeds(releaf, sim, feeds, monkeypatch)
         live_nights(releaf, sim, activation, date(2026, 10, 31))
         with dg.DagsterInstance.get() as instance:
-            assert plan_requests(instance, *_store_and_day(date(2026, 11, 1))) == []
+            assert plan(instance, *_store_and_day(date(2026, 11, 1))).requests == []
         (state,) = feed_health_states(engine_of(home)).values()
         assert state.healthy and state.recollect_from is None
 
@@ -338,7 +338,7 @@ def test_after_a_successful_catchup_nothing_more_is_requested(home, releaf, monk
                 if r.tags.get("releaf/catchup") == "recovered"
             ]
             assert recovered == [("2026-09-15", "SUCCESS")]
-            assert plan_requests(instance, *_store_and_day(date(2026, 11, 1))) == []
+            assert plan(instance, *_store_and_day(date(2026, 11, 1))).requests == []
         (state,) = feed_health_states(engine_of(home)).values()
         assert state.healthy and state.recollect_from is None
 

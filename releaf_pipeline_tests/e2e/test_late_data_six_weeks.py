@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 
 from releaf_pipeline.definitions import default_resources
-from releaf_pipeline.defs.health.sensors import plan_requests
+from releaf_pipeline.defs.health.sensors import plan
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.health import feed_health_states
 from releaf_pipeline.replay import night_time
@@ -184,7 +184,7 @@ def test_six_weeks_of_late_data(home, releaf, monkeypatch, tmp_path):
     states = feed_health_states(make_engine(f"sqlite:///{home / 'releaf.db'}"))
     assert all(s.healthy and s.recollect_from is None for s in states.values())
     with dg.DagsterInstance.get() as instance:
-        assert plan_requests(instance, *_store_and_day(LAST_NIGHT + timedelta(days=1))) == []
+        assert plan(instance, *_store_and_day(LAST_NIGHT + timedelta(days=1))).requests == []
 
 
 def _store_and_day(day):

@@ -67,13 +67,6 @@ class CatchupPlan:
     """Active feeds: the size of a request naming none."""
 
 
-def plan_requests(
-    instance: dg.DagsterInstance, store: StoreResource, today: date, rules: RulesResource
-) -> list[CatchupRequest]:
-    """What the catch-up sensor would request now."""
-    return plan(instance, store, today, rules).requests
-
-
 def plan(
     instance: dg.DagsterInstance, store: StoreResource, today: date, rules: RulesResource
 ) -> CatchupPlan:
