@@ -7,6 +7,7 @@ visibility check as cheap as comparing date ordinals.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,36 +42,24 @@ def moment(t: int) -> datetime:
     return datetime.combine(date.fromordinal(day), time(), UTC) + timedelta(seconds=sec)
 
 
+@dataclass(slots=True, eq=False)
 class Device:
     """One device's identity and precomputed daily counters."""
 
-    __slots__ = (
-        "color",
-        "first_idx",
-        "flips",
-        "info",
-        "listed_from",
-        "managed",
-        "minute",
-        "mono",
-        "visible_from",
-    )
-
-    def __init__(self, info: dict[str, Any], managed: bool, minute: int) -> None:
-        self.info = info
-        # IsManaged before any configured change; `flips` holds (moment, flag) in time order.
-        self.managed = managed
-        self.flips: list[tuple[int, bool]] = []
-        self.minute = minute
-        self.first_idx = 0
-        # Device/List shows the device from this moment: its first reading's publication.
-        self.listed_from = 0
-        # Lifetime counters at the end of day index i (index 0 = history_start).
-        self.mono: list[int] = []
-        self.color: list[int] = []
-        # The moment (see `seconds`) from which the reading of day i is served;
-        # None when the device has no reading that day, ever.
-        self.visible_from: list[int | None] = []
+    info: dict[str, Any]
+    managed: bool
+    """IsManaged before any configured change; `flips` holds (moment, flag) in time order."""
+    minute: int
+    flips: list[tuple[int, bool]] = field(default_factory=list)
+    first_idx: int = 0
+    listed_from: int = 0
+    """Device/List shows the device from this moment: its first reading's publication."""
+    mono: list[int] = field(default_factory=list)
+    """Lifetime counters at the end of day index i (index 0 = history_start)."""
+    color: list[int] = field(default_factory=list)
+    visible_from: list[int | None] = field(default_factory=list)
+    """The moment (see `seconds`) from which the reading of day i is served; None when the
+    device has no reading that day, ever."""
 
     def managed_at(self, t: int) -> bool:
         """IsManaged at moment `t`: the last change at or before `t`, else the base flag."""
@@ -86,21 +75,19 @@ class Device:
         return self.info["Id"]
 
 
+@dataclass(slots=True, eq=False)
 class Customer:
     """One customer: its `GetCustomerByCode` answer, its seed and, once generated, its
     devices and scenario facts."""
 
-    __slots__ = ("added", "devices", "index", "info", "missing", "resets", "rng_seed", "stale")
-
-    def __init__(self, index: int, info: dict[str, Any], rng_seed: int) -> None:
-        self.index = index
-        self.info = info
-        self.rng_seed = rng_seed
-        self.devices: list[Device] | None = None
-        self.resets: list[MeterReset] = []
-        self.stale: list[StaleSpan] = []
-        self.added: list[AddedDevice] = []
-        self.missing: list[MissingDay] = []
+    index: int
+    info: dict[str, Any]
+    rng_seed: int
+    devices: list[Device] | None = None
+    resets: list[MeterReset] = field(default_factory=list)
+    stale: list[StaleSpan] = field(default_factory=list)
+    added: list[AddedDevice] = field(default_factory=list)
+    missing: list[MissingDay] = field(default_factory=list)
 
     @property
     def code(self) -> str:
