@@ -139,17 +139,7 @@ def claim_pending(conn: sa.Connection, channel: str, now: datetime) -> list[Deli
             .values(state=SENDING, updated_at=now)
         ).rowcount
         if taken == 1:
-            out.append(
-                Delivery(
-                    r.alert_id,
-                    channel,
-                    r.attempts,
-                    r.title,
-                    r.text,
-                    json.loads(r.event),
-                    r.created_at,
-                )
-            )
+            out.append(Delivery(**{**r._mapping, "channel": channel, "event": json.loads(r.event)}))
     return out
 
 

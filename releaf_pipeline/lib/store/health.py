@@ -188,19 +188,7 @@ def feed_health_states(db: Db) -> dict[int, FeedHealth]:
     """The current freshness state of every evaluated feed."""
     with reading(db) as conn:
         rows = conn.execute(sa.select(feed_health)).all()
-    return {
-        r.feed_id: FeedHealth(
-            r.feed_id,
-            r.healthy,
-            r.since_day,
-            r.last_data,
-            r.reason,
-            r.evaluated_day,
-            r.recollect_from,
-            r.recollect_to,
-        )
-        for r in rows
-    }
+    return {r.feed_id: FeedHealth(**r._mapping) for r in rows}
 
 
 @dataclass(frozen=True)
