@@ -108,6 +108,11 @@ def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
     return out
 
 
+def span(days: Iterable[date]) -> str:
+    """Days as ranges: "2026-10-02..2026-10-04, 2026-10-07"."""
+    return ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in contiguous_ranges(days))
+
+
 def _key(reason: str, stamp: str, start: date, end: date, work: Iterable[object]) -> str:
     # The key names the work and the state that asked for it: the same need seen twice is
     # launched once, and the same days paused again by a later run are a new need.
@@ -232,6 +237,5 @@ def waiting_for(
         waits.setdefault(why, []).append(day)
     out = []
     for why, days in sorted(waits.items()):
-        spans = ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in contiguous_ranges(days))
-        out.append(f"{len(days)} feed-day(s) ({spans}) wait for {why}")
+        out.append(f"{len(days)} feed-day(s) ({span(days)}) wait for {why}")
     return out

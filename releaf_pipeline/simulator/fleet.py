@@ -41,6 +41,9 @@ from releaf_pipeline.simulator.config import (
 from releaf_pipeline.simulator.generation import generate_devices, make_customers
 from releaf_pipeline.simulator.model import DAY, Calendar, Customer, Device, moment, seconds
 
+_DESCRIPTION = ("SerialNumber", "AssetNumber", "IpAddress", "MacAddress", "SystemName")
+"""What Device/List says of a device beyond the contract's fields: never kept by the client."""
+
 
 class Fleet:
     """The deterministic synthetic fleet of one dealer.
@@ -186,11 +189,7 @@ class Fleet:
                     "LastUpdate": None if last is None else self._stamp(dev, last),
                     # A DCA that has not reported for a couple of (UTC) days shows as offline.
                     "IsOffline": last is None or today - (self._cal.start_ord + last) > 2,
-                    "SerialNumber": info["SerialNumber"],
-                    "AssetNumber": info["AssetNumber"],
-                    "IpAddress": info["IpAddress"],
-                    "MacAddress": info["MacAddress"],
-                    "SystemName": info["SystemName"],
+                    **{k: info[k] for k in _DESCRIPTION},
                     "Product": dict(info["Product"]),
                 }
             )

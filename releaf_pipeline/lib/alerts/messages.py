@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from releaf_pipeline.lib.catchup import contiguous_ranges
+from releaf_pipeline.lib.catchup import span
 from releaf_pipeline.lib.dates import days_between
 from releaf_pipeline.lib.store.alerts import NewAlert
 from releaf_pipeline.lib.store.registry import FeedRecord, ServerRecord
@@ -28,11 +28,6 @@ FEEDS_NAMED = 20
 
 Alert = NewAlert
 """One message: `key` names the change it tells of; `subject` what it is about."""
-
-
-def span(days: Iterable[date]) -> str:
-    """Days as ranges: "2026-10-02..2026-10-04, 2026-10-07"."""
-    return ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in contiguous_ranges(days))
 
 
 def feed_name(feed: FeedRecord) -> str:

@@ -96,15 +96,11 @@ def remove_server(db: Db, name: str, *, now: datetime) -> None:
         ).scalar()
         if server_id is None:
             raise RegistryError(f"no server named {name!r} is registered: see `releaf server list`")
-        codes = (
-            conn.execute(
-                sa.select(feeds.c.customer_code)
-                .where(feeds.c.server_id == server_id, feeds.c.removed_at.is_(None))
-                .order_by(feeds.c.customer_code)
-            )
-            .scalars()
-            .all()
-        )
+        codes = conn.scalars(
+            sa.select(feeds.c.customer_code)
+            .where(feeds.c.server_id == server_id, feeds.c.removed_at.is_(None))
+            .order_by(feeds.c.customer_code)
+        ).all()
         if codes:
             shown = ", ".join(codes[:5]) + (f" and {len(codes) - 5} more" if len(codes) > 5 else "")
             raise RegistryError(
