@@ -277,7 +277,7 @@ def run_collection(
     notice: Callable[[str], None] | None = None,
 ) -> Any:
     """Submit a collection to the instance at DAGSTER_HOME and wait for it to end;
-    `progress` and `notice` as `launch.execute` takes them."""
+    `progress` and `notice` as `Launcher.execute` takes them."""
     from releaf_pipeline.definitions import defs
     from releaf_pipeline.launch import collect
 

@@ -148,15 +148,16 @@ def close_month(app: App, month: date) -> Any:
     import dagster as dg
 
     from releaf_pipeline.definitions import defs
-    from releaf_pipeline.launch import MONTHLY_CLOSE_JOB, TRIGGER_TAG, execute
+    from releaf_pipeline.launch import MONTHLY_CLOSE_JOB, TRIGGER_TAG, Launcher
 
     # Run config replaces a configured resource's whole config, so every field is given.
     configured = defs.resources["reforestation"].model_dump()
     config = dg.RunConfig(resources={"reforestation": {"config": {**configured, "grace_days": 0}}})
-    return execute(
-        defs, MONTHLY_CLOSE_JOB, app.instance, run_config=config,
-        tags={TRIGGER_TAG: "demo"}, partition_key=month.isoformat(),
-    )  # fmt: skip
+    with Launcher(app.instance) as launcher:
+        return launcher.execute(
+            defs, MONTHLY_CLOSE_JOB, run_config=config, tags={TRIGGER_TAG: "demo"},
+            partition_key=month.isoformat(),
+        )  # fmt: skip
 
 
 def write_workspace(home: Path) -> Path:

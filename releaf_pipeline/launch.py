@@ -347,26 +347,6 @@ class Launcher:
         return self._workspace
 
 
-def execute(
-    defs: dg.Definitions,
-    job_name: str,
-    instance: dg.DagsterInstance,
-    *,
-    run_config: dg.RunConfig | None = None,
-    tags: dict[str, str] | None = None,
-    partition_key: str | None = None,
-    progress: Progress | None = None,
-    notice: Callable[[str], None] | None = None,
-) -> RunOutcome:
-    """Submit one run to the instance and wait for it: `Launcher.execute`, with a
-    launcher of its own."""
-    with Launcher(instance) as launcher:
-        return launcher.execute(
-            defs, job_name, run_config=run_config, tags=tags, partition_key=partition_key,
-            progress=progress, notice=notice,
-        )  # fmt: skip
-
-
 @contextmanager
 def _sigint_ignored() -> Iterator[None]:
     """SIGINT ignored meanwhile (in the main thread only: no other may set handlers); a
@@ -396,13 +376,8 @@ def collect(
     tags = {**request.tags(), **(origin or {})}
     if request.run_key:
         tags[RUN_KEY_TAG] = request.run_key
-    return execute(
-        defs,
-        COLLECTION_JOB,
-        instance,
-        run_config=request.run_config(now),
-        tags=tags,
-        partition_key=request.partition_key,
-        progress=progress,
-        notice=notice,
-    )
+    with Launcher(instance) as launcher:
+        return launcher.execute(
+            defs, COLLECTION_JOB, run_config=request.run_config(now), tags=tags,
+            partition_key=request.partition_key, progress=progress, notice=notice,
+        )  # fmt: skip

@@ -154,7 +154,7 @@ def _run(
         tags=tags,
         partition_key=request.partition_key,
     )
-    # A single partition's run carries its day as the partition tag, set by `execute`.
+    # A single partition's run carries its day as the partition tag, set by `Launcher.execute`.
     days = requested_days(
         {**tags, PARTITION_TAG: request.partition_key} if request.partition_key else tags
     )

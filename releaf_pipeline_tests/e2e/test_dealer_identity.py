@@ -13,7 +13,7 @@ import pytest
 from releaf_pipeline.definitions import defs
 from releaf_pipeline.defs.health.fleet import servers_summary
 from releaf_pipeline.defs.health.server_health import SERVER_HEALTH_JOB
-from releaf_pipeline.launch import clock_config, execute
+from releaf_pipeline.launch import Launcher, clock_config
 from releaf_pipeline.lib.store.collection import feed_day_statuses
 from releaf_pipeline.lib.store.engine import make_engine
 from releaf_pipeline.lib.store.tables import PAUSED, servers
@@ -59,9 +59,9 @@ def truth(fleet: Fleet, feeds, through: date) -> dict[str, dict[str, int]]:
 
 def health_check_alone(at: datetime, home) -> str:
     """The server_health job on its own, as its schedule runs it; the servers' summary."""
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, Launcher(instance) as launcher:
         run_config = dg.RunConfig(resources=clock_config(at))
-        assert execute(defs, SERVER_HEALTH_JOB, instance, run_config=run_config).success
+        assert launcher.execute(defs, SERVER_HEALTH_JOB, run_config=run_config).success
     return servers_summary(make_engine(f"sqlite:///{home / 'releaf.db'}"))
 
 

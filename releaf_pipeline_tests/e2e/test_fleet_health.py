@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from releaf_pipeline.definitions import defs
-from releaf_pipeline.launch import clock_config, execute
+from releaf_pipeline.launch import Launcher, clock_config
 from releaf_pipeline.replay import night_time
 from releaf_pipeline_tests.e2e.nights import register_feeds
 
@@ -95,9 +95,9 @@ def test_fleet_health_checks_turn_red_and_green_with_the_fleet(home, sim, fleet,
     # It answers again: the schedule's next health run says at once that the catch-up
     # takes the day, before any collection.
     sim.set_outage(False)
-    with dg.DagsterInstance.get() as instance:
-        health_run = execute(
-            defs, "server_health", instance,
+    with dg.DagsterInstance.get() as instance, Launcher(instance) as launcher:
+        health_run = launcher.execute(
+            defs, "server_health",
             run_config=dg.RunConfig(resources=clock_config(night_time(date(2026, 10, 2)))),
         )  # fmt: skip
     assert health_run.success, health_run.failure
