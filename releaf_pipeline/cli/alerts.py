@@ -25,7 +25,7 @@ def alerts() -> None:
 def test() -> int:
     from releaf_pipeline.lib.alerts.message import DeliveryError, Message
     from releaf_pipeline.lib.alerts.messages import test_message
-    from releaf_pipeline.lib.alerts.outbox import channel_names, send_retried, senders
+    from releaf_pipeline.lib.alerts.outbox import channels, send_retried, sender
 
     app = App()
     settings = app.settings.alerts
@@ -33,16 +33,15 @@ def test() -> int:
         raise UserError(NOT_CONFIGURED)
     alert = test_message(app.now())
     message = Message(alert.title, alert.text, alert.event)
-    names = channel_names(settings)
     rows, failed = [], []
-    for channel, send in senders(settings).items():
+    for key, channel in channels(settings).items():
         try:
-            answer, _ = send_retried(send, message)
+            answer, _ = send_retried(sender(channel), message)
         except DeliveryError as exc:
-            rows.append((channel, names[channel], "FAILED"))
-            failed.append(f"{channel}: {exc}")
+            rows.append((key, channel.name, "FAILED"))
+            failed.append(f"{key}: {exc}")
             continue
-        rows.append((channel, names[channel], answer))
+        rows.append((key, channel.name, answer))
     print_table(["channel", "to", "answer"], rows)
     for line in failed:
         say(line, err=True)
@@ -56,12 +55,12 @@ def test() -> int:
               help="how many of the latest alerts")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def list_alerts(limit: int, as_json: bool) -> int:
-    from releaf_pipeline.lib.alerts.outbox import channel_names
+    from releaf_pipeline.lib.alerts.outbox import channels
     from releaf_pipeline.lib.store.alerts import channel_states, recent_alerts
     from releaf_pipeline.lib.store.engine import reading
 
     app = App()
-    names = channel_names(app.settings.alerts)
+    names = {key: c.name for key, c in channels(app.settings.alerts).items()}
     with reading(app.engine) as conn:
         records = recent_alerts(conn, limit)
         states = channel_states(conn, list(names))

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from releaf_pipeline.lib.alerts.config import AlertSettings
+from releaf_pipeline.lib.alerts.config import AlertSettings, SmtpChannel, WebhookChannel
 from releaf_pipeline.lib.alerts.message import DeliveryError, Message
 from releaf_pipeline.lib.alerts.messages import Alert, scrub
 from releaf_pipeline.lib.alerts.smtp import send_email
@@ -31,27 +31,18 @@ RETRY_WAIT = 0.25
 Sender = Callable[[Message], str]
 
 
-def senders(settings: AlertSettings) -> dict[str, Sender]:
-    """The configured channels, by name, each a function that sends one message once and
-    returns what the channel answered."""
-    out: dict[str, Sender] = {}
-    if settings.smtp is not None:
-        smtp = settings.smtp
-        out[EMAIL] = lambda message: send_email(smtp, message)
-    if settings.webhook is not None:
-        webhook = settings.webhook
-        out[WEBHOOK] = lambda message: send_webhook(webhook, message)
-    return out
+def channels(settings: AlertSettings) -> dict[str, SmtpChannel | WebhookChannel]:
+    """The configured channels by key (`email`, `webhook`); each names itself to a person
+    (`.name`) without a secret."""
+    found = {EMAIL: settings.smtp, WEBHOOK: settings.webhook}
+    return {key: channel for key, channel in found.items() if channel is not None}
 
 
-def channel_names(settings: AlertSettings) -> dict[str, str]:
-    """channel -> how it is named to a person (never with a secret)."""
-    out = {}
-    if settings.smtp is not None:
-        out[EMAIL] = settings.smtp.name
-    if settings.webhook is not None:
-        out[WEBHOOK] = settings.webhook.name
-    return out
+def sender(channel: SmtpChannel | WebhookChannel) -> Sender:
+    """What sends one message once on `channel` and returns what the channel answered."""
+    if isinstance(channel, SmtpChannel):
+        return lambda message: send_email(channel, message)
+    return lambda message: send_webhook(channel, message)
 
 
 @dataclass
@@ -116,8 +107,8 @@ def tell(
     deliver every message waiting on each configured channel. The secrets are gathered
     only when an alert is new: most ticks see only changes said before."""
     told = Told()
-    channels = list(senders(settings))
-    if not channels:
+    keys = list(channels(settings))
+    if not keys:
         return told
     with reading(db) as conn:
         new = [a for a in alerts if not said(conn, a.key)]
@@ -126,7 +117,7 @@ def tell(
         with writing(db) as conn:
             for alert in new:
                 clean = scrubbed(alert, hidden)
-                if record_alert(conn, clean, channels, now):
+                if record_alert(conn, clean, keys, now):
                     told.recorded.append(clean)
     deliver(db, settings, now, told, attempts=attempts)
     return told
@@ -135,7 +126,8 @@ def tell(
 def deliver(db: Db, settings: AlertSettings, now: datetime, told: Told, *, attempts: int) -> None:
     """Send what waits on each channel, oldest first; a channel that refuses one message
     after its retries is left for the next call, its other messages untried."""
-    for channel, send in senders(settings).items():
+    for channel, configured in channels(settings).items():
+        send = sender(configured)
         with writing(db) as conn:
             claimed = claim_pending(conn, channel, now)
         for i, delivery in enumerate(claimed):
