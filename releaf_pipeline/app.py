@@ -182,11 +182,6 @@ def read_ca_bundle(path: Path) -> str:
         raise UserError(f"CA bundle {path} {exc}: give the CA's .pem file") from None
 
 
-def first_partition() -> date:
-    """The earliest day there is a partition for (`RELEAF_PARTITIONS_START`)."""
-    return read_settings().partitions_start
-
-
 ACTIVATION_AHEAD_DAYS = 366
 
 
@@ -194,7 +189,7 @@ def check_activation(app: App, day: date) -> None:
     """A UserError unless `day` can be a feed's activation date: from the first partition
     (the days before can never be collected) to a year from today (a feed may be
     registered ahead of the day it starts; a date further out is a typo)."""
-    first = first_partition()
+    first = app.settings.partitions_start
     if day < first:
         raise UserError(
             f"activation date {day} is before the first partition, {first}: the pipeline "
@@ -222,7 +217,7 @@ def check_night(app: App, day: date) -> None:
             f"--date {day} is not over yet: the latest night that can be replayed is the "
             f"one after {latest} (--date {latest})"
         )
-    first = first_partition()
+    first = app.settings.partitions_start
     if day < first:
         raise UserError(f"--date {day} is before the first partition, {first}")
 
@@ -250,7 +245,7 @@ def collection_request(
         raise UserError(
             f"{option} {end} is not over yet: the latest day that can be collected is {latest}"
         )
-    first = first_partition()
+    first = app.settings.partitions_start
     if start < first:
         raise UserError(f"--start {start} is before the first partition, {first}")
     from releaf_pipeline.lib.store.feed_names import find_feeds

@@ -213,13 +213,9 @@ def night_time(day: date, cron: str = "0 2 * * *") -> datetime:
     return next_cron_tick(cron, midnight - timedelta(seconds=1))
 
 
-def prepare_home(settings: Settings) -> Path:
-    """DAGSTER_HOME, made if missing, with an instance file if it has none."""
-    return _prepare_home(settings.home)
-
-
 @cache
-def _prepare_home(home: Path) -> Path:
+def prepare_home(home: Path) -> Path:
+    """DAGSTER_HOME, made if missing, with an instance file if it has none."""
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
     if not instance_yaml.exists():
@@ -234,7 +230,7 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
     started at once on a fresh DAGSTER_HOME would both do it and leave it broken, so the
     opening is serialised on a lock file next to it.
     """
-    home = prepare_home(settings)
+    home = prepare_home(settings.home)
     with (home / ".instance.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

@@ -109,11 +109,6 @@ def _create_key_file(home: Path, path: Path) -> None:
         fh.write(Fernet.generate_key() + b"\n")
 
 
-def load_key(home: Path, configured: str | None = None) -> bytes:
-    """The newest key (the one tokens are sealed with)."""
-    return load_keys(home, configured)[0]
-
-
 def new_key() -> str:
     """A fresh Fernet key, as text."""
     return Fernet.generate_key().decode()

@@ -220,12 +220,8 @@ class Simulator(RequestLog):
 
     @property
     def now(self) -> datetime:
-        """The server's clock, an aware UTC datetime; assigning it is `set_now`."""
+        """The server's clock, an aware UTC datetime (moved with `set_now`)."""
         return self._now
-
-    @now.setter
-    def now(self, dt: datetime) -> None:
-        self.set_now(dt)
 
     @property
     def today(self) -> date:

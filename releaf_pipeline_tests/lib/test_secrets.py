@@ -9,7 +9,6 @@ from releaf_pipeline.lib.secrets import (
     KEY_FILE_NAME,
     SecretKeyError,
     TokenCipher,
-    load_key,
     load_keys,
 )
 from releaf_pipeline.settings import read_settings, revealed
@@ -21,20 +20,20 @@ def configured() -> str | None:
 
 def test_key_file_is_created_private_and_reused(tmp_path, monkeypatch):
     monkeypatch.delenv("RELEAF_SECRET_KEY", raising=False)
-    key = load_key(tmp_path, configured())
+    key = load_keys(tmp_path, configured())[0]
     path = tmp_path / "releaf.key"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert load_key(tmp_path) == key
+    assert load_keys(tmp_path)[0] == key
 
 
 def test_env_key_wins_and_bad_key_is_explained(tmp_path, monkeypatch):
     good = Fernet.generate_key()
     monkeypatch.setenv("RELEAF_SECRET_KEY", good.decode())
-    assert load_key(tmp_path, configured()) == good
+    assert load_keys(tmp_path, configured())[0] == good
     assert not (tmp_path / "releaf.key").exists()
     monkeypatch.setenv("RELEAF_SECRET_KEY", "not-a-key")
     with pytest.raises(SecretKeyError, match="not a valid Fernet key"):
-        load_key(tmp_path, configured())
+        load_keys(tmp_path, configured())[0]
 
 
 def test_tokens_round_trip_sealed_and_never_show():
