@@ -10,12 +10,12 @@ from pathlib import Path
 
 
 def replace_file(
-    path: Path, data: bytes, *, private: bool = False, before_rename: Callable[[], None] = str
+    path: Path, data: bytes, *, private: bool = False, synced: Callable[[], None] = lambda: None
 ) -> None:
     """Write `data` to a temporary file next to `path`, sync it, and rename it over `path`
     (its directory made if missing, and synced after, so the rename survives a power cut).
     `private` files are the owner's alone (0600); others get what the umask allows.
-    `before_rename` is called once the data is on disk."""
+    `synced` is called once the data is on disk, before the rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
@@ -24,7 +24,7 @@ def replace_file(
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        before_rename()
+        synced()
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

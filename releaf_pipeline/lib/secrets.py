@@ -56,7 +56,7 @@ def write_key_file(
     by its owner only. `pause` is called before the rename."""
     replace_file(
         key_file(home), b"\n".join(keys) + b"\n", private=True,
-        before_rename=lambda: pause("key file written, not yet in place"),
+        synced=lambda: pause("key file written, not yet in place"),
     )  # fmt: skip
 
 
