@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -186,9 +186,9 @@ def clear_recollect(db: Db, feed_id: int, first: date, last: date) -> None:
 
 def feed_health_states(db: Db) -> dict[int, FeedHealth]:
     """The current freshness state of every evaluated feed."""
+    columns = [feed_health.c[f.name] for f in fields(FeedHealth)]
     with reading(db) as conn:
-        rows = conn.execute(sa.select(feed_health)).all()
-    return {r.feed_id: FeedHealth(**r._mapping) for r in rows}
+        return {r.feed_id: FeedHealth(**r._mapping) for r in conn.execute(sa.select(*columns))}
 
 
 @dataclass(frozen=True)
