@@ -138,8 +138,9 @@ def collect_piece(
     are never held back by one server.
     """
     from releaf_pipeline.lib.collector import CollectionReport
+    from releaf_pipeline.lib.pieces import Piece
 
-    mine = _piece(piece)
+    mine = Piece.from_json(piece)
     start, end = partition_days(context)
     report = CollectionReport(start, end)
     cpu = cpu_seconds()
@@ -152,12 +153,6 @@ def collect_piece(
         _record_failed_piece(context, mine, report, store, clock, exc)
     _log_outcomes(context, report)
     return asdict(PieceSummary.of(report, cpu_seconds() - cpu))
-
-
-def _piece(value: dict) -> "Piece":
-    from releaf_pipeline.lib.pieces import Piece
-
-    return Piece.from_json(value)
 
 
 def _collect(
